@@ -1,0 +1,121 @@
+"""Lint one file: parse once, run every selected rule in one batched pass, resolve positions.
+
+This is the per-file core that the CLI (discovery, config, suppression, caching, reporting)
+drives. It never imports torch.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from shapecheck.diagnostics import Diagnostic, Edit, Location
+from shapecheck.names import ImportTable
+from shapecheck.rules import all_rules
+from shapecheck.rules.base import FileContext, RawFinding
+
+
+def parse_error(filename: str, exc: cst.ParserSyntaxError) -> Diagnostic:
+    row, col = exc.raw_line, exc.raw_column + 1
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+    return Diagnostic(
+        "SC901",
+        f"could not parse the file: {first}",
+        filename,
+        Location(row, col),
+        Location(row, col),
+    )
+
+
+def internal_error(filename: str, exc: BaseException) -> Diagnostic:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return Diagnostic(
+        "SC903",
+        f"internal error while analysing this file: {type(exc).__name__}: {exc}{where}",
+        filename,
+        Location(1, 1),
+        Location(1, 1),
+        notes=["please report this at https://github.com/shapecheck/shapecheck/issues"],
+    )
+
+
+def lint_source(
+    filename: str,
+    source: str,
+    select: Iterable[str] | None = None,
+    *,
+    project: object = None,
+) -> list[Diagnostic]:
+    """All diagnostics of the selected rules on `source`, unsuppressed, sorted by position.
+
+    SC901 for a file that does not parse; SC903 when a rule crashes (the other files go on).
+    """
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        return [parse_error(filename, exc)]
+    try:
+        return lint_module(filename, source, module, select, project=project)
+    except RecursionError as exc:
+        return [internal_error(filename, exc)]
+    except Exception as exc:  # noqa: BLE001 - one file failing never stops the run (SC903)
+        return [internal_error(filename, exc)]
+
+
+def lint_module(
+    filename: str,
+    source: str,
+    module: cst.Module,
+    select: Iterable[str] | None = None,
+    *,
+    project: object = None,
+) -> list[Diagnostic]:
+    rules = all_rules()
+    codes = [c for c in (select if select is not None else rules) if c in rules]
+    ctx = FileContext(Path(filename), source, module, ImportTable.from_module(module), project)
+    visitors = [rules[c](ctx) for c in codes]
+    if visitors:
+        cst.visit_batched(module, visitors)
+    if not ctx.findings:
+        return []
+    return resolve(filename, module, ctx.findings)
+
+
+def resolve(filename: str, module: cst.Module, findings: list[RawFinding]) -> list[Diagnostic]:
+    """Turn node-based findings into positioned diagnostics (only files with findings pay)."""
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, int, int, str]] = set()
+    for f in findings:
+        rng: CodeRange | None = positions.get(f.node)
+        if rng is None:
+            continue
+        start = Location(rng.start.line, rng.start.column + 1)
+        end = Location(rng.end.line, rng.end.column + 1)
+        key = (f.code, start.row, start.column, f.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        fix = f.fix
+        if fix is not None and fix.node_edits and not fix.edits:
+            edits: list[Edit] = []
+            for ne in fix.node_edits:
+                r = positions.get(ne.node)
+                if r is None:
+                    edits = []
+                    break
+                content = "" if ne.replacement is None else module.code_for_node(ne.replacement)
+                edits.append(
+                    Edit(content, Location(r.start.line, r.start.column + 1), Location(r.end.line, r.end.column + 1))
+                )
+            fix.edits = edits
+            if not edits:
+                fix = None
+        out.append(Diagnostic(f.code, f.message, filename, start, end, f.severity, f.notes, fix))
+    out.sort(key=Diagnostic.sort_key)
+    return out

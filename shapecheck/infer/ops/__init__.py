@@ -1,0 +1,1 @@
+"""Shape functions by family; see registry.py."""

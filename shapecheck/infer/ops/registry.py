@@ -1,0 +1,122 @@
+"""The op registry: one shape function per op, registered under every name it is called by.
+
+Names are: qualified function names (`torch.matmul`, `torch.nn.functional.linear`,
+`numpy.matmul`), tensor methods as `Tensor.<name>` (`Tensor.view`; the receiver is `args[0]`),
+operators by symbol (`+`, `-`, `*`, `/`, `//`, `%`, `**`, `@`, `==`, `<`, ..., unary `-u`, `~`),
+and module classes by qualified class name (`torch.nn.Linear`) in `MODULES`.
+
+A shape function takes an `OpCall` and returns a `Value`. When operands cannot combine it calls
+`call.report(...)` and returns `UNKNOWN` (one bad matmul, one SC101: after an error the result
+is unknown, as mypy does). When anything it needs is unknown it returns `UNKNOWN` or a tensor
+of unknown shape, and reports nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shapecheck.infer.values import UNKNOWN, ModuleValue, Value
+
+
+@dataclass
+class ShapeFinding:
+    """A finding raised by a shape function; the shape rules turn these into diagnostics."""
+
+    code: str  # "SC101", "SC102", "SC103", "SC105", "SC106", "SC107", "SC108", "SC111" ...
+    message: str
+    notes: list[str] = field(default_factory=list)
+    node: Any = None  # libcst node to report at; defaults to the call
+
+
+@dataclass
+class OpCall:
+    name: str  # the registered name it was called by
+    args: list[Value]
+    kwargs: dict[str, Value]
+    node: Any = None  # the libcst Call / BinaryOperation / Subscript
+    arg_nodes: list[Any] = field(default_factory=list)  # libcst nodes of args, when available
+    facts: Any = None  # shapecheck.shapes facts in scope (divisibility, equalities)
+    findings: list[ShapeFinding] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # source text of each arg, for messages
+
+    def arg(self, position: int, name: str | None = None, default: Value | None = None) -> Value | None:
+        if name is not None and name in self.kwargs:
+            return self.kwargs[name]
+        if position < len(self.args):
+            return self.args[position]
+        return default
+
+    def label(self, position: int, fallback: str = "") -> str:
+        if position < len(self.labels) and self.labels[position]:
+            return self.labels[position]
+        return fallback or f"argument {position + 1}"
+
+    def report(self, code: str, message: str, notes: list[str] | None = None, node: Any = None) -> None:
+        self.findings.append(ShapeFinding(code, message, list(notes or []), node or self.node))
+
+
+OpFunction = Callable[[OpCall], Value]
+ModuleFunction = Callable[[ModuleValue, OpCall], Value]
+
+OPS: dict[str, OpFunction] = {}
+MODULES: dict[str, ModuleFunction] = {}
+
+
+def op(*names: str) -> Callable[[OpFunction], OpFunction]:
+    def register(fn: OpFunction) -> OpFunction:
+        for name in names:
+            if name in OPS and OPS[name] is not fn:
+                raise RuntimeError(f"op {name!r} registered twice: {OPS[name].__name__} and {fn.__name__}")
+            OPS[name] = fn
+        return fn
+
+    return register
+
+
+def module(*names: str) -> Callable[[ModuleFunction], ModuleFunction]:
+    """Register the shape function of calling an instance of module class(es) `names`."""
+
+    def register(fn: ModuleFunction) -> ModuleFunction:
+        for name in names:
+            if name in MODULES and MODULES[name] is not fn:
+                raise RuntimeError(f"module {name!r} registered twice")
+            MODULES[name] = fn
+        return fn
+
+    return register
+
+
+def lookup(name: str) -> OpFunction | None:
+    _load_families()
+    return OPS.get(name)
+
+
+def lookup_module(qualname: str) -> ModuleFunction | None:
+    _load_families()
+    return MODULES.get(qualname)
+
+
+def call_op(name: str, call: OpCall) -> Value:
+    fn = lookup(name)
+    return fn(call) if fn is not None else UNKNOWN
+
+
+_loaded = False
+
+
+def _load_families() -> None:
+    """Import every family module once so their decorators register."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+    import pkgutil
+
+    import shapecheck.infer.ops as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name not in ("registry",) and not info.name.startswith("_"):
+            importlib.import_module(f"shapecheck.infer.ops.{info.name}")

@@ -1,0 +1,127 @@
+"""Abstract values the interpreter tracks. Anything not modelled is `UNKNOWN`: no finding
+is ever reported on an unknown (silence on unknowns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from shapecheck.shapes import Dim, Shape
+
+
+@dataclass(frozen=True)
+class Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class TensorValue:
+    """A tensor (torch or NumPy). `shape` may be `Shape.unknown()`; other fields None = unknown.
+
+    dtype: exact torch dtype name ("float32", "int64", "bool", ...) or a class ("float", "int",
+    "bool", "complex") when only the class is known. device: "cpu", "cuda", "cuda:0", "meta".
+    contiguous: False right after transpose/permute/T/mT/expand (for SC108).
+    origin: the op that produced it ("softmax", "sigmoid", "transpose", "unsqueeze", "annotation"...),
+    read by the explanation and by rules that care where a value came from.
+    """
+
+    shape: Shape
+    dtype: str | None = None
+    device: str | None = None
+    contiguous: bool | None = True
+    requires_grad: bool | None = None
+    origin: str | None = None
+    library: str = "torch"  # "torch" or "numpy"
+
+
+@dataclass(frozen=True)
+class ConstValue:
+    """A Python literal: int, float, bool, str, None (e.g. `dim=-1`, `keepdim=True`, an einsum equation)."""
+
+    value: int | float | bool | str | None
+
+
+@dataclass(frozen=True)
+class DimValue:
+    """A Python int known only symbolically: `x.shape[0]`, `self.d_model`, `d // h`."""
+
+    dim: Dim
+
+
+@dataclass(frozen=True)
+class ShapeValue:
+    """`x.shape` / `x.size()`: a torch.Size."""
+
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class TupleValue:
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class SliceValue:
+    start: Value
+    stop: Value
+    step: Value
+
+
+@dataclass(frozen=True)
+class DeviceValue:
+    device: str | None  # "cpu", "cuda", "cuda:0"; None when not known
+
+
+@dataclass(frozen=True)
+class DtypeValue:
+    dtype: str  # "float32", "int64", ...
+
+
+@dataclass(frozen=True)
+class ModuleValue:
+    """An instance of a known module class: `nn.Linear(512, 10)` (constructor args kept as values).
+
+    For a user nn.Module subclass, `qualname` is the class's dotted name in the project and
+    `user_class` is True; calling it runs the interpreter on its `forward`.
+    """
+
+    qualname: str
+    args: tuple[Value, ...] = ()
+    kwargs: tuple[tuple[str, Value], ...] = ()
+    user_class: bool = False
+    children: tuple[Value, ...] = field(default=())  # Sequential / ModuleList members
+
+    def kwarg(self, name: str, position: int | None = None) -> Value | None:
+        for k, v in self.kwargs:
+            if k == name:
+                return v
+        if position is not None and position < len(self.args):
+            return self.args[position]
+        return None
+
+
+Value = Union[
+    Unknown, TensorValue, ConstValue, DimValue, ShapeValue, TupleValue, SliceValue,
+    DeviceValue, DtypeValue, ModuleValue,
+]
+
+
+def as_int(value: Value | None) -> int | None:
+    """A concrete Python int, or None."""
+    if isinstance(value, ConstValue) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return value.value
+    if isinstance(value, DimValue):
+        return value.dim.value
+    return None
+
+
+def as_dim(value: Value | None) -> Dim | None:
+    """A size as a Dim (concrete or symbolic), or None."""
+    if isinstance(value, DimValue):
+        return value.dim
+    n = as_int(value)
+    return Dim.const(n) if n is not None else None

@@ -1,0 +1,1 @@
+"""Runtime half: decorator, tracer, dry run, pytest plugin. Imports torch lazily."""
