@@ -72,6 +72,30 @@ class SliceValue:
 
 
 @dataclass(frozen=True)
+class EllipsisValue:
+    """The `...` in a subscript (`x[..., 0]`)."""
+
+    def __repr__(self) -> str:
+        return "ELLIPSIS"
+
+
+ELLIPSIS = EllipsisValue()
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectValue:
+    """An instance of a user class of the project (`self` inside its methods, `model = Net()`).
+
+    `attrs` holds what `__init__` assigned to `self.<name>` (modules, dims, tensors); `qualname`
+    names the class. Used by the interpreter only; shape functions never receive one.
+    """
+
+    qualname: str
+    attrs: dict[str, Value] = field(default_factory=dict)
+    is_module: bool = False
+
+
+@dataclass(frozen=True)
 class DeviceValue:
     device: str | None  # "cpu", "cuda", "cuda:0"; None when not known
 
@@ -106,7 +130,7 @@ class ModuleValue:
 
 Value = Union[
     Unknown, TensorValue, ConstValue, DimValue, ShapeValue, TupleValue, SliceValue,
-    DeviceValue, DtypeValue, ModuleValue,
+    DeviceValue, DtypeValue, ModuleValue, EllipsisValue, ObjectValue,
 ]
 
 

@@ -5,6 +5,25 @@ Names are: qualified function names (`torch.matmul`, `torch.nn.functional.linear
 operators by symbol (`+`, `-`, `*`, `/`, `//`, `%`, `**`, `@`, `==`, `<`, ..., unary `-u`, `~`),
 and module classes by qualified class name (`torch.nn.Linear`) in `MODULES`.
 
+How the interpreter calls you (shapecheck/infer/interpreter.py):
+- methods: `x.view(b, -1)` -> `Tensor.view` with args `[x, b, -1]`; properties `x.T`, `x.mT`, `x.H`
+  -> `Tensor.T` / `Tensor.mT` with args `[x]`.
+- subscripts: `x[a, b]` -> `__getitem__` with args `[x, index]` where `index` is one Value: a
+  `TupleValue` for several items, `SliceValue` for `a:b`, `ConstValue(None)` for `None`,
+  `ELLIPSIS` for `...`, a `TensorValue` for masks / index tensors.
+- starred arguments are expanded when their length is known (`*x.shape[:-1]`); when not, the op
+  is not called at all and the result is UNKNOWN.
+- `x.shape`, `x.size()`, `x.size(i)`, `x.dim()`, `x.ndim`, `x.numel()`, `len(x)`, `x.device`,
+  `x.dtype` are answered by the interpreter (not registered ops).
+- `torch.nn.Sequential` / `ModuleList` / `ModuleDict` are handled by the interpreter (chaining,
+  loops); register shape functions for leaf modules only. Calling a ModuleValue `m(x)` ->
+  `MODULES[m.qualname](m, OpCall(name=m.qualname, args=[x, ...]))`.
+- `call.facts` is the function's `shapecheck.shapes.Facts`: the interpreter already records
+  `b | a` for every `a // b` size passed to view/reshape/unflatten and for `assert a % b == 0`.
+- SC102 findings: the interpreter drops them when an operand's `origin` shows explicit intent
+  (`unsqueeze`, `index-none`, `einsum`, `einops`, `view`, `reshape`, `expand`), so set `origin`.
+- SC109, SC110, SC111, SC104 and SC190 are the interpreter's; do not report them.
+
 A shape function takes an `OpCall` and returns a `Value`. When operands cannot combine it calls
 `call.report(...)` and returns `UNKNOWN` (one bad matmul, one SC101: after an error the result
 is unknown, as mypy does). When anything it needs is unknown it returns `UNKNOWN` or a tensor
@@ -28,6 +47,7 @@ class ShapeFinding:
     message: str
     notes: list[str] = field(default_factory=list)
     node: Any = None  # libcst node to report at; defaults to the call
+    severity: str | None = None  # "error"/"warning" to override the code's default (SC105 is W or E)
 
 
 @dataclass
@@ -53,8 +73,15 @@ class OpCall:
             return self.labels[position]
         return fallback or f"argument {position + 1}"
 
-    def report(self, code: str, message: str, notes: list[str] | None = None, node: Any = None) -> None:
-        self.findings.append(ShapeFinding(code, message, list(notes or []), node or self.node))
+    def report(
+        self,
+        code: str,
+        message: str,
+        notes: list[str] | None = None,
+        node: Any = None,
+        severity: str | None = None,
+    ) -> None:
+        self.findings.append(ShapeFinding(code, message, list(notes or []), node or self.node, severity))
 
 
 OpFunction = Callable[[OpCall], Value]

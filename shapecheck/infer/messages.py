@@ -1,0 +1,155 @@
+"""Every shape message, one function each (mypy's `messages.py`): rules and shape functions never
+format diagnostic text themselves. Each function returns `(message, notes)`: one line saying what
+fails, then notes with the shapes aligned from the right and the failing axis marked (built by the
+domain's `explain_broadcast` / `explain_mismatch`), and the likely intent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shapecheck.shapes import Shape, explain_broadcast, explain_mismatch
+
+Message = tuple[str, list[str]]
+
+
+# --- op shape functions (shapecheck/infer/ops/) -------------------------------------------------
+
+
+def dim_out_of_range(op: str, label: str, dim: int, rank: int) -> Message:
+    valid = f"[{-max(rank, 1)}, {max(rank, 1) - 1}]"
+    return (
+        f"{op}: {label}={dim} is out of range for a {rank}-d tensor (valid: {valid})",
+        [f"a {rank}-d tensor has axes 0..{rank - 1}, or -{rank}..-1 counted from the right" if rank else
+         "a 0-d tensor (a scalar) only accepts dim 0 or -1"],
+    )
+
+
+def dim_repeated(op: str, dims: Sequence[int]) -> Message:
+    return (f"{op}: dim {tuple(dims)} names the same axis twice", [])
+
+
+def broadcast_error(op: str, shapes: Sequence[Shape], labels: Sequence[str], result: object) -> Message:
+    described = " and ".join(f"{label} is {shape}" for label, shape in zip(labels, shapes))
+    return (
+        f"{op}: shapes cannot broadcast: {described}",
+        explain_broadcast(list(shapes), list(labels), result)  # type: ignore[arg-type]
+        + ["broadcasting aligns shapes from the right; each axis pair must be equal or contain a 1"],
+    )
+
+
+def broadcast_assumption(op: str, shapes: Sequence[Shape], labels: Sequence[str], result: object, pairs: Sequence[tuple[object, object]]) -> Message:
+    assumed = ", ".join(f"{a} == {b}" for a, b in pairs)
+    described = " and ".join(f"{label} is {shape}" for label, shape in zip(labels, shapes))
+    return (
+        f"{op}: {described}: this only works if {assumed}",
+        explain_broadcast(list(shapes), list(labels), result)  # type: ignore[arg-type]
+        + [f"the code assumes {assumed}; differently named dims are assumed to be different sizes"],
+    )
+
+
+def broadcast_trap(op: str, shapes: Sequence[Shape], labels: Sequence[str], result: object, result_shape: Shape) -> Message:
+    described = " and ".join(f"{label} is {shape}" for label, shape in zip(labels, shapes))
+    return (
+        f"{op}: {described}: the result broadcasts to {result_shape}, larger than every operand",
+        explain_broadcast(list(shapes), list(labels), result)  # type: ignore[arg-type]
+        + ["a size-1 axis was stretched against an axis the other operand has elsewhere; "
+           "did you mean to squeeze/unsqueeze one side so the axes line up?"],
+    )
+
+
+def contraction_mismatch(op: str, a: Shape, b: Shape, labels: Sequence[str], axis_a: int, axis_b: int, hint: str = "") -> Message:
+    da, db = a[axis_a], b[axis_b]
+    notes = explain_mismatch(a, b, list(labels), axis_a, axis_b)
+    if hint:
+        notes.append(hint)
+    return (f"{op}: {labels[0]} is {a} and {labels[1]} is {b}: inner dims {da} and {db} differ", notes)
+
+
+def contraction_assumption(op: str, a: Shape, b: Shape, labels: Sequence[str], axis_a: int, axis_b: int) -> Message:
+    da, db = a[axis_a], b[axis_b]
+    return (
+        f"{op}: {labels[0]} is {a} and {labels[1]} is {b}: this only works if {da} == {db}",
+        explain_mismatch(a, b, list(labels), axis_a, axis_b)
+        + [f"the code assumes {da} == {db}; differently named dims are assumed to be different sizes"],
+    )
+
+
+def rank_error(op: str, label: str, shape: Shape, expected: str) -> Message:
+    return (f"{op}: expects {expected}, but {label} is {shape} ({shape.rank}-d)", [])
+
+
+def element_count(op: str, shape: Shape, target: str, have: object, want: object) -> Message:
+    return (
+        f"{op}: cannot reshape {shape} ({have} elements) into {target} ({want} elements)",
+        ["view/reshape keep every element: the product of the new sizes must equal the old one"],
+    )
+
+
+def bad_inferred_size(op: str, shape: Shape, target: str, have: object, known: object) -> Message:
+    return (
+        f"{op}: cannot reshape {shape} ({have} elements) into {target}: "
+        f"{have} is not a multiple of {known}, so -1 has no valid size",
+        ["-1 takes the size that keeps the element count; the other sizes must divide it"],
+    )
+
+
+def view_noncontiguous(origin: str | None) -> Message:
+    source = f"the result of {origin}" if origin else "a non-contiguous tensor"
+    return (
+        f".view() on {source}: its memory is not laid out in the new order",
+        ["use .reshape(...) (copies when needed), or call .contiguous() before .view(...)"],
+    )
+
+
+def ambiguous_squeeze(shape: Shape, axes: Sequence[int]) -> Message:
+    names = ", ".join(f"axis {a} ({shape[a]})" for a in axes)
+    return (
+        f".squeeze() without dim on {shape}: {names} may be 1 at run time and would be dropped too",
+        ["a batch of one example loses its batch axis; pass the axis: .squeeze(dim)"],
+    )
+
+
+def size_mismatch(op: str, what: str, expected: object, got: object, shape: Shape, label: str, axis: int, hint: str = "") -> Message:
+    notes = [f"{label} is {shape}; axis {axis} has size {got}, but {what} is {expected}"]
+    if hint:
+        notes.append(hint)
+    return (f"{op}: expected {what} {expected}, got {got} in {label} {shape}", notes)
+
+
+def size_assumption(op: str, what: str, expected: object, got: object, shape: Shape, label: str, axis: int) -> Message:
+    return (
+        f"{op}: {label} is {shape}: this only works if {got} == {expected} ({what})",
+        [f"the code assumes {got} == {expected}; differently named dims are assumed to be different sizes"],
+    )
+
+
+def join_mismatch(op: str, shapes: Sequence[Shape], labels: Sequence[str], i: int, axis: int, dim: int | None) -> Message:
+    along = f" except along dim {dim}" if dim is not None else ""
+    notes = explain_mismatch(shapes[0], shapes[i], [labels[0], labels[i]], axis, axis)
+    return (
+        f"{op}: all tensors must have the same shape{along}: {labels[0]} is {shapes[0]}, {labels[i]} is {shapes[i]}",
+        notes,
+    )
+
+
+def join_rank(op: str, shapes: Sequence[Shape], labels: Sequence[str], i: int) -> Message:
+    return (f"{op}: tensors must have the same number of dims: {labels[0]} is {shapes[0]}, {labels[i]} is {shapes[i]}", [])
+
+
+def op_error(text: str, *notes: str) -> Message:
+    """A message whose wording is specific to one op (einsum/einops patterns, conv sizes...)."""
+    return (text, list(notes))
+
+
+def loss_broadcast(op: str, input_shape: Shape, target_shape: Shape, result_shape: Shape) -> Message:
+    return (
+        f"{op}: input is {input_shape} and target is {target_shape}: they broadcast to {result_shape}, "
+        "so the loss compares every prediction with every target",
+        ["element-wise losses need input and target of the same shape; "
+         "squeeze the (N, 1) side or unsqueeze the (N,) side"],
+    )
+
+
+def loss_mismatch(op: str, input_shape: Shape, target_shape: Shape, reason: str, hint: str = "") -> Message:
+    return (f"{op}: input is {input_shape} and target is {target_shape}: {reason}", [hint] if hint else [])
