@@ -1,0 +1,301 @@
+"""Role resolution and bindings (shapecheck/infer/bindings.py): roles follow what names are
+bound to, through aliases, unpacking, `.to()`, parameters and `self.x`, never their spelling."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+import pytest
+
+from shapecheck.infer.bindings import ALL_KINDS, Bindings, Role, Stochastic
+
+
+def _last_name(b: Bindings, name: str) -> cst.Name:
+    found: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+    b.module.visit(V())
+    assert found, name
+    return found[-1]
+
+
+def role_of(source: str, name: str) -> Role | None:
+    b = Bindings.from_source(textwrap.dedent(source))
+    return b.role(_last_name(b, name))
+
+
+@pytest.mark.parametrize(
+    ("header", "ctor"),
+    [
+        ("import torch.optim as optim", "optim.SGD"),
+        ("from torch import optim", "optim.Adam"),
+        ("from torch.optim import SGD as S", "S"),
+        ("import torch", "torch.optim.AdamW"),
+        ("import bitsandbytes as bnb", "bnb.optim.Adam8bit"),
+    ],
+)
+def test_optimizer_through_aliases(header: str, ctor: str) -> None:
+    src = f"{header}\nthing = {ctor}(params, lr=1e-3)\nthing\n"
+    assert role_of(src, "thing") is Role.OPTIMIZER
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("from torch.optim.lr_scheduler import StepLR\ns = StepLR(o, 3)\ns", Role.SCHEDULER),
+        ("import torch.optim as optim\ns = optim.lr_scheduler.OneCycleLR(o, 1.0)\ns", Role.SCHEDULER),
+        ("import torch.nn as nn\ncrit = nn.CrossEntropyLoss()\ncrit", Role.LOSS),
+        ("from torch.utils.data import DataLoader\nld = DataLoader(ds, batch_size=4)\nld", Role.LOADER),
+        ("import torch\nsc = torch.cuda.amp.GradScaler()\nsc", Role.SCALER),
+        ("from torch.amp import GradScaler\nsc = GradScaler('cuda')\nsc", Role.SCALER),
+        ("from accelerate import Accelerator\nacc = Accelerator()\nacc", Role.ACCELERATOR),
+        ("import torchvision\nm = torchvision.models.resnet18()\nm", Role.MODEL),
+        ("import timm\nm = timm.create_model('vit')\nm", Role.MODEL),
+        ("from torch import nn\nm = nn.Sequential(nn.Linear(2, 2))\nm", Role.MODEL),
+        ("from torch import nn\nm = nn.Linear(2, 2).to('cuda')\nm", Role.MODEL),
+        ("import torch\nt = torch.zeros(3)\nt", None),
+        ("m = build_model(cfg)\nm", None),
+        ("x = 3\nx", None),
+    ],
+)
+def test_constructor_roles(src: str, expected: Role | None) -> None:
+    last = src.rsplit("\n", 1)[-1]
+    assert role_of(src, last) is expected
+
+
+def test_misleading_names_follow_the_binding() -> None:
+    src = """
+    import torch.nn as nn
+    import torch.optim as optim
+
+    class MyModel(nn.Module):
+        pass
+
+    optimizer = MyModel()
+    model = optim.SGD(optimizer.parameters(), lr=0.1)
+    optimizer, model
+    """
+    assert role_of(src, "optimizer") is Role.MODEL
+    assert role_of(src, "model") is Role.OPTIMIZER
+
+
+def test_local_subclasses_through_local_bases() -> None:
+    src = """
+    from torch import nn
+    import torch
+
+    class Base(nn.Module):
+        pass
+
+    class Deep(Base):
+        pass
+
+    class FocalLoss(nn.Module):
+        pass
+
+    class MyOpt(torch.optim.Optimizer):
+        pass
+
+    class NotAModel:
+        pass
+
+    a = Deep()
+    c = FocalLoss()
+    d = MyOpt([])
+    e = NotAModel()
+    a, c, d, e
+    """
+    assert role_of(src, "a") is Role.MODEL
+    assert role_of(src, "c") is Role.LOSS
+    assert role_of(src, "d") is Role.OPTIMIZER
+    assert role_of(src, "e") is None
+
+
+def test_parameters_from_call_sites_and_use() -> None:
+    src = """
+    import torch.optim as optim
+    from torch import nn
+
+    def train(net, opt, sched):
+        opt.zero_grad()
+        net(1).backward()
+        opt.step()
+        sched.step()
+
+    m = nn.Linear(2, 2)
+    train(m, optim.SGD(m.parameters(), lr=0.1), sched=optim.lr_scheduler.StepLR(None, 1))
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    fn = b.functions["train"][0]
+    body_names = {n: None for n in ("net", "opt", "sched")}
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value in body_names and b.enclosing_function(node) is fn:
+                body_names[node.value] = node  # type: ignore[assignment]
+
+    b.module.visit(V())
+    assert b.role(body_names["net"]) is Role.MODEL  # type: ignore[arg-type]
+    assert b.role(body_names["opt"]) is Role.OPTIMIZER  # type: ignore[arg-type]
+    assert b.role(body_names["sched"]) is Role.SCHEDULER  # type: ignore[arg-type]
+
+
+def test_parameter_without_callers_from_use() -> None:
+    src = """
+    def step(model, optimizer, scheduler, x):
+        optimizer.zero_grad()
+        model(x).sum().backward()
+        optimizer.step()
+        scheduler.step()
+        model.eval()
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    assert b.role(_last_name(b, "optimizer")) is Role.OPTIMIZER
+    assert b.role(_last_name(b, "scheduler")) is None  # .step() alone is not enough
+    assert b.role(_last_name(b, "model")) is Role.MODEL
+
+
+def test_annotated_parameters() -> None:
+    src = """
+    import torch
+    from torch import nn
+
+    def fit(m: nn.Module, o: torch.optim.Optimizer):
+        m, o
+    """
+    assert role_of(src, "m") is Role.MODEL
+    assert role_of(src, "o") is Role.OPTIMIZER
+
+
+def test_self_attributes_and_accelerate_unpacking() -> None:
+    src = """
+    import torch
+    from torch import nn
+    from accelerate import Accelerator
+
+    class Trainer:
+        def __init__(self):
+            self.model = nn.Linear(2, 2)
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+        def step(self):
+            self.model, self.opt
+
+    acc = Accelerator()
+    model, optimizer = acc.prepare(nn.Linear(1, 1), torch.optim.Adam([]))
+    model, optimizer
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    attrs: list[cst.Attribute] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if isinstance(node.value, cst.Name) and node.value.value == "self":
+                attrs.append(node)
+
+    b.module.visit(V())
+    model_attr, opt_attr = attrs[-2], attrs[-1]
+    assert b.role(model_attr) is Role.MODEL
+    assert b.role(opt_attr) is Role.OPTIMIZER
+    assert b.role(_last_name(b, "model")) is Role.MODEL
+    assert b.role(_last_name(b, "optimizer")) is Role.OPTIMIZER
+
+
+def test_ambiguity_is_unknown() -> None:
+    src = """
+    import torch
+    from torch import nn
+    if cond:
+        thing = nn.Linear(2, 2)
+    else:
+        thing = torch.optim.SGD([], lr=0.1)
+    thing
+    """
+    assert role_of(src, "thing") is None
+    src2 = """
+    from torch import nn
+    model = None
+    model = nn.Linear(2, 2)
+    model = model.cuda()
+    model
+    """
+    assert role_of(src2, "model") is Role.MODEL
+
+
+def test_assigned_kinds() -> None:
+    src = """
+    total = 0
+    for batch in loader:
+        total += batch
+    a, b = 1, 2
+    total, a
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    total = _last_name(b, "total")
+    assert [cst.Module([]).code_for_node(v) for v in b.assigned(total, total)] == ["0"]
+    assert len(b.assigned(total, total, kinds=ALL_KINDS)) == 2
+    a = _last_name(b, "a")
+    assert [cst.Module([]).code_for_node(v) for v in b.assigned(a, a)] == ["1"]
+    batch = _last_name(b, "batch")
+    assert b.assigned(batch, batch) == []
+
+
+def test_stochastic_layers() -> None:
+    src = """
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torchvision
+
+    class Drop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return F.dropout(self.fc(x), 0.1, training=self.training)
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.act = nn.ReLU()
+
+    class Wrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Plain() for _ in range(3)])
+            self.norm = nn.BatchNorm1d(2)
+
+    class FromVision(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = torchvision.models.resnet18()
+
+    a, b, c, d = Drop(), Plain(), Wrapper(), FromVision()
+    e = nn.Sequential(nn.Linear(2, 2))
+    a, b, c, d, e
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    verdicts = {n: b.stochastic_layers(_last_name(b, n)) for n in "abcde"}
+    assert verdicts == {
+        "a": Stochastic.YES,
+        "b": Stochastic.NO,
+        "c": Stochastic.YES,
+        "d": Stochastic.MAYBE,
+        "e": Stochastic.MAYBE,
+    }
+
+
+def test_enclosing_helpers() -> None:
+    src = "class A:\n    def f(self):\n        x = 1\n"
+    b = Bindings.from_source(src)
+    x = _last_name(b, "x")
+    fn = b.enclosing_function(x)
+    assert isinstance(fn, cst.FunctionDef) and fn.name.value == "f"
+    cls = b.enclosing_class(x)
+    assert isinstance(cls, cst.ClassDef) and cls.name.value == "A"
