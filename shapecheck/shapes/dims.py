@@ -1,0 +1,666 @@
+"""Symbolic dimension sizes in a normal form, so that equal sizes compare equal.
+
+A `Dim` is a polynomial with integer coefficients over *atoms*: symbols (`batch`), floor
+divisions `X // Y` and remainders `X % Y` whose operands are themselves normal forms. Terms are
+kept in a canonical order, so `a*b == b*a` and `a + b - a == b` hold structurally. Floor
+division is simplified only when it is exact:
+
+- by a constant `c`: every coefficient is split as `q*c + r` (`floor((c*q + r)/c) = q + floor(r/c)`
+  holds for integer `q`), so `(2*n + 2)//2 == n + 1`, `(h + 2 - 3)//1 == h - 1`; the rest stays an
+  atom reduced by the gcd (`(2*n)//4 == n//2`);
+- by a symbolic divisor: only when the polynomial division leaves no remainder (`(a*b)//b == a`).
+
+Anything else stays an atom: we never claim an equality we cannot prove (Pyrefly documents
+`N*(X//N) != X`; it *is* equal when `N | X`, which is what `Facts` records).
+
+An unknown dim is a fresh object equal only to itself; any arithmetic on it is a new unknown.
+"""
+
+from __future__ import annotations
+
+import itertools
+from math import gcd
+from typing import Literal, Union
+
+_unknown_ids = itertools.count(1)
+
+IntLike = Union["Dim", int]
+
+
+class _Atom:
+    """A symbol, or `num // den` / `num % den` over normal forms. Ordered and hashed by `key`."""
+
+    __slots__ = ("kind", "name", "num", "den", "key", "_hash")
+
+    SYM, DIV, MOD = 0, 1, 2
+
+    def __init__(self, kind: int, name: str = "", num: Dim | None = None, den: Dim | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.num = num
+        self.den = den
+        if kind == _Atom.SYM:
+            self.key: tuple = (0, name, ())
+        else:
+            assert num is not None and den is not None
+            self.key = (kind, "", (num._key(), den._key()))
+        self._hash = hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Atom) and self._hash == other._hash and self.key == other.key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __lt__(self, other: _Atom) -> bool:
+        return self.key < other.key
+
+
+Mono = tuple  # tuple[_Atom, ...], sorted by key, repeated atoms = powers
+Terms = dict  # dict[Mono, int] while building
+
+
+def _mono_key(mono: Mono) -> tuple:
+    return tuple(a.key for a in mono)
+
+
+class Dim:
+    """One axis size: a concrete int, a symbol, an expression over symbols, or unknown.
+
+    Immutable and hashable; `==` compares normal forms (`Dim.const(3) == 3` is True). Build with
+    `Dim.const`, `Dim.sym`, `Dim.unknown` and the arithmetic operators (ints are accepted).
+    """
+
+    __slots__ = ("_terms", "_uid", "_hash", "_keycache")
+
+    def __init__(self, terms: tuple[tuple[Mono, int], ...] | None, uid: int = 0) -> None:
+        # Use the constructors; `terms` must already be canonical (see `_from_terms`).
+        self._terms = terms
+        self._uid = uid
+        self._keycache: tuple | None = None
+        if terms is None:
+            self._hash = hash(("?", uid))
+        elif not terms:
+            self._hash = hash(0)
+        elif len(terms) == 1 and terms[0][0] == ():
+            self._hash = hash(terms[0][1])
+        else:
+            self._hash = hash(self._key())
+
+    # ----- constructors -------------------------------------------------------------------
+    @staticmethod
+    def const(n: int) -> Dim:
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"Dim.const expects an int, got {n!r}")
+        return Dim((((), n),) if n else ())
+
+    @staticmethod
+    def sym(name: str) -> Dim:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Dim.sym expects a non-empty name, got {name!r}")
+        return Dim((((_Atom(_Atom.SYM, name),), 1),))
+
+    @staticmethod
+    def unknown() -> Dim:
+        """A fresh unknown size: equal to itself only."""
+        return Dim(None, next(_unknown_ids))
+
+    @staticmethod
+    def of(x: IntLike | str) -> Dim:
+        """`Dim` from a Dim, an int (constant) or a str (symbol)."""
+        if isinstance(x, Dim):
+            return x
+        if isinstance(x, str):
+            return Dim.sym(x)
+        return Dim.const(x)
+
+    @staticmethod
+    def _from_terms(terms: Terms) -> Dim:
+        items = [(m, c) for m, c in terms.items() if c]
+        items.sort(key=lambda mc: (len(mc[0]) == 0, _mono_key(mc[0])))
+        return Dim(tuple(items))
+
+    # ----- inspection ---------------------------------------------------------------------
+    @property
+    def is_unknown(self) -> bool:
+        return self._terms is None
+
+    @property
+    def is_const(self) -> bool:
+        t = self._terms
+        return t is not None and (not t or (len(t) == 1 and t[0][0] == ()))
+
+    @property
+    def value(self) -> int | None:
+        """The concrete size, or None when symbolic or unknown."""
+        t = self._terms
+        if t is None:
+            return None
+        if not t:
+            return 0
+        if len(t) == 1 and t[0][0] == ():
+            return t[0][1]
+        return None
+
+    @property
+    def is_symbol(self) -> bool:
+        """A single bare symbol such as `batch`."""
+        t = self._terms
+        return t is not None and len(t) == 1 and t[0][1] == 1 and len(t[0][0]) == 1 and t[0][0][0].kind == _Atom.SYM
+
+    @property
+    def name(self) -> str | None:
+        """The symbol's name when this is a bare symbol."""
+        return self._terms[0][0][0].name if self.is_symbol else None  # type: ignore[index]
+
+    def symbols(self) -> frozenset[str]:
+        out: set[str] = set()
+        for atom in self._atoms():
+            if atom.kind == _Atom.SYM:
+                out.add(atom.name)
+            else:
+                assert atom.num is not None and atom.den is not None
+                out |= atom.num.symbols() | atom.den.symbols()
+        return frozenset(out)
+
+    def _atoms(self) -> set[_Atom]:
+        if self._terms is None:
+            return set()
+        return {a for mono, _ in self._terms for a in mono}
+
+    def _key(self) -> tuple:
+        if self._keycache is None:
+            if self._terms is None:
+                self._keycache = ("?", self._uid)
+            else:
+                self._keycache = tuple((_mono_key(m), c) for m, c in self._terms)
+        return self._keycache
+
+    def _dict(self) -> Terms:
+        assert self._terms is not None
+        return dict(self._terms)
+
+    # ----- equality -----------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int) and not isinstance(other, bool):
+            return self.value == other and self._terms is not None
+        if not isinstance(other, Dim):
+            return NotImplemented
+        if self._terms is None or other._terms is None:
+            return self._terms is None and other._terms is None and self._uid == other._uid
+        return self._hash == other._hash and self._terms == other._terms
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"Dim({self})"
+
+    # ----- arithmetic ---------------------------------------------------------------------
+    def __add__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        if self._terms is None or o._terms is None:
+            return Dim.unknown()
+        terms = self._dict()
+        for m, c in o._terms:
+            terms[m] = terms.get(m, 0) + c
+        return Dim._from_terms(terms)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Dim:
+        if self._terms is None:
+            return Dim.unknown()
+        return Dim(tuple((m, -c) for m, c in self._terms))
+
+    def __sub__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        return self + (-o)
+
+    def __rsub__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        return o + (-self)
+
+    def __mul__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        if self._terms is None or o._terms is None:
+            return Dim.unknown()
+        terms: Terms = {}
+        for m1, c1 in self._terms:
+            for m2, c2 in o._terms:
+                m = m1 + m2 if not m1 or not m2 else tuple(sorted(m1 + m2, key=lambda a: a.key))
+                terms[m] = terms.get(m, 0) + c1 * c2
+        return Dim._from_terms(terms)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        return _floordiv(self, o)
+
+    def __rfloordiv__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        return _floordiv(o, self)
+
+    def __mod__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        return _mod(self, o)
+
+    def __rmod__(self, other: IntLike) -> Dim:
+        o = _coerce(other)
+        if o is None:
+            return NotImplemented
+        return _mod(o, self)
+
+    def ceil_div(self, other: IntLike) -> Dim:
+        """`ceil(self / other)` for a positive divisor, as `(self + other - 1) // other`."""
+        o = _coerce(other)
+        if o is None:
+            raise TypeError(f"ceil_div expects a Dim or int, got {other!r}")
+        if o.value is not None and o.value < 0:
+            return -_floordiv(-self, o)
+        return _floordiv(self + o - 1, o)
+
+    # ----- evaluation ---------------------------------------------------------------------
+    def evaluate(self, bindings: dict[str, int]) -> int | None:
+        """The int value under `bindings` (Python floor semantics); None when a symbol is
+        unbound, the dim is unknown, or a division by zero occurs."""
+        if self._terms is None:
+            return None
+        total = 0
+        for mono, coef in self._terms:
+            prod = coef
+            for atom in mono:
+                v = _eval_atom(atom, bindings)
+                if v is None:
+                    return None
+                prod *= v
+            total += prod
+        return total
+
+    def substitute(self, mapping: dict[str, Dim]) -> Dim:
+        """Replace symbols by dims (re-normalising); unmapped symbols stay."""
+        if self._terms is None or not mapping:
+            return self
+        total = Dim.const(0)
+        for mono, coef in self._terms:
+            prod = Dim.const(coef)
+            for atom in mono:
+                prod = prod * _subst_atom(atom, mapping)
+            total = total + prod
+        return total
+
+    # ----- printing -----------------------------------------------------------------------
+    def __str__(self) -> str:
+        if self._terms is None:
+            return "?"
+        if not self._terms:
+            return "0"
+        out = ""
+        for i, (mono, coef) in enumerate(self._terms):
+            body = _format_term(mono, abs(coef))
+            if i == 0:
+                out = ("-" if coef < 0 else "") + body
+            else:
+                out += (" - " if coef < 0 else " + ") + body
+        return out
+
+
+def _coerce(x: object) -> Dim | None:
+    if isinstance(x, Dim):
+        return x
+    if isinstance(x, int) and not isinstance(x, bool):
+        return Dim.const(x)
+    return None
+
+
+def _eval_atom(atom: _Atom, bindings: dict[str, int]) -> int | None:
+    if atom.kind == _Atom.SYM:
+        return bindings.get(atom.name)
+    assert atom.num is not None and atom.den is not None
+    n = atom.num.evaluate(bindings)
+    d = atom.den.evaluate(bindings)
+    if n is None or d is None or d == 0:
+        return None
+    return n // d if atom.kind == _Atom.DIV else n % d
+
+
+def _subst_atom(atom: _Atom, mapping: dict[str, Dim]) -> Dim:
+    if atom.kind == _Atom.SYM:
+        return mapping.get(atom.name) or Dim((((atom,), 1),))
+    assert atom.num is not None and atom.den is not None
+    n, d = atom.num.substitute(mapping), atom.den.substitute(mapping)
+    return _floordiv(n, d) if atom.kind == _Atom.DIV else _mod(n, d)
+
+
+def _atom_dim(atom: _Atom) -> Dim:
+    return Dim((((atom,), 1),))
+
+
+def _content(d: Dim) -> int:
+    assert d._terms is not None
+    g = 0
+    for _, c in d._terms:
+        g = gcd(g, c)
+    return g
+
+
+def _scale_down(d: Dim, g: int) -> Dim:
+    assert d._terms is not None
+    return Dim(tuple((m, c // g) for m, c in d._terms))
+
+
+def _split_by_const(a: Dim, c: int) -> tuple[Dim, Dim]:
+    """a = c*q + r with every coefficient of r in [0, c)."""
+    assert a._terms is not None and c > 0
+    q: Terms = {}
+    r: Terms = {}
+    for m, coef in a._terms:
+        q[m] = coef // c
+        r[m] = coef % c
+    return Dim._from_terms(q), Dim._from_terms(r)
+
+
+def _floordiv(a: Dim, b: Dim) -> Dim:
+    if a._terms is None or b._terms is None:
+        return Dim.unknown()
+    bv = b.value
+    if bv == 0:
+        return Dim.unknown()
+    if not a._terms:
+        return a
+    if bv is not None:
+        if bv < 0:
+            a, bv = -a, -bv  # floor(a / -c) == floor(-a / c)
+        if bv == 1:
+            return a
+        q, r = _split_by_const(a, bv)
+        if r.is_const:  # 0 <= r < c
+            return q
+        g = gcd(_content(r), bv)
+        if g > 1:
+            r, bv = _scale_down(r, g), bv // g
+        return q + _atom_dim(_Atom(_Atom.DIV, num=r, den=Dim.const(bv)))
+    exact = exact_quotient(a, b)
+    if exact is not None:
+        return exact
+    return _atom_dim(_Atom(_Atom.DIV, num=a, den=b))
+
+
+def _mod(a: Dim, b: Dim) -> Dim:
+    if a._terms is None or b._terms is None:
+        return Dim.unknown()
+    bv = b.value
+    if bv == 0:
+        return Dim.unknown()
+    if not a._terms:
+        return a
+    if bv is not None and bv > 0:
+        _, r = _split_by_const(a, bv)
+        if r.is_const:
+            return r
+        g = gcd(_content(r), bv)
+        if g > 1:
+            return g * _atom_dim(_Atom(_Atom.MOD, num=_scale_down(r, g), den=Dim.const(bv // g)))
+        return _atom_dim(_Atom(_Atom.MOD, num=r, den=Dim.const(bv)))
+    if bv is None and exact_quotient(a, b) is not None:
+        return Dim.const(0)
+    return _atom_dim(_Atom(_Atom.MOD, num=a, den=b))
+
+
+def _mono_divide(m: Mono, d: Mono) -> Mono | None:
+    """m / d as monomials (multisets of atoms), or None if d does not divide m."""
+    if not d:
+        return m
+    rest = list(m)
+    for atom in d:
+        try:
+            rest.remove(atom)
+        except ValueError:
+            return None
+    return tuple(rest)
+
+
+def _leading(terms: tuple[tuple[Mono, int], ...]) -> tuple[Mono, int]:
+    return max(terms, key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
+
+
+def exact_quotient(a: Dim, b: Dim) -> Dim | None:
+    """q with a == b*q as polynomials (so a // b == q whenever b != 0), or None."""
+    if a._terms is None or b._terms is None or not b._terms:
+        return None
+    if not a._terms:
+        return a
+    lead_m, lead_c = _leading(b._terms)
+    rem = a
+    quotient = Dim.const(0)
+    for _ in range(64):
+        if rem._terms is not None and not rem._terms:
+            return quotient if quotient * b == a else None
+        assert rem._terms is not None
+        m, c = _leading(rem._terms)
+        qm = _mono_divide(m, lead_m)
+        if qm is None or c % lead_c:
+            return None
+        step = Dim(((qm, c // lead_c),))
+        quotient = quotient + step
+        rem = rem - step * b
+    return None
+
+
+def _needs_parens_as_factor(atom: _Atom) -> bool:
+    return atom.kind != _Atom.SYM
+
+
+def _format_operand(d: Dim, is_divisor: bool) -> str:
+    """Format a numerator/divisor so the whole prints as valid Python with the same meaning."""
+    s = str(d)
+    t = d._terms
+    assert t is not None
+    simple = len(t) == 1 and t[0][1] > 0 and (
+        (len(t[0][0]) == 0) or (len(t[0][0]) == 1 and t[0][1] == 1 and t[0][0][0].kind == _Atom.SYM)
+    )
+    if simple:
+        return s
+    if not is_divisor and len(t) == 1 and t[0][1] > 0 and all(a.kind == _Atom.SYM for a in t[0][0]):
+        return s  # `h * w // 2` reads as (h*w)//2 in Python too
+    return f"({s})"
+
+
+def _format_atom(atom: _Atom) -> str:
+    if atom.kind == _Atom.SYM:
+        return atom.name
+    assert atom.num is not None and atom.den is not None
+    op = "//" if atom.kind == _Atom.DIV else "%"
+    return f"{_format_operand(atom.num, False)} {op} {_format_operand(atom.den, True)}"
+
+
+def _format_term(mono: Mono, coef: int) -> str:
+    if not mono:
+        return str(coef)
+    factors = []
+    lone = len(mono) == 1 and coef == 1
+    for atom in mono:
+        text = _format_atom(atom)
+        if not lone and _needs_parens_as_factor(atom):
+            text = f"({text})"
+        factors.append(text)
+    if coef != 1:
+        factors.insert(0, str(coef))
+    return " * ".join(factors)
+
+
+Verdict = Literal["equal", "different", "unknown"]
+
+
+class Facts:
+    """Assumptions in scope: divisibility (`n_heads | d_model`) and equalities (`a == b`).
+
+    Mutable (the interpreter adds facts as it walks a function); `.copy()` for branches.
+    """
+
+    __slots__ = ("_divides", "_equal_subst", "_equal_pairs")
+
+    def __init__(self) -> None:
+        self._divides: set[tuple[Dim, Dim]] = set()  # (divisor, dividend)
+        self._equal_subst: dict[str, Dim] = {}  # symbol -> replacement
+        self._equal_pairs: list[tuple[Dim, Dim]] = []
+
+    def copy(self) -> Facts:
+        new = Facts()
+        new._divides = set(self._divides)
+        new._equal_subst = dict(self._equal_subst)
+        new._equal_pairs = list(self._equal_pairs)
+        return new
+
+    def __repr__(self) -> str:
+        parts = [f"{d} | {n}" for d, n in sorted(self._divides, key=str)]
+        parts += [f"{k} == {v}" for k, v in self._equal_subst.items()]
+        parts += [f"{a} == {b}" for a, b in self._equal_pairs]
+        return f"Facts({', '.join(parts)})"
+
+    @property
+    def divisibility(self) -> frozenset[tuple[Dim, Dim]]:
+        return frozenset(self._divides)
+
+    def assume_divides(self, divisor: IntLike, dividend: IntLike) -> None:
+        a, b = Dim.of(divisor), Dim.of(dividend)
+        if a.is_unknown or b.is_unknown:
+            return
+        self._divides.add((self.simplify(a), self.simplify(b)))
+
+    def divides(self, divisor: IntLike, dividend: IntLike) -> bool:
+        """Whether `divisor | dividend` is known (recorded, or provable: dividend % divisor == 0)."""
+        a, b = self.simplify(Dim.of(divisor)), self.simplify(Dim.of(dividend))
+        if a.is_unknown or b.is_unknown:
+            return False
+        if (a, b) in self._divides:
+            return True
+        return self.simplify(b % a) == 0
+
+    def assume_equal(self, a: IntLike, b: IntLike) -> None:
+        x, y = self.simplify(Dim.of(a)), self.simplify(Dim.of(b))
+        if x.is_unknown or y.is_unknown or x == y:
+            return
+        # Orient: replace a bare symbol by the other side (the later name in sort order goes away).
+        for sym, other in ((x, y), (y, x)):
+            if sym.is_symbol and sym.name not in other.symbols():
+                if other.is_symbol and (other.name or "") > (sym.name or ""):
+                    sym, other = other, sym
+                name = sym.name
+                assert name is not None
+                self._equal_subst = {k: v.substitute({name: other}) for k, v in self._equal_subst.items()}
+                self._equal_subst[name] = other
+                self._divides = {(self.simplify(p), self.simplify(q)) for p, q in self._divides}
+                return
+        self._equal_pairs.append((x, y))
+
+    def simplify(self, d: Dim) -> Dim:
+        """Normal form of `d` under the facts: equal symbols substituted, `D * (X // D)` -> `X`
+        and `X % D` -> 0 where `D | X`."""
+        if d.is_unknown:
+            return d
+        if self._equal_subst and d.symbols() & self._equal_subst.keys():
+            d = d.substitute(self._equal_subst)
+        if not self._divides:
+            return d
+        for _ in range(16):
+            nxt = _apply_divisibility(d, self._divides)
+            if nxt == d:
+                return d
+            d = nxt
+        return d
+
+    def equal_pairs(self) -> list[tuple[Dim, Dim]]:
+        return list(self._equal_pairs)
+
+
+def _apply_divisibility(d: Dim, divides: set[tuple[Dim, Dim]]) -> Dim:
+    assert d._terms is not None
+    changed = False
+    total = Dim.const(0)
+    for mono, coef in d._terms:
+        term = Dim(((mono, coef),))
+        for i, atom in enumerate(mono):
+            if atom.kind == _Atom.SYM:
+                continue
+            assert atom.num is not None and atom.den is not None
+            if (atom.den, atom.num) not in divides:
+                continue
+            if atom.kind == _Atom.MOD:
+                term, changed = Dim.const(0), True
+                break
+            others = Dim(((mono[:i] + mono[i + 1:], coef),))
+            q = exact_quotient(others, atom.den)
+            if q is not None:
+                term, changed = q * atom.num, True
+                break
+        total = total + term
+    return total if changed else d
+
+
+def compare(a: Dim, b: Dim, facts: Facts | None = None) -> Verdict:
+    """"equal" if the normal forms agree (under facts); "different" only when a != b for every
+    positive assignment of the symbols; otherwise "unknown" (two names may be the same size)."""
+    a, b = Dim.of(a), Dim.of(b)
+    if a.is_unknown or b.is_unknown:
+        return "equal" if a == b else "unknown"
+    if facts is not None:
+        a, b = facts.simplify(a), facts.simplify(b)
+    diff = a - b
+    if facts is not None:
+        diff = facts.simplify(diff)
+        for x, y in facts._equal_pairs:
+            e = facts.simplify(x - y)
+            if diff == e or diff == -e:
+                return "equal"
+    if diff.is_const:
+        return "equal" if diff.value == 0 else "different"
+    sign = _definite_sign(diff)
+    return "different" if sign != 0 else "unknown"
+
+
+def _definite_sign(d: Dim) -> int:
+    """+1 / -1 when `d` is > 0 / < 0 for every assignment of positive ints, else 0.
+
+    Only polynomials over plain symbols whose non-constant coefficients share one sign: their
+    extreme over positive ints is at all-ones (the sum of coefficients)."""
+    assert d._terms is not None
+    signs = set()
+    total = 0
+    for mono, coef in d._terms:
+        if any(a.kind != _Atom.SYM for a in mono):
+            return 0
+        if mono:
+            signs.add(coef > 0)
+        total += coef
+    if signs == {True} and total > 0:
+        return 1
+    if signs == {False} and total < 0:
+        return -1
+    return 0
+
+
+def can_be_one(d: Dim, facts: Facts | None = None) -> bool:
+    """Whether the size may be 1 (unknown and symbolic sizes may; `n + 1` may not)."""
+    if d.is_unknown:
+        return True
+    return compare(d, Dim.const(1), facts) != "different"

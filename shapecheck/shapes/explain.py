@@ -1,0 +1,173 @@
+"""Shape explanations in the course's style: shapes aligned from the right, one column per axis,
+a caret line under the axis that failed or was stretched, then one sentence per axis.
+
+    pred   :    (N)
+    target : (N, 1)
+    result : (N, N)
+              ^  ^
+    axis -2: pred has no axis here: padded to (1, N), then stretched to N
+    axis -1: target's 1 is stretched to N (from pred)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shapecheck.shapes.broadcast import BroadcastResult
+from shapecheck.shapes.dims import Dim
+from shapecheck.shapes.shape import Shape
+
+INDENT = "  "
+
+
+def _cells(shape: Shape | None) -> list[str] | None:
+    if shape is None or shape.is_unknown:
+        return None
+    return [str(a) for a in shape.axes]
+
+
+class _Grid:
+    """Right-aligned columns of axis cells; remembers where each column starts."""
+
+    def __init__(self, rows: list[list[str] | None]) -> None:
+        self.ncols = max((len(r) for r in rows if r is not None), default=0)
+        self.widths = [1] * self.ncols
+        for r in rows:
+            if r is None:
+                continue
+            offset = self.ncols - len(r)
+            for j, cell in enumerate(r):
+                self.widths[offset + j] = max(self.widths[offset + j], len(cell))
+        self.starts = []
+        pos = 1
+        for w in self.widths:
+            self.starts.append(pos)
+            pos += w + 2
+        self.total = 1 + sum(self.widths) + 2 * max(self.ncols - 1, 0) + 1
+
+    def render(self, cells: list[str] | None, fallback: str) -> str:
+        if cells is None:
+            return fallback.rjust(self.total)
+        if not cells:
+            return "()".rjust(self.total)
+        first = self.ncols - len(cells)
+        parts = [" " * (self.starts[first] - 1), "("]
+        for j, cell in enumerate(cells):
+            col = first + j
+            parts.append(cell.rjust(self.widths[col]))
+            parts.append(", " if j < len(cells) - 1 else ")")
+        return "".join(parts)
+
+    def carets(self, right_axes: Sequence[int]) -> str:
+        """Carets under the columns of the given negative axes."""
+        line = [" "] * self.total
+        for axis in right_axes:
+            col = self.ncols + axis
+            if 0 <= col < self.ncols:
+                for k in range(self.starts[col], self.starts[col] + self.widths[col]):
+                    line[k] = "^"
+        return "".join(line).rstrip()
+
+
+def _padded(shape: Shape, rank: int) -> str:
+    missing = rank - len(shape.axes)
+    return str(Shape(tuple([Dim.const(1)] * max(missing, 0)) + shape.axes))
+
+
+def explain_broadcast(shapes: Sequence[Shape], labels: Sequence[str], result: BroadcastResult) -> list[str]:
+    """Lines showing how `shapes` broadcast (or fail to), labelled by `labels`."""
+    labels = list(labels) + [f"operand {i}" for i in range(len(labels), len(shapes))]
+    names = labels[: len(shapes)] + ["result"]
+    rows = [_cells(s) for s in shapes] + [_cells(result.shape)]
+    grid = _Grid(rows)
+    width = max(len(n) for n in names)
+    fallback = "(?)"
+    lines: list[str] = []
+    for name, shape, row in zip(names, list(shapes) + [result.shape], rows):
+        if shape is None:
+            text = "fails"
+        else:
+            text = grid.render(row, str(shape) if shape.is_unknown else fallback)
+        lines.append(f"{INDENT}{name.ljust(width)} : {text}")
+    prefix = INDENT + " " * width + "   "
+    notes: list[str] = []
+    marked: list[int] = []
+    if result.error is not None:
+        err = result.error
+        marked.append(err.axis)
+        sizes = ", ".join(f"{labels[i]} has {dim}" for i, _, dim in err.operands)
+        notes.append(f"axis {err.axis}: {sizes}: sizes must be equal, or one of them 1")
+    else:
+        assert result.shape is not None
+        res = result.shape
+        for axis in sorted({a for _, a in result.stretched}):
+            marked.append(axis)
+            target = res[axis]
+            sources = [labels[i] for i in range(len(shapes)) if (i, axis) not in result.stretched]
+            source = f" (from {', '.join(sources)})" if sources else ""
+            for i in result.stretched_operands(axis):
+                shape = shapes[i]
+                if shape.rank is not None and -axis > shape.rank:
+                    padded = _padded(shape, res.rank if res.rank is not None else -axis)
+                    notes.append(f"axis {axis}: {labels[i]} has no axis here: padded to {padded}, "
+                                 f"then stretched to {target}{source}")
+                else:
+                    notes.append(f"axis {axis}: {labels[i]}'s 1 is stretched to {target}{source}")
+        for a, b in result.assumptions:
+            if b.value == 1 and a.value != 1:
+                notes.append(f"assumes {a} == 1 (otherwise the sizes cannot broadcast)")
+            else:
+                notes.append(f"assumes {a} == {b} (different sizes broadcast only if equal or one is 1)")
+        if result.is_trap:
+            notes.append(f"the result {res} is larger than every input")
+    if marked:
+        lines.append(prefix + grid.carets(marked).lstrip("\n"))
+    lines.extend(INDENT + n for n in notes)
+    return [line.rstrip() for line in lines]
+
+
+def explain_mismatch(a: Shape, b: Shape, labels: Sequence[str], axis_a: int, axis_b: int) -> list[str]:
+    """Two shapes whose axes `axis_a` of `a` and `axis_b` of `b` must agree (matmul, cat, linear).
+
+        x      : (B, 784)
+                     ^^^
+        weight : (10, 512)
+                      ^^^
+        x's axis -1 (784) must equal weight's axis -1 (512)
+    """
+    la, lb = (list(labels) + ["a", "b"])[:2] if len(labels) < 2 else list(labels)[:2]
+    width = max(len(la), len(lb))
+    lines: list[str] = []
+    for label, shape, axis in ((la, a, axis_a), (lb, b, axis_b)):
+        lines.append(f"{INDENT}{label.ljust(width)} : {shape}")
+        caret = _caret_under(shape, axis)
+        if caret:
+            lines.append(INDENT + " " * width + "   " + caret)
+    lines.append(f"{INDENT}{la}'s axis {axis_a} ({_dim_at(a, axis_a)}) must equal "
+                 f"{lb}'s axis {axis_b} ({_dim_at(b, axis_b)})")
+    return lines
+
+
+def _dim_at(shape: Shape, axis: int) -> str:
+    try:
+        return str(shape[axis])
+    except IndexError:
+        return "?"
+
+
+def _caret_under(shape: Shape, axis: int) -> str:
+    if shape.is_unknown:
+        return ""
+    cells = [str(x) for x in shape.axes]
+    n = len(cells)
+    vi = shape.variadic_index
+    if vi is None:
+        j = axis + n if axis < 0 else axis
+    else:
+        j = axis + n if axis < 0 else axis
+        if (axis < 0 and j <= vi) or (axis >= 0 and j >= vi):
+            return ""
+    if not 0 <= j < n:
+        return ""
+    start = 1 + sum(len(c) + 2 for c in cells[:j])
+    return " " * start + "^" * len(cells[j])
