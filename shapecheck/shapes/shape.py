@@ -88,13 +88,14 @@ class Shape:
 
     @property
     def axes(self) -> tuple[Axis, ...]:
-        """All entries including a Variadic marker; () for an unknown shape."""
+        """All entries, a `Variadic` marker included; () for an unknown shape."""
         return self._axes
 
     @property
-    def dims(self) -> tuple[Dim, ...]:
-        """The fixed dims (a variadic marker is skipped; use `prefix`/`suffix` around it)."""
-        return tuple(a for a in self._axes if isinstance(a, Dim))
+    def dims(self) -> tuple[Axis, ...]:
+        """Same as `axes`: the dims in order, with the `Variadic` marker where there is one
+        (`prefix`/`suffix` give the plain dims around it)."""
+        return self._axes
 
     @property
     def variadic_index(self) -> int | None:
@@ -113,13 +114,13 @@ class Shape:
     def prefix(self) -> tuple[Dim, ...]:
         """Dims before the variadic (all dims when there is none)."""
         i = self.variadic_index
-        return self.dims if i is None else tuple(self._axes[:i])  # type: ignore[arg-type]
+        return self._axes if i is None else tuple(self._axes[:i])  # type: ignore[return-value]
 
     @property
     def suffix(self) -> tuple[Dim, ...]:
         """Dims after the variadic (all dims when there is none): the right-aligned known part."""
         i = self.variadic_index
-        return self.dims if i is None else tuple(self._axes[i + 1:])  # type: ignore[arg-type]
+        return self._axes if i is None else tuple(self._axes[i + 1:])  # type: ignore[return-value]
 
     def __len__(self) -> int:
         r = self.rank
