@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import libcst as cst
+if TYPE_CHECKING:  # only annotations use libcst: `import shapecheck.diagnostics` stays fast (CLI start-up)
+    import libcst as cst
 
 DOCS_URL = "https://github.com/shapecheck/shapecheck/blob/main/rules/{code}.md"
 

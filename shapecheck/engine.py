@@ -15,16 +15,31 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from shapecheck.diagnostics import Diagnostic, Edit, Location
 from shapecheck.names import ImportTable
-from shapecheck.rules import all_rules
+import shapecheck.rules
 from shapecheck.rules.base import FileContext, RawFinding
 
 
-def parse_error(filename: str, exc: cst.ParserSyntaxError) -> Diagnostic:
+def parse_error(filename: str, exc: cst.ParserSyntaxError, source: str | None = None) -> Diagnostic:
+    """SC901. libcst's own parser messages are terse ("expected one of ..."), so when CPython's
+    parser also rejects the file we report its message and position ("'(' was never closed")."""
     row, col = exc.raw_line, exc.raw_column + 1
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+    message = exc.message.removeprefix("parser error: ") if exc.message else "invalid syntax"
+    if source is not None:
+        import ast
+
+        try:
+            ast.parse(source)
+        except SyntaxError as err:
+            message = err.msg
+            if err.lineno:
+                row, col = err.lineno, max(err.offset or 1, 1)
+        except (ValueError, RecursionError, MemoryError):
+            pass
+        else:
+            message = f"libcst cannot parse this (valid) Python: {message}"
     return Diagnostic(
         "SC901",
-        f"could not parse the file: {first}",
+        f"could not parse the file: {message}",
         filename,
         Location(row, col),
         Location(row, col),
@@ -58,7 +73,7 @@ def lint_source(
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        return [parse_error(filename, exc)]
+        return [parse_error(filename, exc, source)]
     try:
         return lint_module(filename, source, module, select, project=project)
     except RecursionError as exc:
@@ -75,7 +90,7 @@ def lint_module(
     *,
     project: object = None,
 ) -> list[Diagnostic]:
-    rules = all_rules()
+    rules = shapecheck.rules.all_rules()  # looked up at call time: tests swap the registry
     codes = [c for c in (select if select is not None else rules) if c in rules]
     ctx = FileContext(Path(filename), source, module, ImportTable.from_module(module), project)
     visitors = [rules[c](ctx) for c in codes]

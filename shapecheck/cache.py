@@ -1,0 +1,125 @@
+"""Content-hash cache of each file's final diagnostics (after suppression).
+
+The key is sha256 over: the file's bytes, the tool version, the selected codes, the
+per-file-ignores that apply to the file, a hash of the source of every rule/inference module
+(editing a rule invalidates everything), and, when a cross-file project index is in use, a
+digest of the whole file set (a change elsewhere can change this file's findings). The value is
+the diagnostics' JSON. SC903 (a crash) is never stored: a re-run retries.
+
+Layout: `<cache-dir>/v1/<2 hex>/<key>.json`, written atomically (tmp file + rename) so parallel
+workers and interrupted runs never leave a torn entry. The directory gets a `.gitignore` of `*`.
+Default `<project root>/.shapecheck_cache`, or `$SHAPECHECK_CACHE_DIR`, or `--cache-dir`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from shapecheck import __version__
+from shapecheck.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+
+CACHE_VERSION = "v1"
+_PACKAGE = Path(__file__).resolve().parent
+# modules whose source decides what a file's diagnostics are
+_ANALYSIS_DIRS = ("rules", "infer", "shapes", "fix")
+_ANALYSIS_FILES = ("engine.py", "names.py", "diagnostics.py", "suppress.py", "notebooks.py", "cache.py")
+
+
+@cache
+def analysis_hash() -> str:
+    """sha256 over the source of every module that decides a file's diagnostics."""
+    h = hashlib.sha256(__version__.encode())
+    files: list[Path] = [_PACKAGE / f for f in _ANALYSIS_FILES]
+    for d in _ANALYSIS_DIRS:
+        files.extend(sorted((_PACKAGE / d).rglob("*.py")))
+    for f in files:
+        try:
+            h.update(f.relative_to(_PACKAGE).as_posix().encode())
+            h.update(f.read_bytes())
+        except OSError:
+            continue
+    return h.hexdigest()
+
+
+def default_cache_dir(root: Path) -> Path:
+    env = os.environ.get("SHAPECHECK_CACHE_DIR")
+    return Path(env) if env else root / ".shapecheck_cache"
+
+
+def cache_key(content: bytes, selected: Iterable[str], file_ignores: Iterable[str], extra: str = "") -> str:
+    h = hashlib.sha256()
+    for part in (analysis_hash(), ",".join(sorted(selected)), ",".join(sorted(file_ignores)), extra):
+        h.update(part.encode())
+        h.update(b"\0")
+    h.update(content)
+    return h.hexdigest()
+
+
+def diagnostic_from_json(data: dict[str, Any], filename: str) -> Diagnostic:
+    """The inverse of `Diagnostic.to_json` (the filename is the caller's: entries are path-free)."""
+    fix = None
+    if data.get("fix"):
+        f = data["fix"]
+        fix = Fix(
+            Applicability(f["applicability"]),
+            f["message"],
+            [],
+            [
+                Edit(
+                    e["content"],
+                    Location(e["location"]["row"], e["location"]["column"]),
+                    Location(e["end_location"]["row"], e["end_location"]["column"]),
+                )
+                for e in f["edits"]
+            ],
+        )
+    return Diagnostic(
+        data["code"],
+        data["message"],
+        filename,
+        Location(data["location"]["row"], data["location"]["column"]),
+        Location(data["end_location"]["row"], data["end_location"]["column"]),
+        Severity(data["severity"]) if data.get("severity") else None,
+        list(data.get("notes", [])),
+        fix,
+        data.get("cell"),
+    )
+
+
+class Cache:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory / CACHE_VERSION
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str, filename: str) -> list[Diagnostic] | None:
+        try:
+            raw = self._path(key).read_text(encoding="utf-8")
+            return [diagnostic_from_json(d, filename) for d in json.loads(raw)]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, diagnostics: list[Diagnostic]) -> None:
+        if any(d.code == "SC903" for d in diagnostics):
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            marker = self.directory.parent / ".gitignore"
+            if not marker.exists():
+                marker.write_text("# created by shapecheck\n*\n", encoding="utf-8")
+            data = json.dumps([{**d.to_json(), "filename": ""} for d in diagnostics])
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only tree still gets its report; the cache is an optimisation

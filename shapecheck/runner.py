@@ -1,0 +1,368 @@
+"""Orchestration of `shapecheck check`: discover -> cache -> lint -> suppress -> (fix) -> results.
+
+The parent process discovers files, reads them, drops files that never mention a tensor library
+(they are not even parsed, as TorchFix does), and answers what it can from the cache. Only the
+misses go to the worker processes (`-j`, default: every core), each with its own project index.
+Results are sorted by path, so the output does not depend on `-j`.
+
+libcst is imported only when some file must actually be parsed: a pre-commit run on files that
+are all cached, or that never mention torch, never pays its 0.3 s import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import sys
+import tokenize
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shapecheck.cache import Cache, cache_key, default_cache_dir
+from shapecheck.config import Settings
+from shapecheck.diagnostics import Applicability, Diagnostic, Location
+from shapecheck.notebooks import NotebookError, notebook_source
+from shapecheck.suppress import PerFileIgnores, apply_suppressions
+
+# Files that mention none of these are skipped without a parse.
+MENTIONS = re.compile(rb"torch|numpy|jax|einops")
+MAX_FIX_ROUNDS = 10
+PARALLEL_THRESHOLD = 4  # fewer files than this are linted in-process: a pool costs more than it saves
+
+ApplyFixes = Callable[..., tuple[str, list[Diagnostic]]]
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    selected: frozenset[str]
+    settings: Settings
+    cwd: Path
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    jobs: int | None = None
+    fix: bool = False
+    diff: bool = False
+    unsafe_fixes: bool = False
+    force_exclude: bool = False
+
+    @property
+    def fixing(self) -> bool:
+        return self.fix or self.diff
+
+
+@dataclass
+class FileResult:
+    path: Path
+    display: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    skipped: bool = False  # never mentions torch/numpy/jax/einops: not parsed
+    cached: bool = False
+    fixed: list[Diagnostic] = field(default_factory=list)
+    diff: str = ""
+
+
+@dataclass
+class RunResult:
+    files: list[FileResult]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        out = [d for f in self.files for d in f.diagnostics]
+        out.sort(key=Diagnostic.sort_key)
+        return out
+
+    @property
+    def fixed(self) -> list[Diagnostic]:
+        return [d for f in self.files for d in f.fixed]
+
+    @property
+    def internal_errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.code == "SC903"]
+
+    @property
+    def checked(self) -> list[FileResult]:
+        return [f for f in self.files if not f.skipped]
+
+
+def display_name(path: Path, cwd: Path) -> str:
+    """Path as printed: relative to the working directory when below it (ruff's choice)."""
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def fix_applies(d: Diagnostic, unsafe: bool) -> bool:
+    if d.fix is None or not d.fix.edits:
+        return False
+    if d.fix.applicability is Applicability.SAFE:
+        return True
+    return unsafe and d.fix.applicability is Applicability.UNSAFE
+
+
+def load_apply_fixes() -> ApplyFixes | None:
+    """`shapecheck.fix.apply.apply_fixes`, or None while that module does not exist."""
+    try:
+        from shapecheck.fix.apply import apply_fixes
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("shapecheck.fix"):
+            return None
+        raise
+    return apply_fixes
+
+
+def decode(content: bytes) -> str:
+    """Text of a Python file, honouring a BOM and a PEP 263 coding cookie."""
+    import io
+
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(content).readline)
+    text = content.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _tool_error(filename: str, message: str) -> Diagnostic:
+    return Diagnostic("SC901", message, filename, Location(1, 1), Location(1, 1))
+
+
+@dataclass(frozen=True)
+class _Task:
+    path: Path
+    display: str
+    content: bytes
+    file_ignores: tuple[str, ...]
+    key: str | None
+
+
+# per-process state: set in the parent before forking, or by the pool initializer
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(options: CheckOptions, files: list[Path]) -> None:
+    _STATE["options"] = options
+    _STATE["files"] = files
+    _STATE.pop("project", None)
+
+
+def _project() -> object:
+    if "project" not in _STATE:
+        try:
+            from shapecheck.infer.project import ProjectIndex
+        except ImportError:
+            _STATE["project"] = None
+        else:
+            _STATE["project"] = ProjectIndex(list(_STATE.get("files", [])))
+    return _STATE["project"]
+
+
+def lint_text(display: str, source: str, options: CheckOptions, file_ignores: Sequence[str]) -> list[Diagnostic]:
+    """Lint + suppress one already-decoded Python source."""
+    from shapecheck.engine import lint_source
+
+    diagnostics = lint_source(display, source, sorted(options.selected), project=_project())
+    diagnostics = [d for d in diagnostics if d.code in options.selected or d.code == "SC903"]
+    return apply_suppressions(
+        source, diagnostics, file_ignores=file_ignores, selected=options.selected, filename=display
+    )
+
+
+def _lint_notebook(task: _Task, options: CheckOptions) -> list[Diagnostic]:
+    try:
+        nb = notebook_source(decode(task.content))
+    except (NotebookError, UnicodeDecodeError, SyntaxError) as exc:
+        return [_tool_error(task.display, f"could not read the notebook: {exc}")]
+    out: list[Diagnostic] = []
+    for d in lint_text(task.display, nb.source, options, task.file_ignores):
+        cell, row = nb.cell_row(d.location.row)
+        end_cell, end_row = nb.cell_row(d.end_location.row)
+        start = Location(row, d.location.column)
+        d.end_location = Location(end_row, d.end_location.column) if end_cell == cell else start
+        d.location = start
+        d.cell = cell
+        d.fix = None  # fixes are not written back into notebooks
+        out.append(d)
+    return out
+
+
+def _fix_loop(task: _Task, source: str, diagnostics: list[Diagnostic], options: CheckOptions,
+              apply_fixes: ApplyFixes) -> tuple[str, list[Diagnostic], list[Diagnostic]]:
+    """Apply fixes, re-lint, repeat (at most MAX_FIX_ROUNDS, like ruff); return the new source,
+    the remaining diagnostics and the fixed ones."""
+    fixed: list[Diagnostic] = []
+    for _ in range(MAX_FIX_ROUNDS):
+        fixable = [d for d in diagnostics if fix_applies(d, options.unsafe_fixes)]
+        if not fixable:
+            break
+        new_source, applied = apply_fixes(source, fixable, unsafe=options.unsafe_fixes)
+        if not applied or new_source == source:
+            break
+        fixed.extend(applied)
+        source = new_source
+        diagnostics = lint_text(task.display, source, options, task.file_ignores)
+    return source, diagnostics, fixed
+
+
+def check_task(task: _Task) -> FileResult:
+    """Everything for one file that is not answered from the cache. Never raises: a failure is SC903."""
+    options: CheckOptions = _STATE["options"]
+    result = FileResult(task.path, task.display)
+    try:
+        if task.path.suffix == ".ipynb":
+            result.diagnostics = _lint_notebook(task, options)
+        else:
+            try:
+                source = decode(task.content)
+            except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+                result.diagnostics = [_tool_error(task.display, f"could not decode the file: {exc}")]
+                return result
+            result.diagnostics = lint_text(task.display, source, options, task.file_ignores)
+            if options.fixing and any(fix_applies(d, options.unsafe_fixes) for d in result.diagnostics):
+                apply_fixes = load_apply_fixes()
+                if apply_fixes is not None:
+                    new, remaining, fixed = _fix_loop(task, source, result.diagnostics, options, apply_fixes)
+                    if new != source:
+                        result.fixed = fixed
+                        if options.diff:
+                            result.diff = "".join(difflib.unified_diff(
+                                source.splitlines(keepends=True), new.splitlines(keepends=True),
+                                fromfile=f"a/{task.display}", tofile=f"b/{task.display}"))
+                            result.diagnostics = remaining
+                        else:
+                            _write(task.path, task.content, new)
+                            result.diagnostics = remaining
+                            return result  # the file changed: its old cache key is stale
+    except RecursionError as exc:
+        from shapecheck.engine import internal_error
+
+        result.diagnostics = [internal_error(task.display, exc)]
+    except Exception as exc:  # noqa: BLE001 - one file failing never stops the run (SC903)
+        from shapecheck.engine import internal_error
+
+        result.diagnostics = [internal_error(task.display, exc)]
+    if task.key is not None and options.use_cache and not result.diff:
+        Cache(_cache_dir(options)).put(task.key, result.diagnostics)
+    return result
+
+
+def _write(path: Path, original: bytes, new_source: str) -> None:
+    import io
+
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
+    if encoding == "utf-8-sig":
+        encoding = "utf-8"
+        new_source = "\ufeff" + new_source
+    newline = "\r\n" if b"\r\n" in original else "\n"
+    path.write_bytes(new_source.replace("\r\n", "\n").replace("\n", newline).encode(encoding))
+
+
+def _cache_dir(options: CheckOptions) -> Path:
+    if options.cache_dir is not None:
+        return options.cache_dir
+    if options.settings.cache_dir is not None and not os.environ.get("SHAPECHECK_CACHE_DIR"):
+        return options.settings.cache_dir
+    return default_cache_dir(options.settings.root)
+
+
+def _project_digest(files: Sequence[Path]) -> str:
+    """Changes whenever a file of the set changes: a cross-file index makes findings depend on it."""
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _project_index_available() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("shapecheck.infer.project") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run_check(
+    files: Sequence[Path],
+    options: CheckOptions,
+    *,
+    progress: Callable[[int], Any] | None = None,
+) -> RunResult:
+    """Check the discovered `files` (absolute paths). `progress(n)` is called as files finish."""
+    per_file = PerFileIgnores(options.settings.per_file_ignores)
+    cache = Cache(_cache_dir(options)) if options.use_cache else None
+    extra = _project_digest(files) if cache is not None and _project_index_available() else ""
+    results: list[FileResult] = []
+    tasks: list[_Task] = []
+    for path in files:
+        display = display_name(path, options.cwd)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            results.append(FileResult(path, display, [_tool_error(display, f"could not read the file: {exc.strerror or exc}")]))
+            continue
+        if not MENTIONS.search(content):
+            results.append(FileResult(path, display, skipped=True))
+            if progress:
+                progress(1)
+            continue
+        try:
+            rel = path.relative_to(options.settings.root).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        file_ignores = per_file.codes_for(rel)
+        key = None
+        if cache is not None:
+            key = cache_key(content, options.selected, file_ignores, extra + path.suffix)
+            hit = cache.get(key, display)
+            if hit is not None and not (options.fixing and any(fix_applies(d, options.unsafe_fixes) for d in hit)):
+                results.append(FileResult(path, display, hit, cached=True))
+                if progress:
+                    progress(1)
+                continue
+        tasks.append(_Task(path, display, content, file_ignores, key))
+    results.extend(_run_tasks(tasks, options, list(files), progress))
+    results.sort(key=lambda r: r.display)
+    return RunResult(results)
+
+
+def _run_tasks(tasks: list[_Task], options: CheckOptions, files: list[Path],
+               progress: Callable[[int], Any] | None) -> Iterator[FileResult]:
+    if not tasks:
+        return iter(())
+    import shapecheck.engine  # noqa: F401 - imported before forking, so workers inherit it
+
+    jobs = options.jobs or os.cpu_count() or 1
+    jobs = min(jobs, len(tasks))
+    _init_worker(options, files)
+    if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
+        out = []
+        for t in tasks:
+            out.append(check_task(t))
+            if progress:
+                progress(1)
+        return iter(out)
+    return iter(_pool_map(tasks, options, files, jobs, progress))
+
+
+def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], jobs: int,
+              progress: Callable[[int], Any] | None) -> list[FileResult]:
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
+    # largest files first, so one big file does not finish last on a lone worker
+    ordered = sorted(tasks, key=lambda t: -len(t.content))
+    chunk = max(1, min(16, len(ordered) // (jobs * 8)))
+    out: list[FileResult] = []
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, files)) as pool:
+        for r in pool.imap_unordered(check_task, ordered, chunksize=chunk):
+            out.append(r)
+            if progress:
+                progress(1)
+    return out
