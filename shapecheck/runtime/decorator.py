@@ -1,0 +1,491 @@
+"""`@shapecheck.check`: check jaxtyping annotations and devices when a function is called.
+
+    @shapecheck.check
+    def attention(q: Float[Tensor, "b s d"], k: Float[Tensor, "b t d"]) -> Float[Tensor, "b s t"]:
+        ...
+
+Dims are bound across one call (arguments, then the return value). On an `nn.Module` class
+(or any class) the decorator wraps `forward` and every other method with array annotations,
+and goes one step further than jaxtyping: an integer constructor parameter whose name is a dim
+used in the class's annotations (`d_model`, `n_heads`) is bound once per instance, so
+`forward(x: Float[Tensor, "b s d_model"])` on a module built with `d_model=64` requires 64.
+
+All tensor arguments must share a device (a 0-dim CPU tensor may meet any device, as in torch);
+opt out with `@check(devices=False)`, or per argument with `@check(cross_device=("lengths",))`.
+
+Cost: the checking plan (which parameters carry annotations, at which positions) is built once
+at decoration; a call costs a few microseconds. `SHAPECHECK_DISABLE=1` at import time makes the
+decorator return the function itself (zero cost), and while `torch.compile` traces, the wrapper
+calls straight through.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+import torch
+
+from shapecheck.runtime._torch_compat import is_compiling
+from shapecheck.runtime.errors import Binding, ShapeError, ShapeReport, format_report
+from shapecheck.runtime.specs import Spec, check_value, compile_annotation, describe
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FALSE = {"", "0", "false", "no", "off"}
+_INSTANCE_DIMS = "_shapecheck_dims"
+
+
+def disabled() -> bool:
+    """`SHAPECHECK_DISABLE` set to anything but 0/false/no/off turns the runtime checks off."""
+    return os.environ.get("SHAPECHECK_DISABLE", "").strip().lower() not in _FALSE
+
+
+@dataclass(frozen=True)
+class TupleSpec:
+    """`tuple[Float[...], Int[...]]`: one spec (or None) per element."""
+
+    items: tuple[Spec | None, ...]
+
+    @property
+    def text(self) -> str:
+        return "tuple[" + ", ".join(s.text if s else "Any" for s in self.items) + "]"
+
+
+AnySpec = Spec | TupleSpec
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    index: int  # positional index, -1 when keyword-only
+    keyword: bool  # may be passed by keyword
+    spec: AnySpec | None
+    star: bool = False  # *args: the spec applies to every extra positional
+
+
+@dataclass
+class _Plan:
+    qualname: str
+    params: tuple[_Param, ...]  # only the annotated ones
+    names: tuple[str, ...]  # positional parameter names, for the devices table
+    ret: AnySpec | None
+    devices: bool
+    cross_device: frozenset[str]
+    star_index: int  # index of *args, or -1
+    defined_at: str
+    is_method: bool = False  # first parameter is `self`: seed the memo from the instance
+    dims: set[str] = field(default_factory=set)
+
+
+def _compile(annotation: Any) -> AnySpec | None:
+    spec = compile_annotation(annotation)
+    if spec is not None:
+        return spec
+    if typing.get_origin(annotation) is tuple:
+        args = typing.get_args(annotation)
+        if args and args[-1] is not Ellipsis:
+            items = tuple(compile_annotation(a) for a in args)
+            if any(items):
+                return TupleSpec(items)
+    return None
+
+
+def _hints(fn: Callable[..., Any], localns: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolved annotations; string ones (`from __future__ import annotations`) are evaluated
+    in the function's globals plus the locals of the scope that applied the decorator."""
+    try:
+        return typing.get_type_hints(fn, localns=localns, include_extras=True)
+    except Exception:  # unresolvable forward reference: use what is already an object
+        return {k: v for k, v in getattr(fn, "__annotations__", {}).items() if not isinstance(v, str)}
+
+
+def _decorating_scope() -> dict[str, Any] | None:
+    """Locals of the first frame outside this module: where `@check` was written."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or frame.f_code.co_name == "<module>":
+        return None
+    return dict(frame.f_locals)
+
+
+def _spec_dims(spec: AnySpec | None) -> set[str]:
+    if spec is None:
+        return set()
+    if isinstance(spec, TupleSpec):
+        return set().union(*(_spec_dims(s) for s in spec.items))
+    return set().union(*(a.dim_names() for a in spec.alternatives))
+
+
+def _plan(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
+          localns: dict[str, Any] | None = None) -> _Plan:
+    sig = inspect.signature(fn)
+    hints = _hints(fn, localns)
+    params: list[_Param] = []
+    names: list[str] = []
+    star_index = -1
+    for index, p in enumerate(sig.parameters.values()):
+        spec = _compile(hints[p.name]) if p.name in hints else None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+            if spec is not None:
+                params.append(_Param(p.name, index, p.kind is p.POSITIONAL_OR_KEYWORD, spec))
+        elif p.kind is p.VAR_POSITIONAL:
+            star_index = index
+            if spec is not None:
+                params.append(_Param(p.name, index, False, spec, star=True))
+        elif p.kind is p.KEYWORD_ONLY and spec is not None:
+            params.append(_Param(p.name, -1, True, spec))
+    ret = None
+    if "return" in hints and not (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
+        ret = _compile(hints["return"])
+    code = getattr(fn, "__code__", None)
+    defined_at = f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
+    plan = _Plan(
+        qualname=getattr(fn, "__qualname__", getattr(fn, "__name__", "?")),
+        params=tuple(params), names=tuple(names), ret=ret, devices=devices,
+        cross_device=frozenset(cross_device), star_index=star_index, defined_at=defined_at,
+        is_method=bool(names) and names[0] == "self",
+    )
+    plan.dims = set().union(*(_spec_dims(p.spec) for p in params), _spec_dims(ret))
+    return plan
+
+
+# --- the checks -------------------------------------------------------------------------
+
+def _check_any(spec: AnySpec, value: Any, memo: dict[str, Any]) -> str:
+    if isinstance(spec, Spec):
+        return check_value(spec, value, memo)
+    if not isinstance(value, tuple) or len(value) != len(spec.items):
+        got = f"a tuple of {len(value)}" if isinstance(value, tuple) else type(value).__name__
+        return f"expected a tuple of {len(spec.items)}, got {got}"
+    for i, (item, v) in enumerate(zip(spec.items, value)):
+        if item is not None and (reason := check_value(item, v, memo)):
+            return f"element {i}: {reason}"
+    return ""
+
+
+def _arg(plan_param: _Param, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    i = plan_param.index
+    if 0 <= i < len(args):
+        return True, args[i]
+    if plan_param.keyword and plan_param.name in kwargs:
+        return True, kwargs[plan_param.name]
+    return False, None
+
+
+def _check_args(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any],
+                memo: dict[str, Any]) -> tuple[str, str, AnySpec | None, Any]:
+    """('', ...) when all arguments pass; else (subject, reason, spec, value)."""
+    for p in plan.params:
+        if p.star:
+            for j, v in enumerate(args[p.index:]):
+                if (reason := _check_any(p.spec, v, memo)):  # type: ignore[arg-type]
+                    return f"argument '*{p.name}[{j}]'", reason, p.spec, v
+            continue
+        present, value = _arg(p, args, kwargs)
+        if present and (reason := _check_any(p.spec, value, memo)):  # type: ignore[arg-type]
+            return f"argument '{p.name}'", reason, p.spec, value
+    return "", "", None, None
+
+
+def _named_args(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    for i, v in enumerate(args):
+        if i < len(plan.names) and (plan.star_index < 0 or i < plan.star_index):
+            yield plan.names[i], v
+        else:
+            yield f"args[{i}]", v
+    yield from kwargs.items()
+
+
+def _device_problem(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    # Hot path: plain loops, no generators; `.device.type` costs ~1 us so it is read only
+    # for 0-dim tensors (a CPU scalar tensor may meet any device, as in torch).
+    tensor = torch.Tensor
+    first: Any = None
+    first_index: Any = None
+    exempt = plan.cross_device
+    names = plan.names
+    for i, v in enumerate(args):
+        if isinstance(v, tensor):
+            if exempt and i < len(names) and names[i] in exempt:
+                continue
+            dev = v.device
+            if first is None:
+                first, first_index = dev, i
+            elif dev != first and not _cpu_scalar(v) and not _cpu_scalar(args[first_index]):
+                return _device_text(plan, args, kwargs)
+    for k, v in kwargs.items():
+        if isinstance(v, tensor) and k not in exempt:
+            dev = v.device
+            if first is None:
+                first, first_index = dev, k
+            elif dev != first and not _cpu_scalar(v):
+                return _device_text(plan, args, kwargs)
+    return ""
+
+
+def _cpu_scalar(v: Any) -> bool:
+    return isinstance(v, torch.Tensor) and v.ndim == 0 and v.device.type == "cpu"
+
+
+def _device_text(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    first_name, first = "", None
+    for name, v in _named_args(plan, args, kwargs):
+        if not isinstance(v, torch.Tensor) or name in plan.cross_device or _cpu_scalar(v):
+            continue
+        if first is None:
+            first_name, first = name, v.device
+        elif v.device != first:
+            return f"tensors are on different devices: '{first_name}' on {first}, '{name}' on {v.device}"
+    return "tensors are on different devices"
+
+
+# --- failure reports (slow path only) -----------------------------------------------------
+
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+
+
+def call_site(depth: int = 2) -> str:
+    """file:line of the first frame outside shapecheck.runtime and torch (the user's call)."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith(_OWN_DIR) or filename.startswith(_TORCH_DIR)) and filename != "<string>":
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>"
+
+
+def _bindings(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any], seed: dict[str, Any],
+              owner: str) -> tuple[list[Binding], dict[str, Any]]:
+    """Recheck the arguments one by one to learn which argument bound each dim."""
+    memo: dict[str, Any] = dict(seed)
+    origins = {k: f"{owner}({k}={v})" for k, v in seed.items()}
+    for p in plan.params:
+        values = list(enumerate(args[p.index:])) if p.star else []
+        if not p.star:
+            present, value = _arg(p, args, kwargs)
+            values = [(0, value)] if present else []
+        for j, v in values:
+            before = set(memo)
+            failed = _check_any(p.spec, v, memo)  # type: ignore[arg-type]
+            label = f"'*{p.name}[{j}]'" if p.star else f"'{p.name}'"
+            for k in set(memo) - before:
+                origins[k] = label
+            if failed:
+                return _table(memo, origins), memo
+    return _table(memo, origins), memo
+
+
+def _table(memo: dict[str, Any], origins: dict[str, str]) -> list[Binding]:
+    return [Binding(k, v, origins.get(k, "?")) for k, v in memo.items() if not k.endswith("#")]
+
+
+def _devices(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, str]:
+    return {n: str(v.device) for n, v in _named_args(plan, args, kwargs) if isinstance(v, torch.Tensor)}
+
+
+def _raise(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any], seed: dict[str, Any],
+           subject: str, reason: str, spec: AnySpec | None, value: Any, returned: bool = False) -> typing.NoReturn:
+    owner = type(args[0]).__name__ if args and seed else ""
+    bindings, _ = _bindings(plan, args, kwargs, seed, owner)
+    if returned:
+        # The return value's own bindings (new dims it introduced) are not in the table:
+        # the table shows what the arguments fixed, which is what the return is judged against.
+        pass
+    report = ShapeReport(
+        where=call_site(3), function=plan.qualname, subject=subject, reason=reason,
+        expected=spec.text if spec is not None else "",
+        actual=describe(value) if spec is not None else "",
+        bindings=bindings, devices=_devices(plan, args, kwargs),
+    )
+    raise ShapeError(format_report(report)) from None
+
+
+# --- wrapping ---------------------------------------------------------------------------
+
+_MISSING = object()
+_CACHE_LIMIT = 512
+
+
+def _shape_key(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """(shape, dtype) of every checked argument: the check's result depends on nothing else.
+
+    None (do not cache) when an argument is not a plain tensor (tuples, numpy arrays...).
+    """
+    parts: list[Any] = []
+    tensor, parameter = torch.Tensor, torch.nn.Parameter
+    n = len(args)
+    for p in plan.params:
+        i = p.index
+        if p.star or not isinstance(p.spec, Spec):
+            return None
+        if 0 <= i < n:
+            v = args[i]
+        elif p.keyword and p.name in kwargs:
+            v = kwargs[p.name]
+        else:
+            parts.append(_MISSING)
+            continue
+        t = type(v)
+        if t is tensor or t is parameter:
+            parts.append(v.shape)
+            parts.append(v.dtype)
+        elif v is None:
+            parts.append(None)
+        else:
+            return None
+    return tuple(parts)
+
+
+def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
+          localns: dict[str, Any] | None = None) -> Callable[..., Any]:
+    plan = _plan(fn, devices, cross_device, localns)
+    params, ret, check_devices = plan.params, plan.ret, plan.devices
+    if not params and ret is None and not check_devices:
+        return fn
+    compiling = is_compiling
+    is_method = plan.is_method
+    no_seed: dict[str, Any] = {}
+    # Memo of passed checks: the outcome is a function of the shapes and dtypes alone, so a
+    # training loop that calls with the same shapes pays for a dict lookup, not a re-check.
+    passed: dict[Any, dict[str, Any]] = {}
+    returned_ok: set[Any] = set()
+    tensor = torch.Tensor
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if compiling():
+            return fn(*args, **kwargs)
+        if is_method and args:
+            seed = getattr(args[0], "__dict__", no_seed).get(_INSTANCE_DIMS, no_seed)
+        else:
+            seed = no_seed
+        key = _shape_key(plan, args, kwargs)
+        if key is not None and seed:
+            key = (key, tuple(seed.items()))
+        memo = passed.get(key) if key is not None else None
+        if memo is None:
+            memo = dict(seed) if seed else {}
+            if params:
+                subject, reason, spec, value = _check_args(plan, args, kwargs, memo)
+                if reason:
+                    _raise(plan, args, kwargs, seed, subject, reason, spec, value)
+            if key is not None:
+                if len(passed) >= _CACHE_LIMIT:
+                    passed.clear()
+                    returned_ok.clear()
+                passed[key] = memo
+        if check_devices and (reason := _device_problem(plan, args, kwargs)):
+            _raise(plan, args, kwargs, seed, "arguments", reason, None, None)
+        out = fn(*args, **kwargs)
+        if ret is not None:
+            rkey = (key, out.shape, out.dtype) if key is not None and type(out) is tensor else None
+            if rkey is None or rkey not in returned_ok:
+                if (reason := _check_any(ret, out, dict(memo))):
+                    _raise(plan, args, kwargs, seed, "return value", reason, ret, out, returned=True)
+                if rkey is not None:
+                    returned_ok.add(rkey)
+        return out
+
+    checked.__shapecheck_plan__ = plan  # type: ignore[attr-defined]
+    return checked
+
+
+def _wrap_member(member: Any, devices: bool, cross_device: Iterable[str],
+                 localns: dict[str, Any] | None) -> tuple[Any, set[str]]:
+    if isinstance(member, (staticmethod, classmethod)):
+        inner = _wrap(member.__func__, devices, cross_device, localns)
+        return type(member)(inner), getattr(inner, "__shapecheck_plan__", _Plan("", (), (), None, False,
+                                                                                  frozenset(), -1, "")).dims
+    wrapped = _wrap(member, devices, cross_device, localns)
+    plan = getattr(wrapped, "__shapecheck_plan__", None)
+    return wrapped, (plan.dims if plan else set())
+
+
+def _check_class(cls: type, devices: bool, cross_device: Iterable[str],
+                 localns: dict[str, Any] | None = None) -> type:
+    is_module = issubclass(cls, torch.nn.Module)
+    dims: set[str] = set()
+    for name, member in list(vars(cls).items()):
+        func = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
+        if not inspect.isfunction(func) or name == "__init__":
+            continue
+        if name != "forward" and not _has_arrays(func, localns):
+            continue
+        wrapped, member_dims = _wrap_member(member, devices, cross_device, localns)
+        dims |= member_dims
+        setattr(cls, name, wrapped)
+    if is_module and "forward" not in vars(cls):
+        forward = getattr(cls, "forward", None)
+        if inspect.isfunction(forward) and not hasattr(forward, "__shapecheck_plan__"):
+            wrapped = _wrap(forward, devices, cross_device, localns)
+            dims |= getattr(wrapped, "__shapecheck_plan__", _Plan("", (), (), None, False, frozenset(), -1, "")).dims
+            cls.forward = wrapped  # type: ignore[attr-defined]
+    init = vars(cls).get("__init__")
+    if dims and inspect.isfunction(init):
+        cls.__init__ = _bind_constructor(init, dims)  # type: ignore[misc]
+    return cls
+
+
+def _has_arrays(fn: Callable[..., Any], localns: dict[str, Any] | None) -> bool:
+    return any(_compile(a) is not None for a in _hints(fn, localns).values())
+
+
+def _bind_constructor(init: Callable[..., Any], dims: set[str]) -> Callable[..., Any]:
+    """Record `d_model=64` from `__init__(self, d_model: int)` as a per-instance dim binding."""
+    sig = inspect.signature(init)
+    wanted = [n for n in sig.parameters if n in dims]
+    if not wanted:
+        return init
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError:
+            return
+        bound.apply_defaults()
+        values = {n: bound.arguments[n] for n in wanted
+                  if type(bound.arguments.get(n)) is int}
+        if values:
+            self.__dict__[_INSTANCE_DIMS] = {**self.__dict__.get(_INSTANCE_DIMS, {}), **values}
+
+    return __init__
+
+
+@overload
+def check(obj: F, /) -> F: ...
+@overload
+def check(*, devices: bool = True, cross_device: Iterable[str] = ()) -> Callable[[F], F]: ...
+
+
+def check(obj: Any = None, /, *, devices: bool = True, cross_device: Iterable[str] = ()) -> Any:
+    """Check jaxtyping annotations (and that tensor arguments share a device) on every call.
+
+    Use bare (`@check`) or with options (`@check(devices=False)`,
+    `@check(cross_device=("lengths",))` for arguments that may live on another device).
+    """
+    if obj is None:
+        return lambda o: check(o, devices=devices, cross_device=cross_device)
+    if disabled():
+        return obj
+    cross = tuple(cross_device)
+    localns = _decorating_scope()
+    if isinstance(obj, type):
+        return _check_class(obj, devices, cross, localns)
+    if isinstance(obj, (staticmethod, classmethod)):
+        return type(obj)(_wrap(obj.__func__, devices, cross, localns))
+    if not callable(obj):
+        raise TypeError(f"shapecheck.check expects a function or a class, got {type(obj).__name__}")
+    return _wrap(obj, devices, cross, localns)

@@ -1,0 +1,346 @@
+"""Compile jaxtyping annotation classes into small checking specs, and check values against them.
+
+We read what jaxtyping already parsed (`Float[Tensor, "b d"]` carries `.dims`, `.dtypes`,
+`.index_variadic`, `.array_type`, `.dim_str`), so the runtime and jaxtyping agree on the
+grammar and its quirks (`a=b` binds `b`, `#n` of size 1 binds nothing), but we do the checking
+ourselves: jaxtyping's checks go through thread-local memos and `eval` (for `n-1`), and its
+reason strings carry no binding origin. Symbolic dims are evaluated by a small arithmetic
+evaluator over the bound dims (no `eval`); one that refers to anything else (jaxtyping's
+`{self.x}` f-string form) is left unchecked: silence on unknowns.
+
+    >>> spec = compile_annotation(Float[Tensor, "batch d"])
+    >>> check_value(spec, torch.zeros(3, 4), memo := {}, {})   # '' and memo == {'batch': 3, 'd': 4}
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+ANON, FIXED, NAMED, SYMBOLIC = 0, 1, 2, 3
+
+Dim = tuple[int, Any, bool]  # (kind, payload, broadcastable)
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One jaxtyping array annotation, precompiled for fast checks."""
+
+    text: str  # as jaxtyping names it: "Float[Tensor, 'b d']"
+    array_type: Any
+    dtypes: frozenset[str] | None  # None: any dtype
+    dtype_patterns: tuple[re.Pattern[str], ...]
+    dtype_label: str  # "float" / "int"... for messages
+    prefix: tuple[Dim, ...]  # dims before the variadic (all dims when there is none)
+    suffix: tuple[Dim, ...]  # dims after the variadic
+    variadic: bool
+    variadic_name: str | None  # None for `...` / `*_`
+    variadic_broadcast: bool
+
+    @property
+    def min_rank(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+    def dim_names(self) -> set[str]:
+        names = {p for k, p, _ in (*self.prefix, *self.suffix) if k == NAMED}
+        for k, p, _ in (*self.prefix, *self.suffix):
+            if k == SYMBOLIC and p is not None:
+                names |= {n.id for n in ast.walk(p) if isinstance(n, ast.Name)}
+        if self.variadic_name:
+            names.add(self.variadic_name)
+        return names
+
+
+@dataclass(frozen=True)
+class Spec:
+    """An argument's annotation: one or more array specs (a Union), maybe `None` allowed."""
+
+    alternatives: tuple[ArraySpec, ...]
+    optional: bool
+
+    @property
+    def text(self) -> str:
+        parts = [a.text for a in self.alternatives]
+        if self.optional:
+            parts.append("None")
+        return " | ".join(parts)
+
+
+def is_array_annotation(obj: Any) -> bool:
+    """True for a jaxtyping array class such as `Float[Tensor, "b"]` (not the bare `Float`)."""
+    return isinstance(obj, type) and hasattr(obj, "dim_str") and hasattr(obj, "index_variadic") \
+        and hasattr(obj, "dims") and hasattr(obj, "array_type")
+
+
+def compile_annotation(annotation: Any) -> Spec | None:
+    """A `Spec` for an annotation that mentions jaxtyping arrays; None for anything else."""
+    if is_array_annotation(annotation):
+        return Spec((_compile_array(annotation),), optional=False)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return compile_annotation(typing.get_args(annotation)[0])
+    if origin is Union or (hasattr(types, "UnionType") and isinstance(annotation, types.UnionType)):
+        members = typing.get_args(annotation)
+        arrays = [m for m in members if is_array_annotation(m)]
+        others = [m for m in members if not is_array_annotation(m)]
+        # A union with a non-array member other than None (say `Tensor | float`) is checked
+        # only when the value is an instance of one of the array types; see `check_value`.
+        if not arrays:
+            return None
+        optional = type(None) in others
+        if any(o is not type(None) for o in others):
+            return Spec(tuple(_compile_array(a) for a in arrays), optional=True)
+        return Spec(tuple(_compile_array(a) for a in arrays), optional=optional)
+    return None
+
+
+def _compile_dim(dim: Any) -> Dim:
+    kind = type(dim).__name__
+    bc = bool(getattr(dim, "broadcastable", False))
+    if kind == "_FixedDim":
+        return (FIXED, int(dim.size), bc)
+    if kind == "_NamedDim":
+        return (NAMED, str(dim.name), bc)
+    if kind == "_SymbolicDim":
+        return (SYMBOLIC, _parse_expr(str(dim.elem)), bc)
+    return (ANON, None, False)
+
+
+def _compile_array(cls: Any) -> ArraySpec:
+    dims = tuple(cls.dims)
+    iv = cls.index_variadic
+    dtypes = cls.dtypes
+    names: set[str] | None
+    patterns: list[re.Pattern[str]] = []
+    if isinstance(dtypes, (list, tuple)):
+        names = set()
+        for d in dtypes:
+            if isinstance(d, str):
+                names.add(d)
+            elif isinstance(d, re.Pattern):
+                patterns.append(d)
+    else:  # jaxtyping's "any dtype" sentinel
+        names = None
+    label = getattr(getattr(cls, "dtype", None), "__name__", "Shaped")
+    if iv is None:
+        prefix, suffix, variadic, vname, vbc = tuple(_compile_dim(d) for d in dims), (), False, None, False
+    else:
+        vdim = dims[iv]
+        vname = getattr(vdim, "name", None)
+        vbc = bool(getattr(vdim, "broadcastable", False))
+        prefix = tuple(_compile_dim(d) for d in dims[:iv])
+        suffix = tuple(_compile_dim(d) for d in dims[iv + 1:])
+        variadic = True
+    return ArraySpec(
+        text=f"{label}[{_type_name(cls.array_type)}, '{cls.dim_str}']",
+        array_type=cls.array_type,
+        dtypes=frozenset(names) if names is not None else None,
+        dtype_patterns=tuple(patterns),
+        dtype_label=label,
+        prefix=prefix,
+        suffix=suffix,
+        variadic=variadic,
+        variadic_name=vname,
+        variadic_broadcast=vbc,
+    )
+
+
+def _type_name(t: Any) -> str:
+    return "Any" if t is Any else getattr(t, "__name__", str(t))
+
+
+# --- symbolic dims: a safe evaluator over bound dims -------------------------------------
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Div: operator.truediv,
+}
+_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs}
+
+
+def _parse_expr(text: str) -> ast.expr | None:
+    """Parse `n-1`, `2*d`, `min(a,b)`; None when it uses anything we do not evaluate."""
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.USub, ast.UAdd,
+                               ast.Call, *tuple(_BINOPS)))
+        if isinstance(node, ast.Constant):
+            ok = isinstance(node.value, int)
+        if isinstance(node, ast.Call):
+            ok = isinstance(node.func, ast.Name) and node.func.id in _FUNCS and not node.keywords
+        if not ok:
+            return None
+    return tree
+
+
+def eval_expr(node: ast.expr, memo: dict[str, Any]) -> int | None:
+    """The value of a symbolic dim under `memo`, or None if a name is unbound."""
+    if isinstance(node, ast.Constant):
+        return int(node.value)
+    if isinstance(node, ast.Name):
+        value = memo.get(node.id)
+        return value if isinstance(value, int) else None
+    if isinstance(node, ast.UnaryOp):
+        inner = eval_expr(node.operand, memo)
+        if inner is None:
+            return None
+        return -inner if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.BinOp):
+        left, right = eval_expr(node.left, memo), eval_expr(node.right, memo)
+        if left is None or right is None:
+            return None
+        try:
+            result = _BINOPS[type(node.op)](left, right)
+        except (ZeroDivisionError, OverflowError):
+            return None
+        return int(result) if float(result).is_integer() else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        args = [eval_expr(a, memo) for a in node.args]
+        if any(a is None for a in args):
+            return None
+        return int(_FUNCS[node.func.id](*args))
+    return None
+
+
+# --- checking ----------------------------------------------------------------------------
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def dtype_name(obj: Any) -> str:
+    """jaxtyping's dtype string: `float32` for `torch.float32` and for numpy's float32."""
+    dtype = obj.dtype
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):
+        pass
+    if hasattr(dtype, "type") and hasattr(dtype.type, "__name__"):
+        name = dtype.type.__name__
+    elif isinstance(dtype, str):
+        name = dtype
+    else:
+        name = repr(dtype).rsplit(".", 1)[-1]
+    try:
+        _DTYPE_NAMES[dtype] = name
+    except TypeError:
+        pass
+    return name
+
+
+def _check_dims(dims: tuple[Dim, ...], shape: tuple[int, ...] | Any, memo: dict[str, Any],
+                offset: int = 0) -> str:
+    for axis, ((kind, payload, bc), size) in enumerate(zip(dims, shape), offset):
+        if kind == ANON or (bc and size == 1):
+            continue
+        if kind == NAMED:
+            bound = memo.get(payload)
+            if bound is None:
+                memo[payload] = size
+            elif bound != size:
+                return f"dim '{payload}' (axis {axis}) is {size}, but '{payload}' is already {bound}"
+        elif kind == FIXED:
+            if size != payload:
+                return f"axis {axis} is {size}, but the annotation fixes it to {payload}"
+        elif payload is not None:
+            want = eval_expr(payload, memo)
+            if want is not None and want != size:
+                expr = ast.unparse(payload).replace(" ", "")
+                return f"dim '{expr}' (axis {axis}) is {size}, but {expr} = {want}"
+    return ""
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(max(x, y) if 1 in (x, y) else x)
+    return tuple(reversed(out))
+
+
+def check_array(spec: ArraySpec, obj: Any, memo: dict[str, Any]) -> str:
+    """'' when `obj` matches `spec` (binding new dims into `memo`), else the reason."""
+    if spec.array_type is Any:
+        if not (hasattr(obj, "shape") and hasattr(obj, "dtype")):
+            return f"expected an array, got {type(obj).__name__}"
+    elif not isinstance(obj, spec.array_type):
+        return f"expected {_type_name(spec.array_type)}, got {type(obj).__name__}"
+    if spec.dtypes is not None:
+        name = dtype_name(obj)
+        if name not in spec.dtypes and not any(p.match(name) for p in spec.dtype_patterns):
+            return f"dtype is {name}, but the annotation wants {spec.dtype_label}"
+    shape = tuple(obj.shape)
+    rank = len(shape)
+    if not spec.variadic:
+        if rank != len(spec.prefix):
+            return f"rank is {rank}, but the annotation has {len(spec.prefix)} dims"
+        return _check_dims(spec.prefix, shape, memo)
+    if rank < spec.min_rank:
+        return f"rank is {rank}, but the annotation needs at least {spec.min_rank} dims"
+    np_, ns = len(spec.prefix), len(spec.suffix)
+    reason = _check_dims(spec.prefix, shape[:np_], memo)
+    if reason or (ns and (reason := _check_dims(spec.suffix, shape[rank - ns:], memo, rank - ns))):
+        return reason
+    if spec.variadic_name is None:
+        return ""
+    middle = shape[np_:rank - ns]
+    key = "*" + spec.variadic_name
+    bound = memo.get(key)
+    if bound is None:
+        memo[key] = middle
+    elif bound != middle:
+        if spec.variadic_broadcast or memo.get(key + "#"):
+            merged = _broadcast(bound, middle)
+            if merged is None:
+                return f"dims '*{spec.variadic_name}' are {middle}, which do not broadcast with {bound}"
+            memo[key] = merged
+        else:
+            return f"dims '*{spec.variadic_name}' are {middle}, but '*{spec.variadic_name}' is already {bound}"
+    if spec.variadic_broadcast:
+        memo[key + "#"] = True
+    return ""
+
+
+def check_value(spec: Spec, obj: Any, memo: dict[str, Any]) -> str:
+    """'' when `obj` satisfies one alternative of `spec`; the first alternative's reason otherwise."""
+    if obj is None and spec.optional:
+        return ""
+    alts = spec.alternatives
+    if len(alts) == 1 and not spec.optional:
+        return check_array(alts[0], obj, memo)
+    if spec.optional and not any(_is_instance(a, obj) for a in alts):
+        return ""  # e.g. `Tensor | float` given a float: not ours to check
+    first = ""
+    for alt in alts:
+        trial = dict(memo)
+        reason = check_array(alt, obj, trial)
+        if not reason:
+            memo.update(trial)
+            return ""
+        first = first or reason
+    return first
+
+
+def _is_instance(spec: ArraySpec, obj: Any) -> bool:
+    if spec.array_type is Any:
+        return hasattr(obj, "shape") and hasattr(obj, "dtype")
+    return isinstance(obj, spec.array_type)
+
+
+def describe(obj: Any) -> str:
+    """`float32 (32, 5)` for an array, the type name for anything else."""
+    if hasattr(obj, "shape") and hasattr(obj, "dtype"):
+        return f"{dtype_name(obj)} {tuple(int(s) for s in obj.shape)}"
+    return type(obj).__name__
