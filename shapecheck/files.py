@@ -25,7 +25,7 @@ EXTENSIONS = (".py", ".pyi", ".ipynb")
 
 
 def _spec(lines: Iterable[str]) -> pathspec.PathSpec:
-    return pathspec.PathSpec.from_lines("gitwildmatch", [ln for ln in lines if ln.strip()])
+    return pathspec.GitIgnoreSpec.from_lines([ln for ln in lines if ln.strip()])
 
 
 @dataclass

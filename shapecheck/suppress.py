@@ -149,7 +149,7 @@ class PerFileIgnores:
 
     def __init__(self, entries: Sequence[tuple[str, Sequence[str]]]) -> None:
         self.entries = [
-            (pathspec.PathSpec.from_lines("gitwildmatch", [pattern]), tuple(c.upper() for c in codes))
+            (pathspec.GitIgnoreSpec.from_lines([pattern]), tuple(c.upper() for c in codes))
             for pattern, codes in entries
         ]
 
