@@ -93,6 +93,7 @@ class ObjectValue:
     qualname: str
     attrs: dict[str, Value] = field(default_factory=dict)
     is_module: bool = False
+    bindings: dict[str, Dim] = field(default_factory=dict)  # class dims fixed by constructor args
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1490 @@
+"""The abstract interpreter: runs each function of a file over abstract values and records the
+value of every tensor-valued assignment (for `shapecheck shapes`) and the shape findings (for
+the rules in `shapecheck/rules/shape.py`, which only read them).
+
+One function at a time (pyright's evaluator / checker split): parameters are seeded from their
+jaxtyping annotations (dims are symbols of the annotation's names), statements update an
+environment of `Value`s, expressions dispatch to the op registry (`Tensor.view`, `+`,
+`torch.matmul`, `torch.nn.Linear`...). Anything not modelled is `UNKNOWN` and silences every
+rule that would look at it.
+
+    def f(x: Float[Tensor, "b s d"], w: Float[Tensor, "d k"]):
+        y = x @ w                       # reveal: (b, s, k)
+        z = y.view(y.shape[0], -1)      # reveal: (b, s * k)
+
+Calls:
+- to an *annotated* function or method of the project: the callee's dims are bound by the
+  arguments as jaxtyping binds them at runtime (SC104 when an argument contradicts an earlier
+  binding); the result is the return annotation under those bindings.
+- to an *unannotated* function, or a user `nn.Module` whose `forward` is unannotated: the
+  callee is run with the argument values (at most `MAX_INLINE_DEPTH` deep; its findings are not
+  reported there, they belong to the callee's own analysis).
+- `self.fc = nn.Linear(d_model, 4 * d_model)` in `__init__` is a `ModuleValue`; calling it runs
+  the module's shape function; `nn.Sequential` chains its children; a `for layer in
+  self.layers` loop over an `nn.ModuleList` sees each (equal) member.
+
+Class-level dims: see `shapecheck/infer/summary.py` (one symbol per name across a class).
+Control flow joins: see `shapecheck/infer/joins.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from shapecheck.infer import messages
+from shapecheck.infer.annotations import annotation_value, bind, check
+from shapecheck.infer.joins import join, join_env
+from shapecheck.infer.ops import registry
+from shapecheck.infer.ops.registry import OpCall, ShapeFinding
+from shapecheck.infer.summary import ClassInfo, ModuleSummary, is_annotated
+from shapecheck.infer.values import (
+    ELLIPSIS,
+    UNKNOWN,
+    ConstValue,
+    DeviceValue,
+    DimValue,
+    DtypeValue,
+    ModuleValue,
+    ObjectValue,
+    ShapeValue,
+    SliceValue,
+    TensorValue,
+    TupleValue,
+    Value,
+    as_dim,
+    as_int,
+)
+from shapecheck.names import dotted
+from shapecheck.shapes import AnnotationError, Dim, Facts, Shape, TensorAnnotation, Variadic
+
+MAX_INLINE_DEPTH = 2
+MAX_PROBE_DEPTH = 3
+_EMPTY = cst.Module([])
+
+_BINOPS: dict[type, str] = {
+    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.FloorDivide: "//",
+    cst.Modulo: "%", cst.Power: "**", cst.MatrixMultiply: "@", cst.BitAnd: "&", cst.BitOr: "|",
+    cst.BitXor: "^", cst.LeftShift: "<<", cst.RightShift: ">>",
+}
+_AUGOPS: dict[type, str] = {
+    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*", cst.DivideAssign: "/",
+    cst.FloorDivideAssign: "//", cst.ModuloAssign: "%", cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@",
+    cst.BitAndAssign: "&", cst.BitOrAssign: "|", cst.BitXorAssign: "^",
+}
+_CMPOPS: dict[type, str] = {
+    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
+}
+_CONTAINERS = {"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
+_VIEW_LIKE = {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unflatten", "torch.unflatten",
+              "numpy.reshape", "Tensor.expand"}
+_BATCH_NAMES = {"batch", "b", "n", "bs", "batch_size", "nbatch", "num_batch", "bsz", "batches"}
+_SEQ_NAMES = {"seq", "s", "t", "l", "len", "length", "time", "seq_len", "seqlen", "sequence", "steps", "timesteps", "tokens"}
+# softmax-like ops: name -> position of `dim` counting the receiver/input as position 0
+_SOFTMAX_OPS = {
+    "torch.softmax": 1, "torch.nn.functional.softmax": 1, "Tensor.softmax": 1, "torch.special.softmax": 1,
+    "torch.log_softmax": 1, "torch.nn.functional.log_softmax": 1, "Tensor.log_softmax": 1,
+    "torch.special.log_softmax": 1, "torch.nn.functional.softmin": 1,
+    "torch.nn.functional.normalize": 2,
+}
+_SOFTMAX_MODULES = {"torch.nn.Softmax", "torch.nn.LogSoftmax", "torch.nn.Softmin"}
+_RNN_MODULES = {"torch.nn.LSTM": 4, "torch.nn.GRU": 4, "torch.nn.RNN": 5}
+
+
+def is_batch_name(name: str) -> bool:
+    return name.lower() in _BATCH_NAMES
+
+
+def is_seq_name(name: str) -> bool:
+    return name.lower() in _SEQ_NAMES
+
+
+def symbol_name(d: object) -> str | None:
+    """The name of a dim that is a bare symbol (`batch`), else None."""
+    return d.name if isinstance(d, Dim) and d.is_symbol else None
+
+
+def source_of(node: cst.CSTNode) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        name = dotted(node)
+        if name is not None:
+            return name
+    try:
+        return _EMPTY.code_for_node(node)
+    except Exception:  # noqa: BLE001 - a label is cosmetic
+        return ""
+
+
+@dataclass
+class Assignment:
+    """`target = value` as the interpreter saw it (the last, widened pass through loops)."""
+
+    node: cst.CSTNode  # the statement
+    target: str
+    value: Value
+
+
+@dataclass
+class FunctionResult:
+    name: str
+    node: cst.FunctionDef | None  # None: module-level code
+    assignments: list[Assignment] = field(default_factory=list)
+    returns: list[Value] = field(default_factory=list)
+
+
+@dataclass
+class FileAnalysis:
+    functions: list[FunctionResult] = field(default_factory=list)
+    findings: list[ShapeFinding] = field(default_factory=list)
+    annotation_errors: list[tuple[cst.BaseExpression, AnnotationError]] = field(default_factory=list)
+
+    def by_code(self, code: str) -> list[ShapeFinding]:
+        return [f for f in self.findings if f.code == code]
+
+
+class _Budget:
+    """Bounds the work spent inlining callees in one file (keeps `check` near parse speed)."""
+
+    def __init__(self, inlines: int = 200) -> None:
+        self.inlines = inlines
+
+
+@dataclass
+class Frame:
+    summary: ModuleSummary
+    env: dict[str, Value]
+    facts: Facts
+    divisions: dict[Dim, tuple[Dim, Dim]]
+    cls: ClassInfo | None = None
+    fn: cst.FunctionDef | None = None
+    record: bool = True
+    depth: int = 0
+    loop_depth: int = 0
+    result: FunctionResult | None = None
+    returns: list[Value] = field(default_factory=list)
+    findings: list[ShapeFinding] = field(default_factory=list)
+
+    def fork(self, record: bool | None = None) -> Frame:
+        return Frame(
+            self.summary, dict(self.env), self.facts, self.divisions, self.cls, self.fn,
+            self.record if record is None else record, self.depth, self.loop_depth,
+            self.result, self.returns, self.findings,
+        )
+
+    @property
+    def in_module_method(self) -> bool:
+        return self.cls is not None and self.cls.is_module
+
+    def report(self, code: str, message: str, notes: list[str], node: cst.CSTNode, severity: str | None = None) -> None:
+        if self.record:
+            self.findings.append(ShapeFinding(code, message, notes, node, severity))
+
+
+class Interpreter:
+    """Runs the functions of one module summary; `project` resolves calls into other files."""
+
+    def __init__(self, summary: ModuleSummary, project: Any = None, budget: _Budget | None = None) -> None:
+        self.summary = summary
+        self.project = project
+        self.budget = budget or _Budget()
+        self._peers: dict[str, Interpreter] = {}
+        self._divisions_of: dict[str, list[tuple[Dim, Dim]]] = {}
+
+    # ------------------------------------------------------------------ entry points
+
+    def analyse(self) -> FileAnalysis:
+        analysis = FileAnalysis()
+        analysis.annotation_errors = self.summary.annotation_errors()
+        module_frame = self._new_frame(None, None, record=True)
+        module_frame.result = FunctionResult("<module>", None)
+        self.exec_block(self.summary.module.body, module_frame, top=True)
+        analysis.functions.append(module_frame.result)
+        analysis.findings.extend(module_frame.findings)
+        for fn, cls in self._all_functions():
+            frame = self.run_function(fn, cls)
+            assert frame.result is not None
+            analysis.functions.append(frame.result)
+            analysis.findings.extend(frame.findings)
+        return analysis
+
+    def _all_functions(self) -> Iterator[tuple[cst.FunctionDef, ClassInfo | None]]:
+        """Every function of the module, nested ones included, with its class (methods)."""
+        classes = {id(info.node): info for info in self.summary.classes.values()}
+        collector = _FunctionCollector(classes)
+        self.summary.module.visit(collector)
+        yield from collector.found
+
+    def _new_frame(self, fn: cst.FunctionDef | None, cls: ClassInfo | None, record: bool, depth: int = 0) -> Frame:
+        return Frame(self.summary, {}, Facts(), {}, cls, fn, record, depth)
+
+    def run_function(self, fn: cst.FunctionDef, cls: ClassInfo | None, record: bool = True) -> Frame:
+        frame = self._new_frame(fn, cls, record)
+        frame.result = FunctionResult(fn.name.value, fn)
+        self.seed_params(fn, cls, frame, None)
+        self.exec_block(fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body], frame)
+        return frame
+
+    # ------------------------------------------------------------------ parameters
+
+    def seed_params(
+        self,
+        fn: cst.FunctionDef,
+        cls: ClassInfo | None,
+        frame: Frame,
+        actual: dict[str, Value] | None,
+    ) -> None:
+        """Bind parameters: actual values when inlining, else annotations / class dims / unknown."""
+        params = fn.params
+        is_static = any(dotted(d.decorator) in ("staticmethod",) for d in fn.decorators)
+        ordered = [*params.posonly_params, *params.params, *params.kwonly_params]
+        for i, p in enumerate(ordered):
+            name = p.name.value
+            if actual is not None and name in actual:
+                frame.env[name] = actual[name]
+                continue
+            if i == 0 and cls is not None and not is_static and name in ("self", "cls"):
+                frame.env[name] = self.self_value(cls) if name == "self" else UNKNOWN
+                continue
+            frame.env[name] = self.param_value(p, cls, fn)
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                frame.env[star.name.value] = UNKNOWN
+        if cls is not None and actual is None:
+            for a, b in self.class_divisions(cls):
+                frame.facts.assume_divides(b, a)
+
+    def param_value(self, p: cst.Param, cls: ClassInfo | None, fn: cst.FunctionDef) -> Value:
+        if p.annotation is not None:
+            ann = frame_summary_resolve(self.summary, p.annotation.annotation)
+            if isinstance(ann, TensorAnnotation):
+                return annotation_value(ann)
+        if cls is not None and fn.name.value == "__init__" and p.name.value in cls.int_params:
+            return DimValue(Dim.sym(p.name.value))
+        return UNKNOWN
+
+    # ------------------------------------------------------------------ classes and instances
+
+    def self_value(self, cls: ClassInfo) -> ObjectValue:
+        return ObjectValue(cls.qualname, dict(self.init_attrs(cls)), cls.is_module)
+
+    def init_attrs(self, cls: ClassInfo) -> dict[str, Value]:
+        """What `__init__` assigns to `self.*`, with symbolic constructor parameters (cached)."""
+        if cls.init_attrs is not None:
+            return cls.init_attrs
+        cls.init_attrs = {}  # guards recursion (a class whose __init__ builds itself)
+        attrs: dict[str, Value] = {}
+        for base in cls.bases:
+            base_info = self.summary.classes.get(base)
+            if base_info is not None and base_info is not cls:
+                attrs.update(self.init_attrs(base_info))
+        init = cls.methods.get("__init__")
+        if init is not None:
+            frame = self._new_frame(init, cls, record=False)
+            obj = ObjectValue(cls.qualname, attrs, cls.is_module)
+            self.seed_params(init, None, frame, None)
+            first = _first_param(init)
+            if first is not None:
+                frame.env[first] = obj
+            for p in _all_params(init)[1:]:
+                if p.name.value in cls.int_params:
+                    frame.env[p.name.value] = DimValue(Dim.sym(p.name.value))
+            frame.cls = cls
+            self.exec_block(init.body.body if isinstance(init.body, cst.IndentedBlock) else [init.body], frame)
+            # `self.head_dim = d_model // n_heads` in __init__: the class relies on n_heads | d_model
+            # once a method views a tensor with it; the fact holds for every method.
+            self._divisions_of[cls.qualname] = list(frame.divisions.values())
+        cls.init_attrs = attrs
+        return attrs
+
+    def class_divisions(self, cls: ClassInfo) -> list[tuple[Dim, Dim]]:
+        """(dividend, divisor) of every `//` between sizes in the class's `__init__`."""
+        self.init_attrs(cls)
+        return self._divisions_of.get(cls.qualname, [])
+
+    def construct(self, cls: ClassInfo, summary: ModuleSummary, args: list[Value], kwargs: dict[str, Value], depth: int) -> Value:
+        """`Net(...)`: an instance whose attrs come from `__init__` run with these arguments."""
+        interp = self.peer(summary)
+        init = cls.methods.get("__init__")
+        bindings: dict[str, Dim] = {}
+        if init is None:
+            return ObjectValue(cls.qualname, dict(interp.init_attrs(cls)), cls.is_module, bindings)
+        actual = _match_args(init, args, kwargs, skip_self=True)
+        if actual is None:
+            return ObjectValue(cls.qualname, dict(interp.init_attrs(cls)), cls.is_module, bindings)
+        for name in cls.int_params:
+            d = as_dim(actual.get(name))
+            if d is not None:
+                bindings[name] = d
+        if depth >= MAX_INLINE_DEPTH or self.budget.inlines <= 0:
+            return ObjectValue(cls.qualname, {}, cls.is_module, bindings)
+        self.budget.inlines -= 1
+        attrs: dict[str, Value] = {}
+        for base in cls.bases:
+            base_info = summary.classes.get(base)
+            if base_info is not None and base_info is not cls:
+                attrs.update(interp.init_attrs(base_info))
+        frame = interp._new_frame(init, cls, record=False, depth=depth + 1)
+        obj = ObjectValue(cls.qualname, attrs, cls.is_module, bindings)
+        interp.seed_params(init, None, frame, actual)
+        first = _first_param(init)
+        if first is not None:
+            frame.env[first] = obj
+        interp.exec_block(init.body.body if isinstance(init.body, cst.IndentedBlock) else [init.body], frame)
+        return obj
+
+    def peer(self, summary: ModuleSummary) -> Interpreter:
+        if summary is self.summary:
+            return self
+        if summary.name not in self._peers:
+            self._peers[summary.name] = Interpreter(summary, self.project, self.budget)
+        return self._peers[summary.name]
+
+    # ------------------------------------------------------------------ statements
+
+    def exec_block(self, stmts: Sequence[cst.CSTNode], frame: Frame, top: bool = False) -> bool:
+        """Run statements; True when the block always leaves (return/raise/break/continue)."""
+        for stmt in stmts:
+            if top and isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            if self.exec_stmt(stmt, frame):
+                return True
+        return False
+
+    def exec_stmt(self, stmt: cst.CSTNode, frame: Frame) -> bool:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if self.exec_small(small, stmt, frame):
+                    return True
+            return False
+        if isinstance(stmt, cst.If):
+            return self.exec_if(stmt, frame)
+        if isinstance(stmt, (cst.For, cst.While)):
+            self.exec_loop(stmt, frame)
+            return False
+        if isinstance(stmt, cst.With):
+            for item in stmt.items:
+                self.eval(item.item, frame)
+                if item.asname is not None:
+                    self.assign(item.asname.name, UNKNOWN, frame, stmt)
+            return self.exec_block(stmt.body.body, frame) if isinstance(stmt.body, cst.IndentedBlock) else False
+        if isinstance(stmt, cst.Try):
+            return self.exec_try(stmt, frame)
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            frame.env[stmt.name.value] = UNKNOWN
+            return False
+        # match, async constructs...: whatever they assign becomes unknown
+        for name in _assigned_names([stmt]):
+            frame.env[name] = UNKNOWN
+        return False
+
+    def exec_small(self, small: cst.BaseSmallStatement, stmt: cst.CSTNode, frame: Frame) -> bool:
+        if isinstance(small, cst.Assign):
+            value = self.eval(small.value, frame)
+            for target in small.targets:
+                self.assign(target.target, value, frame, stmt)
+            return False
+        if isinstance(small, cst.AnnAssign):
+            return self.exec_annassign(small, stmt, frame)
+        if isinstance(small, cst.AugAssign):
+            op = _AUGOPS.get(type(small.operator))
+            current = self.eval(small.target, frame)
+            right = self.eval(small.value, frame)
+            value = self.binary(op, current, right, small, [small.target, small.value], frame) if op else UNKNOWN
+            self.assign(small.target, value, frame, stmt)
+            return False
+        if isinstance(small, cst.Expr):
+            self.eval(small.value, frame)
+            return False
+        if isinstance(small, cst.Return):
+            value = self.eval(small.value, frame) if small.value is not None else ConstValue(None)
+            frame.returns.append(value)
+            if frame.result is not None and frame.record:
+                frame.result.returns.append(value)
+            if small.value is not None and frame.fn is not None and frame.record:
+                self.check_return(frame.fn, value, small.value, frame)
+            return True
+        if isinstance(small, (cst.Raise, cst.Break, cst.Continue)):
+            if isinstance(small, cst.Raise) and small.exc is not None:
+                self.eval(small.exc, frame)
+            return True
+        if isinstance(small, cst.Assert):
+            self.exec_assert(small.test, frame)
+            return False
+        if isinstance(small, (cst.Global, cst.Nonlocal)):
+            for n in small.names:
+                frame.env[n.name.value] = UNKNOWN
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+            return False
+        if isinstance(small, cst.Del):
+            return False
+        return False
+
+    def exec_annassign(self, small: cst.AnnAssign, stmt: cst.CSTNode, frame: Frame) -> bool:
+        ann = frame_summary_resolve(frame.summary, small.annotation.annotation)
+        if small.value is None:
+            if isinstance(ann, TensorAnnotation) and isinstance(small.target, cst.Name):
+                frame.env[small.target.value] = annotation_value(ann)
+            return False
+        value = self.eval(small.value, frame)
+        if isinstance(ann, TensorAnnotation):
+            declared = annotation_value(ann)
+            if isinstance(value, TensorValue):
+                mismatch = check(ann, value.shape, frame.facts)
+                if mismatch is not None:
+                    msg, notes = messages.annotation_mismatch(
+                        source_of(small.target), mismatch.expected, mismatch.actual, mismatch.axis, "assignment"
+                    )
+                    frame.report("SC104", msg, notes, small.value)
+                    value = declared
+                else:
+                    value = _refine(value, declared)
+            elif value is UNKNOWN:
+                value = declared
+        self.assign(small.target, value, frame, stmt)
+        return False
+
+    def exec_assert(self, test: cst.BaseExpression, frame: Frame) -> None:
+        """`assert d_model % n_heads == 0` records the divisibility the code relies on."""
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            comp = test.comparisons[0]
+            if (
+                isinstance(comp.operator, cst.Equal)
+                and isinstance(test.left, cst.BinaryOperation)
+                and isinstance(test.left.operator, cst.Modulo)
+                and isinstance(comp.comparator, cst.Integer)
+                and comp.comparator.evaluated_value == 0
+            ):
+                a = as_dim(self.eval(test.left.left, frame))
+                b = as_dim(self.eval(test.left.right, frame))
+                if a is not None and b is not None and not a.is_unknown and not b.is_unknown:
+                    frame.facts.assume_divides(b, a)
+
+    def exec_if(self, stmt: cst.If, frame: Frame) -> bool:
+        self.eval(stmt.test, frame)
+        then = frame.fork()
+        then_ends = self.exec_block(stmt.body.body, then) if isinstance(stmt.body, cst.IndentedBlock) else False
+        other = frame.fork()
+        else_ends = False
+        if isinstance(stmt.orelse, cst.If):
+            else_ends = self.exec_if(stmt.orelse, other)
+        elif isinstance(stmt.orelse, cst.Else) and isinstance(stmt.orelse.body, cst.IndentedBlock):
+            else_ends = self.exec_block(stmt.orelse.body.body, other)
+        if then_ends and else_ends:
+            frame.env = join_env(then.env, other.env)
+            return True
+        if then_ends:
+            frame.env = other.env
+        elif else_ends:
+            frame.env = then.env
+        else:
+            frame.env = join_env(then.env, other.env)
+        return False
+
+    def exec_try(self, stmt: cst.Try, frame: Frame) -> bool:
+        pre = dict(frame.env)
+        body_ends = self.exec_block(stmt.body.body, frame) if isinstance(stmt.body, cst.IndentedBlock) else False
+        envs = [] if body_ends else [frame.env]
+        for handler in stmt.handlers:
+            h = frame.fork()
+            h.env = join_env(pre, frame.env)
+            if handler.name is not None:
+                h.env[handler.name.name.value] = UNKNOWN  # type: ignore[union-attr]
+            ends = self.exec_block(handler.body.body, h) if isinstance(handler.body, cst.IndentedBlock) else False
+            if not ends:
+                envs.append(h.env)
+        if stmt.orelse is not None and not body_ends and isinstance(stmt.orelse.body, cst.IndentedBlock):
+            self.exec_block(stmt.orelse.body.body, frame)
+        env = envs[0] if envs else pre
+        for other in envs[1:]:
+            env = join_env(env, other)
+        frame.env = env
+        if stmt.finalbody is not None and isinstance(stmt.finalbody.body, cst.IndentedBlock):
+            self.exec_block(stmt.finalbody.body.body, frame)
+        return not envs
+
+    def exec_loop(self, stmt: cst.For | cst.While, frame: Frame) -> None:
+        """One probe pass (no findings), join with the state before the loop, then the real pass
+        from the joined state; after the loop, the join of 'never ran' and 'ran'."""
+        body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else []
+        element: Value = UNKNOWN
+        if isinstance(stmt, cst.For):
+            element = self.iter_element(self.eval(stmt.iter, frame))
+        else:
+            self.eval(stmt.test, frame)
+        pre = dict(frame.env)
+        start = pre
+        if frame.loop_depth < MAX_PROBE_DEPTH:
+            probe = frame.fork(record=False)
+            probe.findings = []
+            probe.returns = []
+            probe.loop_depth += 1
+            if isinstance(stmt, cst.For):
+                self.assign(stmt.target, element, probe, stmt)
+            self.exec_block(body, probe)
+            start = join_env(pre, probe.env)
+        else:
+            for name in _assigned_names(body):
+                if name in start:
+                    start[name] = UNKNOWN
+        frame.env = dict(start)
+        frame.loop_depth += 1
+        if isinstance(stmt, cst.For):
+            self.assign(stmt.target, element, frame, stmt)
+        self.exec_block(body, frame)
+        frame.loop_depth -= 1
+        frame.env = join_env(start, frame.env)
+        if stmt.orelse is not None and isinstance(stmt.orelse.body, cst.IndentedBlock):
+            self.exec_block(stmt.orelse.body.body, frame)
+
+    def iter_element(self, value: Value) -> Value:
+        """What `for v in value` binds `v` to."""
+        if isinstance(value, ModuleValue) and value.qualname in ("torch.nn.ModuleList", "torch.nn.Sequential"):
+            return _join_all(value.children) if value.children else UNKNOWN
+        if isinstance(value, TupleValue) and value.items:
+            return _join_all(value.items)
+        if isinstance(value, _Enumerate):
+            return TupleValue((UNKNOWN, self.iter_element(value.inner)))
+        if isinstance(value, TensorValue) and value.shape.rank is not None and value.shape.rank >= 1:
+            return TensorValue(Shape.of(*value.shape.dims[1:]), value.dtype, value.device, None, None, "index", value.library)
+        return UNKNOWN
+
+    # ------------------------------------------------------------------ assignment
+
+    def assign(self, target: cst.BaseExpression, value: Value, frame: Frame, stmt: cst.CSTNode) -> None:
+        if isinstance(target, cst.Name):
+            frame.env[target.value] = value
+            self.record_assignment(target.value, value, frame, stmt)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = list(target.elements)
+            items = _unpack(value, len(elements))
+            starred = any(isinstance(e, cst.StarredElement) for e in elements)
+            for i, element in enumerate(elements):
+                item = UNKNOWN if (items is None or starred) else items[i]
+                inner = element.value
+                self.assign(inner, item, frame, stmt)
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            owner = frame.env.get(target.value.value)
+            if isinstance(owner, ObjectValue):
+                owner.attrs[target.attr.value] = value
+            self.record_assignment(f"{target.value.value}.{target.attr.value}", value, frame, stmt)
+        # subscripts and other targets change no binding
+
+    def record_assignment(self, name: str, value: Value, frame: Frame, stmt: cst.CSTNode) -> None:
+        if frame.record and frame.result is not None and _has_tensor(value):
+            frame.result.assignments.append(Assignment(stmt, name, _simplified(value, frame.facts)))
+
+    # ------------------------------------------------------------------ return / annotations
+
+    def check_return(self, fn: cst.FunctionDef, value: Value, node: cst.BaseExpression, frame: Frame) -> None:
+        if fn.returns is None:
+            return
+        ann_node = fn.returns.annotation
+        scope = frame.summary.annotations
+        items = scope.tuple_items(ann_node)
+        if items is not None and isinstance(value, TupleValue) and len(items) == len(value.items):
+            pairs = list(zip(items, value.items))
+            value_nodes: list[cst.BaseExpression] = (
+                [e.value for e in node.elements] if isinstance(node, cst.Tuple) and len(node.elements) == len(items) else [node] * len(items)
+            )
+        else:
+            pairs = [(ann_node, value)]
+            value_nodes = [node]
+        for (ann_expr, val), at in zip(pairs, value_nodes):
+            ann = scope.resolve(ann_expr)
+            if isinstance(ann, TensorAnnotation) and isinstance(val, TensorValue):
+                mismatch = check(ann, val.shape, frame.facts)
+                if mismatch is not None:
+                    msg, notes = messages.annotation_mismatch(
+                        source_of(at), mismatch.expected, mismatch.actual, mismatch.axis, "return"
+                    )
+                    frame.report("SC104", msg, notes, at)
+
+    # ------------------------------------------------------------------ expressions
+
+    def eval(self, node: cst.BaseExpression | None, frame: Frame) -> Value:
+        if node is None:
+            return UNKNOWN
+        try:
+            method = _EVAL.get(type(node))
+            return method(self, node, frame) if method is not None else UNKNOWN
+        except RecursionError:
+            raise
+        except (ArithmeticError, ValueError, TypeError, IndexError, KeyError, AttributeError, AssertionError):
+            # the domain refused an operation on values we built (e.g. a negative size): unknown
+            return UNKNOWN
+
+    def eval_name(self, node: cst.Name, frame: Frame) -> Value:
+        name = node.value
+        if name in frame.env:
+            return frame.env[name]
+        if name in ("True", "False"):
+            return ConstValue(name == "True")
+        if name == "None":
+            return ConstValue(None)
+        return frame.summary.constants.get(name, UNKNOWN)
+
+    def eval_const(self, node: cst.BaseExpression, frame: Frame) -> Value:
+        if isinstance(node, (cst.Integer, cst.Float)):
+            return ConstValue(node.evaluated_value)
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            value = node.evaluated_value
+            return ConstValue(value) if isinstance(value, str) else UNKNOWN
+        return UNKNOWN
+
+    def eval_tuple(self, node: cst.Tuple | cst.List, frame: Frame) -> Value:
+        items: list[Value] = []
+        for element in node.elements:
+            if isinstance(element, cst.StarredElement):
+                expanded = _expand(self.eval(element.value, frame))
+                if expanded is None:
+                    return UNKNOWN
+                items.extend(expanded)
+            else:
+                items.append(self.eval(element.value, frame))
+        return TupleValue(tuple(items))
+
+    def eval_ifexp(self, node: cst.IfExp, frame: Frame) -> Value:
+        self.eval(node.test, frame)
+        return join(self.eval(node.body, frame), self.eval(node.orelse, frame))
+
+    def eval_attribute(self, node: cst.Attribute, frame: Frame) -> Value:
+        head = _head_name(node)
+        if head is not None and head not in frame.env:
+            qualified = frame.summary.names.qualify(node)
+            if qualified is not None:
+                return _qualified_constant(qualified)
+            return UNKNOWN
+        owner = self.eval(node.value, frame)
+        return self.attribute(owner, node.attr.value, node, frame)
+
+    def attribute(self, owner: Value, attr: str, node: cst.CSTNode, frame: Frame) -> Value:
+        if isinstance(owner, TensorValue):
+            if attr == "shape":
+                return ShapeValue(owner.shape)
+            if attr == "ndim":
+                return ConstValue(owner.shape.rank) if owner.shape.rank is not None else UNKNOWN
+            if attr in ("T", "mT", "H", "mH"):
+                return self.call_op(f"Tensor.{attr}", [owner], {}, node, [], frame)
+            if attr == "device":
+                return DeviceValue(owner.device)
+            if attr == "dtype":
+                return DtypeValue(owner.dtype) if owner.dtype else UNKNOWN
+            if attr in ("data", "real"):
+                return owner
+            return UNKNOWN
+        if isinstance(owner, ObjectValue):
+            return owner.attrs.get(attr, UNKNOWN)
+        if isinstance(owner, ShapeValue) and attr == "numel":
+            return UNKNOWN
+        return UNKNOWN
+
+    def eval_subscript(self, node: cst.Subscript, frame: Frame) -> Value:
+        owner = self.eval(node.value, frame)
+        if owner is UNKNOWN:
+            return UNKNOWN
+        items: list[Value] = []
+        for element in node.slice:
+            s = element.slice
+            if isinstance(s, cst.Slice):
+                items.append(SliceValue(self.eval(s.lower, frame) if s.lower else ConstValue(None),
+                                        self.eval(s.upper, frame) if s.upper else ConstValue(None),
+                                        self.eval(s.step, frame) if s.step else ConstValue(None)))
+            elif isinstance(s, cst.Index):
+                if isinstance(s.value, cst.Ellipsis):
+                    items.append(ELLIPSIS)
+                elif s.star is not None:
+                    expanded = _expand(self.eval(s.value, frame))
+                    if expanded is None:
+                        return UNKNOWN
+                    items.extend(expanded)
+                else:
+                    items.append(self.eval(s.value, frame))
+        index: Value = items[0] if len(items) == 1 and len(node.slice) == 1 else TupleValue(tuple(items))
+        if isinstance(owner, (ShapeValue, TupleValue)):
+            return _index_sequence(owner, index)
+        if isinstance(owner, TensorValue):
+            return self.call_op("__getitem__", [owner, index], {}, node, [node.value], frame)
+        if isinstance(owner, ModuleValue) and owner.children and as_int(index) is not None:
+            i = as_int(index)
+            assert i is not None
+            if owner.qualname == "torch.nn.ModuleList" and len(owner.children) == 1 and owner.kwargs == (("homogeneous", ConstValue(True)),):
+                return owner.children[0]
+            if -len(owner.children) <= i < len(owner.children):
+                return owner.children[i]
+        return UNKNOWN
+
+    def eval_unary(self, node: cst.UnaryOperation, frame: Frame) -> Value:
+        value = self.eval(node.expression, frame)
+        if isinstance(node.operator, cst.Minus):
+            if isinstance(value, ConstValue) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+                return ConstValue(-value.value)
+            if isinstance(value, DimValue):
+                return DimValue(Dim.const(0) - value.dim)
+            if isinstance(value, TensorValue):
+                return self.call_op("-u", [value], {}, node, [node.expression], frame)
+        if isinstance(node.operator, cst.BitInvert) and isinstance(value, TensorValue):
+            return self.call_op("~", [value], {}, node, [node.expression], frame)
+        if isinstance(node.operator, cst.Plus):
+            return value
+        return UNKNOWN
+
+    def eval_binary(self, node: cst.BinaryOperation, frame: Frame) -> Value:
+        left = self.eval(node.left, frame)
+        right = self.eval(node.right, frame)
+        return self.binary(_BINOPS.get(type(node.operator)), left, right, node, [node.left, node.right], frame)
+
+    def binary(self, op: str | None, left: Value, right: Value, node: cst.CSTNode,
+               arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        if op is None:
+            return UNKNOWN
+        if isinstance(left, TensorValue) or isinstance(right, TensorValue):
+            return self.call_op(op, [left, right], {}, node, arg_nodes, frame)
+        return _int_arithmetic(op, left, right, frame)
+
+    def eval_compare(self, node: cst.Comparison, frame: Frame) -> Value:
+        left = self.eval(node.left, frame)
+        if len(node.comparisons) != 1:
+            for c in node.comparisons:
+                self.eval(c.comparator, frame)
+            return UNKNOWN
+        comp = node.comparisons[0]
+        right = self.eval(comp.comparator, frame)
+        op = _CMPOPS.get(type(comp.operator))
+        if op and (isinstance(left, TensorValue) or isinstance(right, TensorValue)):
+            return self.call_op(op, [left, right], {}, node, [node.left, comp.comparator], frame)
+        return UNKNOWN
+
+    def eval_boolean(self, node: cst.BooleanOperation, frame: Frame) -> Value:
+        self.eval(node.left, frame)
+        self.eval(node.right, frame)
+        return UNKNOWN
+
+    def eval_comprehension(self, node: cst.ListComp | cst.GeneratorExp, frame: Frame) -> Value:
+        """`[nn.Linear(d, d) for _ in range(n)]`: a homogeneous list of one evaluated element."""
+        inner = frame.fork(record=False)
+        inner.findings = []
+        for comp in _for_clauses(node.for_in):
+            self.assign(comp.target, self.iter_element(self.eval(comp.iter, inner)), inner, node)
+        element = self.eval(node.elt, inner)
+        return _Homogeneous(element)
+
+    # ------------------------------------------------------------------ calls
+
+    def eval_call(self, node: cst.Call, frame: Frame) -> Value:
+        args, kwargs, arg_nodes, ok = self.eval_args(node, frame)
+        func = node.func
+        head = _head_name(func)
+        if isinstance(func, cst.Attribute) and (head is None or head in frame.env):
+            receiver = self.eval(func.value, frame)
+            if not ok:
+                return UNKNOWN
+            return self.call_method(receiver, func.attr.value, args, kwargs, node, [func.value, *arg_nodes], frame)
+        if isinstance(func, cst.Name) and func.value in frame.env:
+            callee = frame.env[func.value]
+            return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
+        if not isinstance(func, (cst.Name, cst.Attribute)):
+            callee = self.eval(func, frame)
+            return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
+        qualified = frame.summary.names.qualify(func)
+        if qualified is None or not ok:
+            return UNKNOWN
+        return self.call_name(qualified, func, args, kwargs, node, arg_nodes, frame)
+
+    def eval_args(self, node: cst.Call, frame: Frame) -> tuple[list[Value], dict[str, Value], list[cst.CSTNode], bool]:
+        args: list[Value] = []
+        kwargs: dict[str, Value] = {}
+        nodes: list[cst.CSTNode] = []
+        ok = True
+        for arg in node.args:
+            value = self.eval(arg.value, frame)
+            if arg.keyword is not None:
+                kwargs[arg.keyword.value] = value
+            elif arg.star == "*":
+                expanded = _expand(value)
+                if expanded is None:
+                    ok = False
+                else:
+                    args.extend(expanded)
+                    nodes.extend([arg.value] * len(expanded))
+            elif arg.star == "**":
+                ok = False
+            else:
+                args.append(value)
+                nodes.append(arg.value)
+        return args, kwargs, nodes, ok
+
+    def call_name(self, qualified: str, func: cst.BaseExpression, args: list[Value], kwargs: dict[str, Value],
+                  node: cst.Call, arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        summary = frame.summary
+        if isinstance(func, cst.Name):
+            name = func.value
+            if name in summary.functions and name not in summary.names.aliases:
+                return self.call_user_function(summary, summary.functions[name], None, None, args, kwargs, node, arg_nodes, frame)
+            if name in summary.classes and name not in summary.names.aliases:
+                return self.construct(summary.classes[name], summary, args, kwargs, frame.depth)
+            builtin = self.call_builtin(name, args, kwargs)
+            if builtin is not None:
+                return builtin
+            if name in summary.relative_imports:
+                qualified = summary.relative_imports[name]
+        if qualified in _CONTAINERS:
+            return _container(qualified, args)
+        fn = registry.lookup(qualified)
+        if fn is not None:
+            return self.call_op(qualified, args, kwargs, node, arg_nodes, frame)
+        if registry.lookup_module(qualified) is not None or _looks_like_module_class(qualified):
+            return ModuleValue(qualified, tuple(args), tuple(kwargs.items()))
+        if self.project is not None and not qualified.startswith(("torch.", "numpy.", "jax", "einops.")):
+            found = self.project.lookup(qualified)
+            if found is not None:
+                other, attr = found
+                if attr in other.functions:
+                    return self.call_user_function(other, other.functions[attr], None, None, args, kwargs, node, arg_nodes, frame)
+                return self.construct(other.classes[attr], other, args, kwargs, frame.depth)
+        return UNKNOWN
+
+    def call_builtin(self, name: str, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
+        if name == "len" and len(args) == 1:
+            v = args[0]
+            if isinstance(v, TensorValue):
+                return DimValue(v.shape.dims[0]) if v.shape.rank else UNKNOWN
+            if isinstance(v, ShapeValue):
+                return ConstValue(v.shape.rank) if v.shape.rank is not None else UNKNOWN
+            if isinstance(v, TupleValue):
+                return ConstValue(len(v.items))
+            return UNKNOWN
+        if name == "int" and len(args) == 1 and isinstance(args[0], (DimValue, ConstValue)):
+            return args[0] if as_int(args[0]) is not None or isinstance(args[0], DimValue) else UNKNOWN
+        if name in ("tuple", "list") and len(args) == 1 and isinstance(args[0], (ShapeValue, TupleValue)):
+            return args[0]
+        if name in ("enumerate",) and args:
+            return _Enumerate(args[0])
+        if name in ("range", "zip", "isinstance", "print", "getattr", "hasattr", "super", "min", "max", "float",
+                    "str", "bool", "dict", "set", "sorted", "reversed", "sum", "abs", "round", "iter", "next"):
+            return UNKNOWN
+        return None
+
+    def call_value(self, callee: Value, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
+                   arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        if isinstance(callee, ModuleValue):
+            return self.call_module(callee, args, kwargs, node, arg_nodes, frame)
+        if isinstance(callee, ObjectValue) and callee.is_module:
+            return self.call_instance_method(callee, "forward", args, kwargs, node, arg_nodes, frame)
+        if isinstance(callee, _BoundMethod):
+            return self.call_instance_method(callee.owner, callee.name, args, kwargs, node, arg_nodes, frame)
+        return UNKNOWN
+
+    def call_method(self, receiver: Value, name: str, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
+                    nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        if isinstance(receiver, TensorValue):
+            special = _tensor_introspection(receiver, name, args)
+            if special is not None:
+                return special
+            return self.call_op(f"Tensor.{name}", [receiver, *args], kwargs, node, nodes, frame)
+        if isinstance(receiver, ObjectValue):
+            attr = receiver.attrs.get(name)
+            if attr is not None:
+                return self.call_value(attr, args, kwargs, node, nodes[1:], frame)
+            return self.call_instance_method(receiver, name, args, kwargs, node, nodes[1:], frame)
+        if isinstance(receiver, ModuleValue):
+            if name == "forward":
+                return self.call_module(receiver, args, kwargs, node, nodes[1:], frame)
+            if receiver.qualname == "torch.nn.ModuleDict" and name in ("values",):
+                return receiver
+            return UNKNOWN
+        if isinstance(receiver, ShapeValue) and name == "numel":
+            n = receiver.shape.numel() if receiver.shape.rank is not None else None
+            return DimValue(n) if n is not None else UNKNOWN
+        if isinstance(receiver, (ShapeValue, TupleValue)) and name == "index":
+            return UNKNOWN
+        return UNKNOWN
+
+    def call_instance_method(self, obj: ObjectValue, name: str, args: list[Value], kwargs: dict[str, Value],
+                             node: cst.Call, arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        found = self.find_class(obj.qualname, frame.summary)
+        if found is None:
+            return UNKNOWN
+        summary, cls = found
+        method = _find_method(summary, cls, name)
+        if method is None:
+            return UNKNOWN
+        return self.call_user_function(summary, method, cls, obj, args, kwargs, node, arg_nodes, frame)
+
+    def find_class(self, qualname: str, summary: ModuleSummary) -> tuple[ModuleSummary, ClassInfo] | None:
+        for info in summary.classes.values():
+            if info.qualname == qualname:
+                return summary, info
+        if self.project is not None:
+            found = self.project.lookup(qualname)
+            if found is not None and found[1] in found[0].classes:
+                return found[0], found[0].classes[found[1]]
+        for peer in self._peers.values():
+            for info in peer.summary.classes.values():
+                if info.qualname == qualname:
+                    return peer.summary, info
+        return None
+
+    def call_user_function(self, summary: ModuleSummary, fn: cst.FunctionDef, cls: ClassInfo | None,
+                           obj: ObjectValue | None, args: list[Value], kwargs: dict[str, Value],
+                           node: cst.Call, arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        is_method = cls is not None and not any(dotted(d.decorator) == "staticmethod" for d in fn.decorators)
+        actual = _match_args(fn, args, kwargs, skip_self=is_method)
+        if actual is None:
+            return UNKNOWN
+        if is_annotated(fn, summary.annotations):
+            return self.call_annotated(summary, fn, cls, obj, actual, args, arg_nodes, node, frame)
+        if frame.depth >= MAX_INLINE_DEPTH or self.budget.inlines <= 0:
+            return UNKNOWN
+        self.budget.inlines -= 1
+        interp = self.peer(summary)
+        inner = interp._new_frame(fn, cls, record=False, depth=frame.depth + 1)
+        if is_method and obj is not None:
+            first = _first_param(fn)
+            if first is not None:
+                actual[first] = obj
+        interp.seed_params(fn, cls if is_method else None, inner, actual)
+        interp.exec_block(fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body], inner)
+        if not inner.returns:
+            return UNKNOWN
+        return _join_all(inner.returns)
+
+    def call_annotated(self, summary: ModuleSummary, fn: cst.FunctionDef, cls: ClassInfo | None,
+                       obj: ObjectValue | None, actual: dict[str, Value], args: list[Value],
+                       arg_nodes: list[cst.CSTNode], node: cst.Call, frame: Frame) -> Value:
+        """jaxtyping at the call: bind the callee's dims from the arguments, check the rest."""
+        bindings: dict[str, Dim] = {}
+        if cls is not None and obj is not None:
+            if obj.bindings:
+                bindings.update(obj.bindings)
+            elif frame.cls is cls:
+                bindings.update({d: Dim.sym(d) for d in cls.dims & cls.int_params})
+        scope = summary.annotations
+        node_of = _arg_node_map(fn, arg_nodes, node, skip_self=cls is not None)
+        for p in _all_params(fn):
+            name = p.name.value
+            value = actual.get(name)
+            if p.annotation is None or not isinstance(value, TensorValue):
+                continue
+            ann = scope.resolve(p.annotation.annotation)
+            if not isinstance(ann, TensorAnnotation):
+                continue
+            before = dict(bindings)
+            mismatch = bind(ann, value.shape, bindings, frame.facts)
+            if mismatch is not None:
+                msg, notes = messages.argument_mismatch(
+                    fn.name.value, name, source_of(node_of.get(name, node)), mismatch.expected, mismatch.actual,
+                    mismatch.axis, mismatch.name, before,
+                )
+                frame.report("SC104", msg, notes, node_of.get(name, node))
+                return UNKNOWN
+        if fn.returns is None:
+            return UNKNOWN
+        return _annotated_result(scope, fn.returns.annotation, bindings)
+
+    def call_module(self, module: ModuleValue, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
+                    arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        q = module.qualname
+        if q == "torch.nn.Sequential":
+            if not module.children or kwargs:
+                return UNKNOWN
+            value = args[0] if len(args) == 1 else UNKNOWN
+            for child in module.children:
+                if value is UNKNOWN:
+                    return UNKNOWN
+                value = self.call_value(child, [value], {}, node, arg_nodes, frame)
+            return value
+        if q in _CONTAINERS:
+            return UNKNOWN
+        if q in _RNN_MODULES and args:
+            self.check_rnn_layout(module, args[0], node, frame)
+        if q in _SOFTMAX_MODULES and args:
+            dim = module.kwarg("dim", 0)
+            self.check_batch_reduction(q.rsplit(".", 1)[-1], args[0], dim, node, frame)
+        fn = registry.lookup_module(q)
+        if fn is None:
+            return UNKNOWN
+        call = self.make_call(q, args, kwargs, node, arg_nodes, frame)
+        result = fn(module, call)
+        self.collect(call, frame)
+        return result
+
+    def make_call(self, name: str, args: list[Value], kwargs: dict[str, Value], node: cst.CSTNode,
+                  arg_nodes: Sequence[cst.CSTNode], frame: Frame) -> OpCall:
+        labels = [source_of(n) for n in arg_nodes]
+        return OpCall(name, list(args), dict(kwargs), node, list(arg_nodes), frame.facts, [], labels)
+
+    def collect(self, call: OpCall, frame: Frame) -> None:
+        for finding in call.findings:
+            frame.report(finding.code, finding.message, finding.notes, finding.node or call.node, finding.severity)
+
+    def call_op(self, name: str, args: list[Value], kwargs: dict[str, Value], node: cst.CSTNode,
+                arg_nodes: Sequence[cst.CSTNode], frame: Frame) -> Value:
+        fn = registry.lookup(name)
+        if name in _VIEW_LIKE:
+            self.record_divisions(args[1:], frame)
+            if frame.in_module_method and name in ("Tensor.view", "Tensor.reshape", "torch.reshape"):
+                self.check_hardcoded_batch(name, args, node, frame)
+        if name in _SOFTMAX_OPS and args:
+            position = _SOFTMAX_OPS[name]
+            dim = kwargs.get("dim", args[position] if position < len(args) else None)
+            if name == "torch.nn.functional.normalize" and dim is None:
+                dim = ConstValue(1)
+            self.check_batch_reduction(name.rsplit(".", 1)[-1], args[0], dim, node, frame)
+        if fn is None:
+            return UNKNOWN
+        call = self.make_call(name, args, kwargs, node, arg_nodes, frame)
+        result = fn(call)
+        self.collect(call, frame)
+        return result
+
+    # ------------------------------------------------------------------ interpreter-level findings
+
+    def record_divisions(self, sizes: list[Value], frame: Frame) -> None:
+        """`view(b, s, h, d // h)` means the code relies on `h | d`: record it as a fact."""
+        flat: list[Value] = []
+        for v in sizes:
+            flat.extend(v.items if isinstance(v, TupleValue) else [v])
+        for v in flat:
+            if isinstance(v, DimValue) and v.dim in frame.divisions:
+                a, b = frame.divisions[v.dim]
+                frame.facts.assume_divides(b, a)
+
+    def check_hardcoded_batch(self, name: str, args: list[Value], node: cst.CSTNode, frame: Frame) -> None:
+        """SC109: `x.view(32, -1)` in model code when x's first axis is a symbolic batch."""
+        if len(args) < 2 or not isinstance(args[0], TensorValue):
+            return
+        x = args[0]
+        sizes = list(args[1].items) if len(args) == 2 and isinstance(args[1], TupleValue) else list(args[1:])
+        if not sizes or not isinstance(sizes[0], ConstValue):
+            return
+        first = as_int(sizes[0])
+        if first is None or first <= 1 or x.shape.rank is None or x.shape.rank < 1:
+            return
+        batch = x.shape.dims[0]
+        if batch.is_const or batch.is_unknown:
+            return
+        msg, notes = messages.hardcoded_batch_size(name.rsplit(".", 1)[-1], first, x.shape, batch)
+        frame.report("SC109", msg, notes, node)
+
+    def check_batch_reduction(self, op: str, x: Value, dim: Value | None, node: cst.CSTNode, frame: Frame) -> None:
+        """SC111: softmax / normalisation across the axis annotated as the batch."""
+        if not isinstance(x, TensorValue) or x.shape.rank is None or x.shape.rank < 2:
+            return
+        d = as_int(dim)
+        rank = x.shape.rank
+        if d is None or not -rank <= d < rank:
+            return
+        axis = d % rank
+        name = symbol_name(x.shape.dims[axis])
+        if name is None or not is_batch_name(name):
+            return
+        msg, notes = messages.reduction_over_batch(op, d, x.shape, name)
+        frame.report("SC111", msg, notes, node)
+
+    def check_rnn_layout(self, module: ModuleValue, x: Value, node: cst.CSTNode, frame: Frame) -> None:
+        """SC110: `(batch, seq, feat)` into an RNN without batch_first=True, or the reverse."""
+        if not isinstance(x, TensorValue) or x.shape.rank != 3:
+            return
+        flag = module.kwarg("batch_first", _RNN_MODULES[module.qualname])
+        if flag is None:
+            batch_first: bool | None = False
+        elif isinstance(flag, ConstValue) and isinstance(flag.value, bool):
+            batch_first = flag.value
+        else:
+            return
+        first, second = symbol_name(x.shape.dims[0]), symbol_name(x.shape.dims[1])
+        if first is None or second is None:
+            return
+        kind = module.qualname.rsplit(".", 1)[-1]
+        if not batch_first and is_batch_name(first) and is_seq_name(second):
+            msg, notes = messages.rnn_batch_first(kind, x.shape, expects_batch_first=False)
+            frame.report("SC110", msg, notes, node)
+        elif batch_first and is_seq_name(first) and is_batch_name(second):
+            msg, notes = messages.rnn_batch_first(kind, x.shape, expects_batch_first=True)
+            frame.report("SC110", msg, notes, node)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Enumerate:
+    inner: Value
+
+
+@dataclass(frozen=True)
+class _BoundMethod:
+    owner: ObjectValue
+    name: str
+
+
+def _Homogeneous(element: Value) -> Value:  # noqa: N802 - reads like a constructor
+    """A list built by a comprehension: one representative element."""
+    return ModuleValue("<list>", (), (("homogeneous", ConstValue(True)),), children=(element,))
+
+
+def _container(qualname: str, args: list[Value]) -> Value:
+    """`nn.Sequential(a, b)`, `nn.Sequential(*layers)`, `nn.ModuleList([..])`, `nn.ModuleDict({..})`."""
+    if qualname == "torch.nn.Sequential":
+        children = tuple(args)
+        if len(args) == 1 and isinstance(args[0], ModuleValue) and args[0].qualname == "<list>":
+            return ModuleValue(qualname, (), (("homogeneous", ConstValue(True)),), children=args[0].children)
+        if any(isinstance(c, ModuleValue) and c.qualname == "<list>" for c in children):
+            return ModuleValue(qualname)
+        return ModuleValue(qualname, (), (), children=children)
+    if qualname == "torch.nn.ModuleList" and args:
+        v = args[0]
+        if isinstance(v, ModuleValue) and v.qualname == "<list>":
+            return ModuleValue(qualname, (), (("homogeneous", ConstValue(True)),), children=v.children)
+        if isinstance(v, TupleValue):
+            return ModuleValue(qualname, (), (), children=v.items)
+    return ModuleValue(qualname)
+
+
+def _join_all(values: Sequence[Value]) -> Value:
+    out = values[0]
+    for v in values[1:]:
+        out = join(out, v)
+    return out
+
+
+def _head_name(node: cst.BaseExpression) -> str | None:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _has_tensor(value: Value) -> bool:
+    if isinstance(value, TensorValue):
+        return True
+    return isinstance(value, TupleValue) and any(isinstance(v, TensorValue) for v in value.items)
+
+
+def _refine(value: TensorValue, declared: TensorValue) -> TensorValue:
+    """Unknown axes of an inferred value take the annotation's dims (same rank only)."""
+    if value.shape.rank is None:
+        return TensorValue(declared.shape, value.dtype or declared.dtype, value.device, value.contiguous,
+                           value.requires_grad, value.origin, value.library)
+    if declared.shape.rank != value.shape.rank:
+        return value
+    dims = [d if not d.is_unknown else e for d, e in zip(value.shape.dims, declared.shape.dims)]
+    return TensorValue(Shape.of(*dims), value.dtype or declared.dtype, value.device, value.contiguous,
+                       value.requires_grad, value.origin, value.library)
+
+
+def _simplified(value: Value, facts: Facts) -> Value:
+    """The value with its dims in normal form under the facts (`h * (d // h)` -> `d`)."""
+    if isinstance(value, TensorValue) and value.shape.rank is not None:
+        dims = [facts.simplify(d) for d in value.shape.dims]
+        return TensorValue(Shape.of(*dims), value.dtype, value.device, value.contiguous,
+                           value.requires_grad, value.origin, value.library)
+    if isinstance(value, TupleValue):
+        return TupleValue(tuple(_simplified(v, facts) for v in value.items))
+    return value
+
+
+def _expand(value: Value) -> list[Value] | None:
+    """Items of a starred argument, when its length is known."""
+    if isinstance(value, TupleValue):
+        return list(value.items)
+    if isinstance(value, ShapeValue) and value.shape.rank is not None:
+        return [DimValue(d) for d in value.shape.dims]
+    return None
+
+
+def _unpack(value: Value, n: int) -> list[Value] | None:
+    items = _expand(value)
+    if items is not None and len(items) == n:
+        return items
+    if isinstance(value, TensorValue) and value.shape.rank is not None and value.shape.rank >= 1:
+        if value.shape.dims[0].value == n:
+            rest = Shape.of(*value.shape.dims[1:])
+            return [TensorValue(rest, value.dtype, value.device, None, None, "index", value.library)] * n
+    return None
+
+
+def _index_sequence(owner: ShapeValue | TupleValue, index: Value) -> Value:
+    items: list[Value]
+    if isinstance(owner, ShapeValue):
+        if owner.shape.rank is None:
+            return UNKNOWN
+        items = [DimValue(d) for d in owner.shape.dims]
+    else:
+        items = list(owner.items)
+    i = as_int(index)
+    if i is not None:
+        return items[i] if -len(items) <= i < len(items) else UNKNOWN
+    if isinstance(index, SliceValue):
+        bounds = []
+        for part in (index.start, index.stop, index.step):
+            if isinstance(part, ConstValue) and part.value is None:
+                bounds.append(None)
+            else:
+                b = as_int(part)
+                if b is None:
+                    return UNKNOWN
+                bounds.append(b)
+        sliced = items[slice(*bounds)]
+        if isinstance(owner, ShapeValue):
+            return ShapeValue(Shape.of(*(v.dim for v in sliced if isinstance(v, DimValue))))
+        return TupleValue(tuple(sliced))
+    return UNKNOWN
+
+
+def _int_arithmetic(op: str, left: Value, right: Value, frame: Frame) -> Value:
+    """Python int arithmetic on sizes: concrete when both are, else symbolic Dims."""
+    if isinstance(left, (ShapeValue, TupleValue)) and isinstance(right, (ShapeValue, TupleValue)) and op == "+":
+        a, b = _expand(left), _expand(right)
+        if a is None or b is None:
+            return UNKNOWN
+        if all(isinstance(v, DimValue) or as_int(v) is not None for v in a + b):
+            return ShapeValue(Shape.of(*(as_dim(v) for v in a + b)))  # type: ignore[arg-type]
+        return TupleValue(tuple(a + b))
+    lc, rc = _number(left), _number(right)
+    if lc is not None and rc is not None and isinstance(left, ConstValue) and isinstance(right, ConstValue):
+        try:
+            return ConstValue(_PY_OPS[op](lc, rc)) if op in _PY_OPS else UNKNOWN
+        except (ArithmeticError, ValueError, OverflowError):
+            return UNKNOWN
+    a, b = as_dim(left), as_dim(right)
+    if a is None or b is None or op not in ("+", "-", "*", "//", "%"):
+        return UNKNOWN
+    if op in ("//", "%") and b.value == 0:
+        return UNKNOWN
+    result = {"+": a.__add__, "-": a.__sub__, "*": a.__mul__, "//": a.__floordiv__, "%": a.__mod__}[op](b)
+    if op == "//":
+        frame.divisions[result] = (a, b)
+    return DimValue(result)
+
+
+def _number(v: Value) -> int | float | None:
+    if isinstance(v, ConstValue) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+        return v.value
+    return None
+
+
+_PY_OPS = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+    "**": lambda a, b: a ** b if abs(b) < 64 else (_ for _ in ()).throw(OverflowError()),
+}
+
+
+def _tensor_introspection(x: TensorValue, name: str, args: list[Value]) -> Value | None:
+    """`x.size()`, `x.size(i)`, `x.dim()`, `x.numel()`: answered here, not by the op registry."""
+    rank = x.shape.rank
+    if name == "size":
+        if not args:
+            return ShapeValue(x.shape)
+        i = as_int(args[0])
+        if i is None or rank is None or not -rank <= i < rank:
+            return UNKNOWN
+        return DimValue(x.shape.dims[i])
+    if name in ("dim", "ndimension"):
+        return ConstValue(rank) if rank is not None else UNKNOWN
+    if name in ("numel", "nelement"):
+        n = x.shape.numel() if rank is not None else None
+        return DimValue(n) if n is not None else UNKNOWN
+    if name in ("item", "tolist"):
+        return UNKNOWN
+    return None
+
+
+_DTYPES = {"float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
+           "int16", "int8", "uint8", "bool", "complex64", "complex128"}
+
+
+def _qualified_constant(qualified: str) -> Value:
+    """`torch.float32` -> DtypeValue; other module attributes are unknown."""
+    module, _, attr = qualified.rpartition(".")
+    if module in ("torch", "numpy") and attr in _DTYPES:
+        return DtypeValue(attr)
+    return UNKNOWN
+
+
+def _looks_like_module_class(qualified: str) -> bool:
+    module, _, attr = qualified.rpartition(".")
+    return (module.startswith("torch.nn") or module.startswith("einops.layers")) and attr[:1].isupper()
+
+
+def _all_params(fn: cst.FunctionDef) -> list[cst.Param]:
+    p = fn.params
+    return [*p.posonly_params, *p.params, *p.kwonly_params]
+
+
+def _first_param(fn: cst.FunctionDef) -> str | None:
+    params = [*fn.params.posonly_params, *fn.params.params]
+    return params[0].name.value if params else None
+
+
+def _match_args(fn: cst.FunctionDef, args: list[Value], kwargs: dict[str, Value], skip_self: bool) -> dict[str, Value] | None:
+    """Parameter name -> argument value (defaults: unknown); None when the call does not fit."""
+    positional = [*fn.params.posonly_params, *fn.params.params]
+    if skip_self:
+        positional = positional[1:]
+    out: dict[str, Value] = {}
+    if len(args) > len(positional) and not isinstance(fn.params.star_arg, cst.Param):
+        return None
+    for p, v in zip(positional, args):
+        out[p.name.value] = v
+    names = {p.name.value for p in [*positional, *fn.params.kwonly_params]}
+    for k, v in kwargs.items():
+        if k in names:
+            out[k] = v
+        elif fn.params.star_kwarg is None:
+            return None
+    for p in [*positional, *fn.params.kwonly_params]:
+        if p.name.value not in out:
+            out[p.name.value] = _default_value(p)
+    return out
+
+
+def _default_value(p: cst.Param) -> Value:
+    if isinstance(p.default, (cst.Integer, cst.Float)):
+        return ConstValue(p.default.evaluated_value)
+    if isinstance(p.default, cst.Name) and p.default.value in ("True", "False", "None"):
+        return ConstValue({"True": True, "False": False, "None": None}[p.default.value])
+    return UNKNOWN
+
+
+def _arg_node_map(fn: cst.FunctionDef, arg_nodes: list[cst.CSTNode], call: cst.Call, skip_self: bool) -> dict[str, cst.CSTNode]:
+    positional = [*fn.params.posonly_params, *fn.params.params]
+    if skip_self:
+        positional = positional[1:]
+    out: dict[str, cst.CSTNode] = {}
+    for p, n in zip(positional, arg_nodes):
+        out[p.name.value] = n
+    for arg in call.args:
+        if arg.keyword is not None:
+            out[arg.keyword.value] = arg.value
+    return out
+
+
+def _find_method(summary: ModuleSummary, cls: ClassInfo, name: str, depth: int = 0) -> cst.FunctionDef | None:
+    if name in cls.methods:
+        return cls.methods[name]
+    if depth > 5:
+        return None
+    for base in cls.bases:
+        info = summary.classes.get(base)
+        if info is not None and info is not cls:
+            found = _find_method(summary, info, name, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _annotated_result(scope: Any, node: cst.BaseExpression, bindings: dict[str, Dim]) -> Value:
+    items = scope.tuple_items(node)
+    if items is not None:
+        return TupleValue(tuple(_annotated_result(scope, i, bindings) for i in items))
+    ann = scope.resolve(node)
+    if isinstance(ann, TensorAnnotation):
+        value = annotation_value(ann, bindings)
+        return value
+    return UNKNOWN
+
+
+def _for_clauses(clause: cst.CompFor | None) -> Iterator[cst.CompFor]:
+    while clause is not None:
+        yield clause
+        clause = clause.inner_for_in
+
+
+def _assigned_names(stmts: Sequence[cst.CSTNode]) -> set[str]:
+    collector = _AssignedNames()
+    for s in stmts:
+        s.visit(collector)
+    return collector.names
+
+
+class _AssignedNames(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        for n in _target_names(node.target):
+            self.names.add(n)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.names.update(_target_names(node.target))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.names.update(_target_names(node.target))
+
+    def visit_For(self, node: cst.For) -> None:
+        self.names.update(_target_names(node.target))
+
+
+def _target_names(node: cst.BaseExpression) -> list[str]:
+    if isinstance(node, cst.Name):
+        return [node.value]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [n for e in node.elements for n in _target_names(e.value)]
+    return []
+
+
+class _FunctionCollector(cst.CSTVisitor):
+    def __init__(self, classes: dict[int, ClassInfo]) -> None:
+        self.classes = classes
+        self.stack: list[ClassInfo | None] = []
+        self.found: list[tuple[cst.FunctionDef, ClassInfo | None]] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(self.classes.get(id(node)))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.stack.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        cls = self.stack[-1] if self.stack else None
+        self.found.append((node, cls))
+        self.stack.append(None)  # functions nested in a method are not methods
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.stack.pop()
+
+    # bodies of expressions hold no definitions worth visiting
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        return False
+
+
+def frame_summary_resolve(summary: ModuleSummary, node: cst.BaseExpression) -> TensorAnnotation | AnnotationError | None:
+    return summary.annotations.resolve(node)
+
+
+_EVAL: dict[type, Any] = {
+    cst.Name: Interpreter.eval_name,
+    cst.Integer: Interpreter.eval_const,
+    cst.Float: Interpreter.eval_const,
+    cst.SimpleString: Interpreter.eval_const,
+    cst.ConcatenatedString: Interpreter.eval_const,
+    cst.Tuple: Interpreter.eval_tuple,
+    cst.List: Interpreter.eval_tuple,
+    cst.IfExp: Interpreter.eval_ifexp,
+    cst.Attribute: Interpreter.eval_attribute,
+    cst.Subscript: Interpreter.eval_subscript,
+    cst.UnaryOperation: Interpreter.eval_unary,
+    cst.BinaryOperation: Interpreter.eval_binary,
+    cst.Comparison: Interpreter.eval_compare,
+    cst.BooleanOperation: Interpreter.eval_boolean,
+    cst.Call: Interpreter.eval_call,
+    cst.ListComp: Interpreter.eval_comprehension,
+    cst.GeneratorExp: Interpreter.eval_comprehension,
+}
+
+
+def analyse_file(ctx: Any) -> FileAnalysis:
+    """The `inference` fact of a file (`ctx.fact("inference", analyse_file)`)."""
+    names = ctx.names
+    if not any(names.imports(m) for m in ("torch", "numpy", "jax", "einops", "jaxtyping")):
+        return FileAnalysis()  # nothing tensor-valued can appear: cheap exit
+    name = ""
+    summary = ModuleSummary.build(ctx.module, names, name)
+    return Interpreter(summary, getattr(ctx, "project", None)).analyse()

@@ -1,0 +1,91 @@
+"""Joining abstract values where control flow meets (mypy's binder, much smaller).
+
+After `if/else` each name gets the join of its value on every branch that falls through; a loop
+body is run once to see what it changes, its state is joined with the state before the loop,
+and the body is run again from that joined state (one widening step: a dim that changes from
+one iteration to the next becomes unknown, a rank that changes makes the shape unknown).
+Anything the branches disagree on becomes unknown, never an error:
+
+    if flag:  x = torch.zeros(b, 4)      # (b, 4)
+    else:     x = torch.zeros(b, 5)      # (b, 5)
+    x                                    # (b, ?)
+
+Known limits: no narrowing on conditions (`if x.dim() == 2:` does not refine `x`), and aliasing
+is not modelled (`y = x; x.unsqueeze_(0)` leaves `y` stale: in-place ops keep shapes anyway).
+"""
+
+from __future__ import annotations
+
+from shapecheck.infer.values import (
+    UNKNOWN,
+    ConstValue,
+    DimValue,
+    ModuleValue,
+    ObjectValue,
+    ShapeValue,
+    TensorValue,
+    TupleValue,
+    Value,
+)
+from shapecheck.shapes import Dim, Shape, Variadic
+
+
+def join_dim(a: Dim, b: Dim) -> Dim:
+    return a if (a == b and not a.is_unknown) else Dim.unknown()
+
+
+def join_shape(a: Shape, b: Shape) -> Shape:
+    if a.rank is None or b.rank is None:
+        return a if (a.rank is None and b.rank is None and _same_dims(a, b)) else Shape.unknown()
+    if a.rank != b.rank:
+        return Shape.unknown()
+    return Shape.of(*(join_dim(x, y) for x, y in zip(a.dims, b.dims)))
+
+
+def _same_dims(a: Shape, b: Shape) -> bool:
+    try:
+        return tuple(a.dims) == tuple(b.dims) and any(isinstance(d, Variadic) for d in a.dims)
+    except TypeError:
+        return False
+
+
+def _same(a: object, b: object) -> object | None:
+    return a if a == b else None
+
+
+def join(a: Value, b: Value) -> Value:
+    if a is b:
+        return a
+    if isinstance(a, TensorValue) and isinstance(b, TensorValue):
+        contiguous = a.contiguous if a.contiguous == b.contiguous else None
+        return TensorValue(
+            join_shape(a.shape, b.shape),
+            dtype=_same(a.dtype, b.dtype),  # type: ignore[arg-type]
+            device=_same(a.device, b.device),  # type: ignore[arg-type]
+            contiguous=contiguous,
+            requires_grad=_same(a.requires_grad, b.requires_grad),  # type: ignore[arg-type]
+            origin=_same(a.origin, b.origin),  # type: ignore[arg-type]
+            library=a.library if a.library == b.library else "torch",
+        )
+    if isinstance(a, DimValue) and isinstance(b, DimValue):
+        return a if a.dim == b.dim and not a.dim.is_unknown else UNKNOWN
+    if isinstance(a, ShapeValue) and isinstance(b, ShapeValue):
+        return ShapeValue(join_shape(a.shape, b.shape))
+    if isinstance(a, TupleValue) and isinstance(b, TupleValue) and len(a.items) == len(b.items):
+        return TupleValue(tuple(join(x, y) for x, y in zip(a.items, b.items)))
+    if isinstance(a, (ConstValue, ModuleValue)) and a == b:
+        return a
+    if isinstance(a, ObjectValue) and isinstance(b, ObjectValue) and a.qualname == b.qualname:
+        return a
+    return UNKNOWN
+
+
+def join_env(a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
+    """Names bound on only one side may be unbound on the other: unknown."""
+    out: dict[str, Value] = {}
+    for name in a.keys() | b.keys():
+        if name in a and name in b:
+            out[name] = join(a[name], b[name])
+        else:
+            out[name] = UNKNOWN
+    return out
