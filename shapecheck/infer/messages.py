@@ -153,3 +153,87 @@ def loss_broadcast(op: str, input_shape: Shape, target_shape: Shape, result_shap
 
 def loss_mismatch(op: str, input_shape: Shape, target_shape: Shape, reason: str, hint: str = "") -> Message:
     return (f"{op}: input is {input_shape} and target is {target_shape}: {reason}", [hint] if hint else [])
+
+
+# --- interpreter (shapecheck/infer/interpreter.py) ----------------------------------------------
+
+
+def _bindings_note(bindings: dict[str, object]) -> list[str]:
+    if not bindings:
+        return []
+    return ["dims bound so far: " + ", ".join(f"{k}={v}" for k, v in bindings.items())]
+
+
+def _axis_lines(expected: Shape, actual: Shape, labels: Sequence[str], axis: int | None) -> list[str]:
+    if axis is None or expected.rank is None or actual.rank is None:
+        width = max(len(labels[0]), len(labels[1]))
+        return [f"  {labels[0].ljust(width)} : {expected}", f"  {labels[1].ljust(width)} : {actual}"]
+    return explain_mismatch(expected, actual, labels, axis - actual.rank, axis - actual.rank)
+
+
+def annotation_mismatch(target: str, expected: Shape, actual: Shape, axis: int | None, kind: str) -> Message:
+    """SC104 on an annotated assignment or a return value."""
+    what = "the return value" if kind == "return" else f"`{target}`"
+    if axis is None:
+        head = f"{what} is {actual} but its annotation says {expected}: the ranks differ ({actual.rank} vs {expected.rank})"
+    else:
+        head = f"{what} is {actual} but its annotation says {expected}: axis {axis} is {actual[axis]}, not {expected[axis]}"
+    notes = _axis_lines(expected, actual, ["annotated", "inferred"], axis)
+    notes.append("fix the computation, or the annotation if it is the annotation that is wrong")
+    return head, notes
+
+
+def argument_mismatch(function: str, param: str, label: str, expected: Shape, actual: Shape, axis: int | None,
+                      name: str | None, bindings: dict[str, object]) -> Message:
+    """SC104 on an argument to an annotated function (dims bound across the call, as jaxtyping)."""
+    if axis is None:
+        head = f"{function}(): argument `{param}` is {actual} but the annotation expects {expected} (rank {actual.rank} vs {expected.rank})"
+    elif name is not None:
+        head = (f"{function}(): argument `{param}` has {name}={actual[axis]} at axis {axis}, "
+                f"but {name}={bindings.get(name)} was bound by an earlier argument")
+    else:
+        head = f"{function}(): argument `{param}` is {actual} but the annotation expects {expected}: axis {axis} is {actual[axis]}, not {expected[axis]}"
+    notes = _axis_lines(expected, actual, ["expected", label or param], axis)
+    notes += _bindings_note(bindings)
+    notes.append("jaxtyping binds each named dim at its first use in a call; every later use must agree")
+    return head, notes
+
+
+def hardcoded_batch_size(op: str, literal: int, shape: Shape, batch: object) -> Message:
+    """SC109: `x.view(32, -1)` in model code."""
+    return (
+        f"{op}({literal}, ...) hard-codes the batch size: the input is {shape} and its batch axis {batch} "
+        f"will not be {literal} on the last, smaller batch",
+        [f"use the actual size: {op}(x.size(0), ...) or {op}(-1, ...) on a later axis",
+         "a DataLoader without drop_last=True yields a smaller final batch"],
+    )
+
+
+def reduction_over_batch(op: str, dim: int, shape: Shape, name: str) -> Message:
+    """SC111: softmax / normalisation over the batch axis."""
+    return (
+        f"{op}(dim={dim}) normalises over `{name}`, the batch axis of {shape}: every sample now depends on the others",
+        [f"the axis {dim} of {shape} is `{name}`; classes/features are usually the last axis: {op}(dim=-1)",
+         "normalising across the batch mixes samples and changes with the batch size"],
+    )
+
+
+def rnn_batch_first(kind: str, shape: Shape, expects_batch_first: bool) -> Message:
+    """SC110: (batch, seq, feat) data into an RNN built without batch_first=True (or the reverse)."""
+    if not expects_batch_first:
+        return (
+            f"{kind} was built without batch_first=True, so it reads {shape} as (seq, batch, feature): "
+            f"the batch and time axes are swapped",
+            [f"nn.{kind} defaults to (seq, batch, feature) inputs",
+             f"build it with nn.{kind}(..., batch_first=True), or pass x.transpose(0, 1)"],
+        )
+    return (
+        f"{kind} was built with batch_first=True, so it reads {shape} as (batch, seq, feature): "
+        f"the batch and time axes are swapped",
+        [f"drop batch_first=True, or pass x.transpose(0, 1)"],
+    )
+
+
+def invalid_annotation(text: str, reason: str) -> Message:
+    """SC190: a jaxtyping annotation that jaxtyping itself would reject."""
+    return (f"invalid jaxtyping annotation {text}: {reason}", ["jaxtyping raises on this annotation at import time"])
