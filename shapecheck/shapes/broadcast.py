@@ -126,7 +126,7 @@ def _broadcast_axis(axis: int, contribs: list[Dim | str], facts: Facts | None, r
                 else:
                     _assume(result, d, Dim.const(1))
             else:
-                _assume(result, rep, d)
+                _assume(result, *((rep, d) if rep_i < i else (d, rep)))  # in operand order
         dim = None if failed else rep
     elif unknowns:
         first = unknowns[0][1]

@@ -318,6 +318,8 @@ class Dim:
         for i, (mono, coef) in enumerate(self._terms):
             body = _format_term(mono, abs(coef))
             if i == 0:
+                if coef == -1 and len(mono) == 1 and mono[0].kind != _Atom.SYM:
+                    body = f"({body})"  # `-a // b` would read as `(-a) // b`
                 out = ("-" if coef < 0 else "") + body
             else:
                 out += (" - " if coef < 0 else " + ") + body
@@ -387,6 +389,9 @@ def _floordiv(a: Dim, b: Dim) -> Dim:
         return Dim.unknown()
     if not a._terms:
         return a
+    av = a.value
+    if av is not None and bv is not None:
+        return Dim.const(av // bv)
     if bv is not None:
         if bv < 0:
             a, bv = -a, -bv  # floor(a / -c) == floor(-a / c)
@@ -413,7 +418,12 @@ def _mod(a: Dim, b: Dim) -> Dim:
         return Dim.unknown()
     if not a._terms:
         return a
-    if bv is not None and bv > 0:
+    av = a.value
+    if av is not None and bv is not None:
+        return Dim.const(av % bv)
+    if bv is not None and bv < 0:
+        return a - b * _floordiv(a, b)
+    if bv is not None:
         _, r = _split_by_const(a, bv)
         if r.is_const:
             return r
