@@ -1,0 +1,1024 @@
+"""Autograd and memory: graphs kept alive, unscaled accumulation, non-leaf `.grad`, in-place
+on leaves, `forward` called directly (SC401-SC405)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from shapecheck.diagnostics import Fix, NodeEdit
+from shapecheck.infer.bindings import Bindings, Role
+from shapecheck.infer.flow import (
+    LOSS_OPS,
+    Flow,
+    flow_of,
+    kwarg,
+    positional,
+    value_ops,
+)
+from shapecheck.names import dotted
+from shapecheck.rules.base import Invalid, LintRule, Valid
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _backward_receivers(flow: Flow) -> list[tuple[str, cst.Call]]:
+    """(`dotted receiver`, call) for every `x.backward()` in the file."""
+    out: list[tuple[str, cst.Call]] = []
+    for call in flow.method_calls("backward"):
+        assert isinstance(call.func, cst.Attribute)
+        name = dotted(call.func.value)
+        if name is not None:
+            out.append((name, call))
+    return out
+
+
+def _inside(flow: Flow, node: cst.CSTNode, container: cst.CSTNode) -> bool:
+    return flow.is_ancestor(container, node)
+
+
+_TENSOR_FACTORIES = frozenset(
+    f"torch.{n}"
+    for n in ("zeros", "ones", "empty", "full", "tensor", "as_tensor", "randn", "rand", "randint", "arange", "linspace", "eye")
+)
+
+
+def _is_tensor_init(flow: Flow, expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and (flow.ctx.qualify(expr.func) or "") in _TENSOR_FACTORIES
+
+
+class LossAccumulatedWithGraph(LintRule):
+    """## What it does
+    Flags `total += loss` (and `total = total + loss`, `total += loss * n`) inside a loop when
+    `loss` is a tensor produced by a loss function or criterion, or the value `backward()` is
+    called on in that loop, and `total` is bound before the loop and never backpropagated.
+    `losses.append(loss)` is flagged the same way when `loss` is backpropagated in the loop.
+
+    ## Why is this bad?
+    A loss tensor carries its autograd graph. Adding it to a running total links every
+    iteration's graph into one chain that lives as long as `total`: memory grows every step
+    until it runs out (PyTorch FAQ, "My model reports cuda runtime error(2): out of memory").
+    In an evaluation loop without `no_grad` the whole forward activations are kept. The number
+    you want is a Python float: `total += loss.item()`.
+
+    ## Fix safety
+    The fix writes `loss.item()`. It is safe when `total` starts as a tensor
+    (`torch.zeros(())`: it stays a tensor, without graph) or is never used as a tensor (no
+    `total.something`, not passed to a `torch.` function). Otherwise it is unsafe: `total`
+    becomes a float and `total.item()` would fail.
+
+    ## Known problems
+    Summing several losses on purpose before one `backward()` is fine and stays silent when the
+    sum itself is backpropagated (`total.backward()`).
+    """
+
+    CODE = "SC401"
+    VALID = [
+        Valid(
+            """
+def train(model, loader, criterion, opt):
+    total = 0.0
+    for x, y in loader:
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        total += loss.item()
+    return total / len(loader)
+""",
+            "accumulate the Python number",
+        ),
+        Valid(
+            """
+import torch.nn.functional as F
+
+def step(model, heads, x, y, opt):
+    total = 0
+    for head in heads:
+        total += F.cross_entropy(head(model(x)), y)
+    total.backward()          # the sum is what gets backpropagated
+    opt.step()
+""",
+            "several losses summed on purpose",
+        ),
+        Valid(
+            """
+import torch
+import torch.nn as nn
+
+criterion = nn.MSELoss()
+
+@torch.no_grad()
+def evaluate(model, loader):
+    total = 0.0
+    for x, y in loader:
+        total += criterion(model(x), y)   # no graph under no_grad
+    return total
+""",
+            "under no_grad there is no graph",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import torch.nn as nn
+
+criterion = nn.CrossEntropyLoss()
+
+def train(model, loader, opt):
+    running = 0.0
+    for x, y in loader:
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        running += loss  # SC401
+    print(f"loss {running / len(loader):.3f}")
+""",
+            expected_fixed="""
+import torch.nn as nn
+
+criterion = nn.CrossEntropyLoss()
+
+def train(model, loader, opt):
+    running = 0.0
+    for x, y in loader:
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+    print(f"loss {running / len(loader):.3f}")
+""",
+        ),
+        Invalid(
+            """
+import torch.nn.functional as F
+
+def validate(model, loader):
+    total = 0
+    for x, y in loader:
+        total = total + F.mse_loss(model(x), y)  # SC401
+    return total / len(loader)
+""",
+            expected_fixed="""
+import torch.nn.functional as F
+
+def validate(model, loader):
+    total = 0
+    for x, y in loader:
+        total = total + F.mse_loss(model(x), y).item()
+    return total / len(loader)
+""",
+        ),
+        Invalid(
+            """
+def train(model, loader, opt):
+    history = []
+    for batch in loader:
+        out = model(**batch)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        history.append(out.loss)  # SC401
+    return history
+"""
+        ),
+        Invalid(
+            """
+import torch
+import torch.nn as nn
+
+criterion = nn.L1Loss()
+
+def epoch(model, loader, opt):
+    total = torch.zeros(())
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        total += loss * x.size(0)  # SC401
+    return total.item()
+""",
+            expected_fixed="""
+import torch
+import torch.nn as nn
+
+criterion = nn.L1Loss()
+
+def epoch(model, loader, opt):
+    total = torch.zeros(())
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        total += loss.item() * x.size(0)
+    return total.item()
+""",
+        ),
+    ]
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, cst.AddAssign) and isinstance(node.target, cst.Name):
+            self._check(node, node.target.value, node.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return
+        value = node.value
+        name = node.targets[0].target.value
+        if (
+            isinstance(value, cst.BinaryOperation)
+            and isinstance(value.operator, cst.Add)
+            and isinstance(value.left, cst.Name)
+            and value.left.value == name
+        ):
+            self._check(node, name, value.right)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "append" and isinstance(func.value, cst.Name)):
+            return
+        args = positional(node)
+        if len(args) != 1 or len(node.args) != 1:
+            return
+        flow = flow_of(self.ctx)
+        loops = flow.loops_around(node)
+        if not loops or flow.under_no_grad(node):
+            return
+        item = args[0]
+        name = dotted(item)
+        if name is None:
+            return
+        # the appended value is backpropagated in this loop: its graph (grad_fn chain) is kept
+        if not any(r == name and _inside(flow, c, loops[0]) for r, c in _backward_receivers(flow)):
+            return
+        if not self._bound_before(flow, func.value.value, loops[0]):
+            return
+        self.report(
+            item,
+            f"`{name}` (a tensor with its autograd graph) is appended to `{func.value.value}` every iteration",
+            notes=[
+                "Each stored loss keeps its graph alive: memory grows every step. "
+                f"Append `{name}.item()` (a float) or `{name}.detach()`.",
+            ],
+        )
+
+    def _bound_before(self, flow: Flow, name: str, loop: cst.CSTNode) -> bool:
+        binds = flow.reaching(name, loop)
+        return bool(binds)
+
+    def _loss_part(self, flow: Flow, expr: cst.BaseExpression, loop: cst.CSTNode, at: cst.CSTNode) -> cst.BaseExpression | None:
+        """The sub-expression of `expr` that is a loss tensor (`loss` in `loss * n`), or None."""
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Multiply, cst.Divide)):
+            return self._loss_part(flow, expr.left, loop, at) or self._loss_part(flow, expr.right, loop, at)
+        if isinstance(expr, cst.Call):
+            ops = value_ops(flow, expr, at)
+            return expr if ops and ops <= LOSS_OPS else None
+        name = dotted(expr)
+        if name is None:
+            return None
+        ops = value_ops(flow, expr, at) if isinstance(expr, cst.Name) else None
+        if ops and ops <= LOSS_OPS:
+            return expr
+        if ops and ops & {"item", "detach", "tolist", "numpy"}:
+            return None
+        if any(r == name and _inside(flow, c, loop) for r, c in _backward_receivers(flow)):
+            return expr
+        return None
+
+    def _check(self, node: cst.CSTNode, total: str, value: cst.BaseExpression) -> None:
+        flow = flow_of(self.ctx)
+        loops = flow.loops_around(node)
+        if not loops or flow.under_no_grad(node):
+            return
+        loss = self._loss_part(flow, value, loops[0], node)
+        if loss is None:
+            return
+        binds = flow.reaching(total, loops[0])
+        if not binds:
+            return
+        # the sum is itself backpropagated: several losses summed on purpose
+        if any(r == total for r, _ in _backward_receivers(flow)):
+            return
+        new = cst.Call(func=cst.Attribute(value=loss, attr=cst.Name("item")))
+        safe = all(b.value is not None and _is_tensor_init(flow, b.value) for b in binds) or not self._used_as_tensor(
+            flow, total, node
+        )
+        msg = f"Accumulate `{_code(loss)}.item()`"
+        fix = Fix.safe(msg, NodeEdit(loss, new)) if safe else Fix.unsafe(msg, NodeEdit(loss, new))
+        self.report(
+            node,
+            f"`{total}` accumulates the loss tensor `{_code(loss)}` with its autograd graph across iterations",
+            notes=[
+                f"Every iteration links its graph into `{total}`, so memory grows until it runs out.",
+                f"Use `{_code(loss)}.item()` (a float), or `.detach()` to keep a tensor.",
+            ],
+            fix=fix,
+        )
+
+    def _used_as_tensor(self, flow: Flow, name: str, at: cst.CSTNode) -> bool:
+        scope = flow.scope_of(at)
+        for use in flow.uses_of(name, scope):
+            parent = flow.parents.get(use)
+            if isinstance(parent, cst.Attribute) and parent.value is use:
+                return True
+            if isinstance(parent, cst.Arg):
+                call = flow.parents.get(parent)
+                if isinstance(call, cst.Call) and (self.ctx.qualify(call.func) or "").startswith("torch."):
+                    return True
+        return False
+
+
+class UnscaledGradAccumulation(LintRule):
+    """## What it does
+    Flags `loss.backward()` in a loop whose optimizer `step()` runs only inside an
+    `if (i + 1) % k == 0:` block (gradient accumulation) when the loss reaching `backward()`
+    is not divided (or multiplied) by anything: no `loss / k`, `loss /= k`, `(loss / k).backward()`
+    or `scaler.scale(loss / k)`. Only losses known to come from a loss function (or an
+    `outputs.loss` attribute) are checked.
+
+    ## Why is this bad?
+    Gradients add up over the k micro-batches, so the step uses k times the average gradient:
+    silently the same as multiplying the learning rate by k, which often diverges.
+
+    ## Known problems
+    `reduction="sum"` with a learning rate tuned for it, or a loss scaled inside a helper
+    function, looks the same; suppress it there.
+    """
+
+    CODE = "SC402"
+    VALID = [
+        Valid(
+            """
+def train(model, loader, criterion, opt, accum=4):
+    for i, (x, y) in enumerate(loader):
+        loss = criterion(model(x), y) / accum
+        loss.backward()
+        if (i + 1) % accum == 0:
+            opt.step()
+            opt.zero_grad()
+""",
+            "loss divided by the number of accumulation steps",
+        ),
+        Valid(
+            """
+import torch
+
+def train(model, loader, criterion, opt, scaler, k):
+    for i, (x, y) in enumerate(loader):
+        with torch.autocast("cuda"):
+            loss = criterion(model(x), y)
+        scaler.scale(loss / k).backward()
+        if (i + 1) % k == 0:
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad()
+""",
+            "AMP with the division inside scale()",
+        ),
+        Valid(
+            """
+def train(model, loader, criterion, opt):
+    for i, (x, y) in enumerate(loader):
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        if i % 100 == 0:
+            print(i, loss.item())
+""",
+            "a modulo that only logs",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import torch.nn as nn
+
+criterion = nn.CrossEntropyLoss()
+
+def train(model, loader, opt, accum_steps=8):
+    for i, (x, y) in enumerate(loader):
+        loss = criterion(model(x), y)
+        loss.backward()  # SC402
+        if (i + 1) % accum_steps == 0:
+            opt.step()
+            opt.zero_grad()
+"""
+        ),
+        Invalid(
+            """
+import torch.nn.functional as F
+
+def train(model, loader, opt, scaler):
+    for step, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()  # SC402
+        if step % 4 == 3:
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+"""
+        ),
+        Invalid(
+            """
+def train(model, loader, optimizer, grad_accum):
+    for i, batch in enumerate(loader):
+        outputs = model(**batch)
+        loss = outputs.loss
+        loss.backward()  # SC402
+        if (i + 1) % grad_accum == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+"""
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "backward") or positional(node):
+            return
+        if (self.ctx.qualify(func) or "").startswith("torch."):
+            return
+        flow = flow_of(self.ctx)
+        loops = flow.loops_around(node)
+        if not loops:
+            return
+        loop = loops[0]
+        gate = self._accumulation_gate(flow, loop, node)
+        if gate is None:
+            return
+        if_node, k = gate
+        target = func.value
+        if self._scaled(flow, target, node, loop, 0) is not False:
+            return
+        k_code = _code(k)
+        self.report(
+            node,
+            f"gradient accumulation over `{k_code}` steps without dividing the loss by `{k_code}`",
+            notes=[
+                f"step() runs only when `{_code(if_node.test)}`: gradients of {k_code} backward() calls add up, "
+                f"so each step uses {k_code}x the mean gradient (as if the learning rate were {k_code}x larger).",
+                f"Divide the loss: `loss = loss / {k_code}` before backward().",
+            ],
+        )
+
+    def _accumulation_gate(self, flow: Flow, loop: cst.CSTNode, backward: cst.Call) -> tuple[cst.If, cst.BaseExpression] | None:
+        """The `if ... % k ...:` of `loop` that holds the optimizer step, with k; None when the
+        loop steps every iteration or clears gradients outside that `if`."""
+        body = getattr(loop, "body", None)
+        if body is None:
+            return None
+        bindings: Bindings = self.ctx.fact("bindings", Bindings.build)
+        found: tuple[cst.If, cst.BaseExpression] | None = None
+        for call in flow.method_calls("step") + flow.method_calls("zero_grad"):
+            if not _inside(flow, call, loop) or flow.loops_around(call)[:1] != [loop]:
+                continue
+            assert isinstance(call.func, cst.Attribute)
+            gate = self._modulo_if(flow, call, loop)
+            if call.func.attr.value == "zero_grad":
+                if gate is None:
+                    return None  # cleared every iteration: not accumulation
+                continue
+            if not self._is_optimizer_step(flow, bindings, call, loop):
+                continue
+            if gate is None:
+                return None  # an unconditional step
+            if flow.is_ancestor(gate[0], backward):
+                return None
+            found = gate
+        return found
+
+    def _is_optimizer_step(self, flow: Flow, bindings: Bindings, call: cst.Call, loop: cst.CSTNode) -> bool:
+        """`opt.step()` or `scaler.step(opt)`: by role, else by use (an unknown receiver that is
+        also zero_grad()'ed in the loop, or a one-argument `step(opt)` as GradScaler has)."""
+        assert isinstance(call.func, cst.Attribute)
+        role = bindings.role(call.func.value, call)
+        if role in (Role.OPTIMIZER, Role.SCALER, Role.ENGINE):
+            return True
+        if role is not None:
+            return False
+        recv = dotted(call.func.value)
+        if len(positional(call)) == 1:
+            arg_role = bindings.role(positional(call)[0], call)
+            return arg_role in (Role.OPTIMIZER, None)
+        return recv is not None and any(
+            flow.receiver_name(z) == recv and _inside(flow, z, loop) for z in flow.method_calls("zero_grad")
+        )
+
+    def _modulo_if(self, flow: Flow, node: cst.CSTNode, loop: cst.CSTNode) -> tuple[cst.If, cst.BaseExpression] | None:
+        for anc in flow.ancestors(node):
+            if anc is loop:
+                return None
+            if isinstance(anc, cst.If) and flow.in_body_of(node, anc):
+                k = _modulus(anc.test)
+                if k is not None:
+                    return anc, k
+        return None
+
+    def _scaled(self, flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, loop: cst.CSTNode, depth: int) -> bool | None:
+        """True: divided/multiplied somewhere; False: a known loss, unscaled; None: unknown."""
+        if depth > 8:
+            return None
+        if isinstance(expr, cst.BinaryOperation):
+            if isinstance(expr.operator, (cst.Divide, cst.Multiply, cst.FloorDivide)):
+                return True
+            return None
+        if isinstance(expr, cst.Call):
+            func = expr.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "scale" and len(expr.args) == 1:
+                return self._scaled(flow, expr.args[0].value, at, loop, depth + 1)
+            ops = value_ops(flow, expr, at)
+            return False if ops and ops <= LOSS_OPS else None
+        if isinstance(expr, cst.Attribute) and expr.attr.value == "loss" and not flow.is_self_attr(expr, at):
+            return False  # `outputs.loss` of a model (HF style): the mean loss of the micro-batch
+        if isinstance(expr, cst.Name):
+            for aug in _aug_assigns(flow, expr.value, loop):
+                if isinstance(aug.operator, (cst.DivideAssign, cst.MultiplyAssign)):
+                    return True
+            binds = flow.reaching(expr.value, at)
+            if not binds or any(b.value is None for b in binds):
+                return None
+            results = [self._scaled(flow, b.value, b.value, loop, depth + 1) for b in binds if b.value is not None]
+            if any(r is True for r in results):
+                return True
+            if all(r is False for r in results):
+                return False
+        return None
+
+
+def _aug_assigns(flow: Flow, name: str, within: cst.CSTNode) -> list[cst.AugAssign]:
+    out: list[cst.AugAssign] = []
+    scope = flow.scope_of(within)
+    for b in scope.bindings.get(name, []):
+        if isinstance(b.stmt, cst.AugAssign) and flow.is_ancestor(within, b.stmt):
+            out.append(b.stmt)
+    return out
+
+
+def _modulus(test: cst.BaseExpression) -> cst.BaseExpression | None:
+    """`k` in `(i + 1) % k == 0`, `step % k == k - 1`, `not (i + 1) % k`."""
+    stack: list[cst.CSTNode] = [test]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.BinaryOperation) and isinstance(cur.operator, cst.Modulo):
+            return cur.right
+        if isinstance(cur, (cst.Comparison, cst.BooleanOperation, cst.UnaryOperation, cst.ComparisonTarget, cst.BinaryOperation)):
+            stack.extend(cur.children)
+    return None
+
+
+_LEAF_FACTORIES = _TENSOR_FACTORIES | {"torch.zeros_like", "torch.ones_like", "torch.randn_like", "torch.empty_like", "torch.full_like", "torch.rand_like"}
+_PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+_NO_GRAPH_METHODS = frozenset({"detach", "item", "tolist", "numpy", "requires_grad_", "data"})
+_MAYBE_SELF_METHODS = frozenset({"to", "cuda", "cpu", "type", "float", "double", "half", "contiguous", "type_as"})
+
+
+def _true(expr: cst.BaseExpression | None) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "True"
+
+
+def leaf_requiring_grad(flow: Flow, expr: cst.BaseExpression) -> bool:
+    """`torch.zeros(3, requires_grad=True)`, `nn.Parameter(...)`, `x.requires_grad_()`."""
+    if not isinstance(expr, cst.Call):
+        return False
+    q = flow.ctx.qualify(expr.func) or ""
+    if q in _PARAMETER:
+        return not (isinstance(kwarg(expr, "requires_grad", 1), cst.Name) and kwarg(expr, "requires_grad", 1).value == "False")  # type: ignore[union-attr]
+    if q in _LEAF_FACTORIES:
+        return _true(kwarg(expr, "requires_grad"))
+    if isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "requires_grad_" and not q.startswith("torch."):
+        args = positional(expr)
+        return not args or _true(args[0])
+    return False
+
+
+def requires_grad(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> bool:
+    """Whether `expr` is known to require grad (a grad leaf, or an op on one)."""
+    if depth > 10:
+        return False
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        binds = flow.bindings_of(expr, at)
+        if not binds or any(b.value is None for b in binds):
+            return False
+        return all(requires_grad(flow, b.value, b.value, depth + 1) for b in binds if b.value is not None)
+    if leaf_requiring_grad(flow, expr):
+        return True
+    return nonleaf_with_grad(flow, expr, at, depth)
+
+
+def nonleaf_with_grad(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> bool:
+    """An op result on tensors that require grad: `w * 2`, `w.sum()`, `torch.exp(w)`."""
+    if isinstance(expr, cst.BinaryOperation):
+        return requires_grad(flow, expr.left, at, depth + 1) or requires_grad(flow, expr.right, at, depth + 1)
+    if isinstance(expr, cst.UnaryOperation):
+        return requires_grad(flow, expr.expression, at, depth + 1)
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        q = flow.ctx.qualify(func) or ""
+        if leaf_requiring_grad(flow, expr):
+            return False
+        if isinstance(func, cst.Attribute) and not q.startswith("torch."):
+            m = func.attr.value
+            if m in _NO_GRAPH_METHODS or m in _MAYBE_SELF_METHODS or m.endswith("_"):
+                return False
+            return requires_grad(flow, func.value, at, depth + 1)
+        if q.startswith("torch.") and q not in _LEAF_FACTORIES and q not in _PARAMETER:
+            return any(requires_grad(flow, a.value, at, depth + 1) for a in expr.args if not a.keyword)
+    return False
+
+
+class NonleafGrad(LintRule):
+    """## What it does
+    Flags reading `h.grad` where every binding of `h` that reaches the read is the result of an
+    operation on tensors that require grad (`h = w * 2`, `h = w.sum()`), so `h` is not a leaf,
+    and `h.retain_grad()` is never called. Attribute chains (`model.fc.weight.grad`) are never
+    flagged.
+
+    ## Why is this bad?
+    Autograd fills `.grad` only for leaf tensors (created by the user with `requires_grad=True`,
+    or parameters). On an intermediate result `.grad` stays `None` (PyTorch warns "The .grad
+    attribute of a Tensor that is not a leaf Tensor is being accessed"), so the code prints
+    `None` or crashes on `None * lr`.
+    """
+
+    CODE = "SC403"
+    VALID = [
+        Valid(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+h = w * 2
+h.sum().backward()
+print(w.grad)        # the leaf has its gradient
+""",
+            "reading the leaf's gradient",
+        ),
+        Valid(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+h = w * 2
+h.retain_grad()
+h.sum().backward()
+print(h.grad)
+""",
+            "retain_grad() before backward",
+        ),
+        Valid(
+            """
+def grad_norms(model):
+    return [p.grad.norm() for p in model.parameters() if p.grad is not None]
+""",
+            "parameters are leaves",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+h = w * 2
+h.sum().backward()
+print(h.grad)  # SC403
+"""
+        ),
+        Invalid(
+            """
+import torch
+
+x = torch.linspace(0, 1, 5, requires_grad=True)
+y = torch.sin(x)
+z = y.pow(2).sum()
+z.backward()
+dy = y.grad  # SC403
+"""
+        ),
+        Invalid(
+            """
+import torch
+
+def demo():
+    a = torch.ones(2, 2, requires_grad=True)
+    b = a.mean()
+    b.backward()
+    return b.grad  # SC403
+"""
+        ),
+    ]
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value != "grad" or not isinstance(node.value, cst.Name):
+            return
+        flow = flow_of(self.ctx)
+        parent = flow.parents.get(node)
+        if isinstance(parent, (cst.AssignTarget, cst.Del)) or (
+            isinstance(parent, (cst.AugAssign, cst.AnnAssign)) and parent.target is node
+        ):
+            return
+        name = node.value.value
+        binds = flow.reaching(name, node)
+        if not binds or any(b.value is None for b in binds):
+            return
+        if not all(nonleaf_with_grad(flow, b.value, b.value) for b in binds if b.value is not None):
+            return
+        if any(flow.receiver_name(c) == name for c in flow.method_calls("retain_grad")):
+            return
+        self.report(
+            node,
+            f"`{name}.grad` is read, but `{name}` is not a leaf tensor: its .grad stays None",
+            notes=[
+                f"`{name}` is computed from tensors that require grad; autograd fills .grad only for leaves "
+                "(tensors created with requires_grad=True, parameters).",
+                f"Call `{name}.retain_grad()` before backward(), or read the gradient of the leaf.",
+            ],
+        )
+
+
+_INPLACE_OK = frozenset({"requires_grad_", "share_memory_", "retain_grad", "register_hook"})
+
+
+class InplaceOnLeaf(LintRule):
+    """## What it does
+    Flags an in-place change (`w += ...`, `w -= lr * w.grad`, `w[0] = ...`, `w.add_(...)`,
+    `w.zero_()`) of a tensor bound to a factory called with `requires_grad=True` or to
+    `nn.Parameter(...)` (also `self.w = nn.Parameter(...)`), outside `torch.no_grad()` /
+    `torch.inference_mode()` (a `with` block or a decorator).
+
+    ## Why is this bad?
+    Autograd refuses it: "RuntimeError: a leaf Variable that requires grad is being used in an
+    in-place operation." A hand-written SGD step must run under `torch.no_grad()` (or change
+    `w.data`), which is what `torch.optim` optimizers do.
+
+    ## Known problems
+    Changes through `.data`, `.grad.zero_()` and `nn.init.*` are not in-place ops on the leaf
+    as autograd sees them and are silent.
+    """
+
+    CODE = "SC404"
+    VALID = [
+        Valid(
+            """
+import torch
+
+w = torch.zeros(10, requires_grad=True)
+lr = 0.1
+for _ in range(100):
+    loss = (w - 1).pow(2).sum()
+    loss.backward()
+    with torch.no_grad():
+        w -= lr * w.grad
+    w.grad.zero_()
+""",
+            "manual SGD under no_grad",
+        ),
+        Valid(
+            """
+import torch
+import torch.nn as nn
+
+class Scale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+
+    @torch.no_grad()
+    def reset(self):
+        self.alpha.fill_(1.0)
+""",
+            "under a no_grad decorator",
+        ),
+        Valid(
+            """
+import torch
+
+w = torch.randn(4, requires_grad=True)
+w.data.mul_(0.5)          # through .data: autograd does not see it
+w.grad = None
+""",
+            "through .data",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import torch
+
+w = torch.zeros(10, requires_grad=True)
+for _ in range(100):
+    loss = (w - 1).pow(2).sum()
+    loss.backward()
+    w -= 0.1 * w.grad  # SC404
+"""
+        ),
+        Invalid(
+            """
+import torch
+import torch.nn as nn
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8))
+
+    def forward(self, x):
+        self.weight.clamp_(-1, 1)  # SC404
+        return x * self.weight
+"""
+        ),
+        Invalid(
+            """
+import torch
+
+b = torch.ones(3, requires_grad=True)
+b[0] = 0.0  # SC404
+"""
+        ),
+    ]
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._check(node, node.target, f"`{_code(node.target)} {_code(node.operator).strip()} ...`")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            if isinstance(t.target, cst.Subscript):
+                self._check(node, t.target.value, f"`{_code(t.target)} = ...`")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute):
+            return
+        m = func.attr.value
+        if not m.endswith("_") or m.startswith("_") or m in _INPLACE_OK:
+            return
+        if (self.ctx.qualify(func) or "").startswith("torch."):
+            return
+        self._check(node, func.value, f"`.{m}()`")
+
+    def _check(self, node: cst.CSTNode, target: cst.BaseExpression, what: str) -> None:
+        if not isinstance(target, (cst.Name, cst.Attribute)):
+            return
+        if isinstance(target, cst.Attribute) and not isinstance(target.value, cst.Name):
+            return
+        flow = flow_of(self.ctx)
+        binds = flow.bindings_of(target, node)
+        if not binds or any(b.value is None for b in binds):
+            return
+        if not all(leaf_requiring_grad(flow, b.value) for b in binds if b.value is not None):
+            return
+        if flow.under_no_grad(node):
+            return
+        name = _code(target)
+        self.report(
+            node,
+            f"in-place {what} on `{name}`, a leaf tensor that requires grad",
+            notes=[
+                "Autograd raises \"a leaf Variable that requires grad is being used in an in-place operation\".",
+                "Do the update under `with torch.no_grad():` (as optimizers do), or assign a new tensor.",
+            ],
+        )
+
+
+class ForwardCalledDirectly(LintRule):
+    """## What it does
+    Flags `model.forward(x)` on anything other than `self` or `super()`: a model, a submodule
+    (`self.encoder.forward(x)`), a function parameter. It stays silent when the receiver is a
+    class defined in this file that is not an `nn.Module`, or a class object itself
+    (`MyFunction.forward(ctx, x)` of an `autograd.Function`).
+
+    ## Why is this bad?
+    `model(x)` runs `nn.Module.__call__`, which runs forward pre-hooks and hooks, backward hooks,
+    and what DDP/FSDP, quantisation, pruning and `torch.compile` attach there. `model.forward(x)`
+    skips all of that: with any hook registered the results differ silently.
+
+    `self.forward(x)` inside the module's own methods is left alone: it is deliberate there
+    (the module is already inside its own `__call__`, or deliberately bypasses it).
+
+    ## Fix safety
+    `X.forward(args)` -> `X(args)` is safe: with no hooks registered both run the same code, and
+    with hooks the call through `__call__` is what the hooks' author intended. It is marked
+    unsafe when the file registers hooks itself (`register_forward_hook` and friends), since the
+    fix then changes what runs.
+    """
+
+    CODE = "SC405"
+    VALID = [
+        Valid(
+            """
+def evaluate(model, x):
+    return model(x)
+""",
+            "call the module",
+        ),
+        Valid(
+            """
+import torch.nn as nn
+
+class Wrapper(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * 2
+""",
+            "super().forward in an override",
+        ),
+        Valid(
+            """
+class Scorer:
+    def forward(self, x):
+        return x + 1
+
+scorer = Scorer()
+y = scorer.forward(3)
+""",
+            "a plain class with a forward method",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+def evaluate(model, loader):
+    outs = []
+    for x, _ in loader:
+        outs.append(model.forward(x))  # SC405
+    return outs
+""",
+            expected_fixed="""
+def evaluate(model, loader):
+    outs = []
+    for x, _ in loader:
+        outs.append(model(x))
+    return outs
+""",
+        ),
+        Invalid(
+            """
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.encoder.forward(x)  # SC405
+""",
+            expected_fixed="""
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.encoder(x)
+""",
+        ),
+        Invalid(
+            """
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+handle = model.register_forward_hook(lambda m, i, o: print(o.shape))
+y = model.forward(None)  # SC405
+"""
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value != "forward":
+            return
+        recv = func.value
+        if isinstance(recv, cst.Call) and isinstance(recv.func, cst.Name) and recv.func.value == "super":
+            return
+        flow = flow_of(self.ctx)
+        scope = flow.scope_of(node)
+        if isinstance(recv, cst.Name):
+            if recv.value in (scope.self_name, "self", "cls", "super"):
+                return
+            if recv.value in flow.classes or recv.value[:1].isupper() and flow.reaching(recv.value, node) is None:
+                return  # a class object: `MyFn.forward(ctx, x)`
+        q = self.ctx.qualify(recv) or ""
+        if q.startswith("torch.") and q.rsplit(".", 1)[-1][:1].isupper():
+            return  # `nn.Linear.forward(layer, x)`: an unbound method on purpose
+        origins = flow.origins(recv, node)
+        if origins:
+            for origin in origins:
+                cls = flow.local_class(origin)
+                if cls is not None and flow.is_module_subclass(cls) is False:
+                    return
+        new = node.with_changes(func=recv)
+        hooks = "register_forward" in self.ctx.source or "register_full_backward" in self.ctx.source
+        message = f"Call `{_code(recv)}(...)`"
+        fix = Fix.unsafe(message, NodeEdit(node, new)) if hooks else Fix.safe(message, NodeEdit(node, new))
+        self.report(
+            node,
+            f"`{_code(recv)}.forward(...)` bypasses nn.Module.__call__: call `{_code(recv)}(...)`",
+            notes=["Hooks (forward/backward, DDP/FSDP, quantisation, pruning) run only through __call__."],
+            fix=fix,
+        )
