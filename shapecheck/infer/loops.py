@@ -1,0 +1,1069 @@
+"""Training-loop facts: the order of backward / step / zero_grad / eval / train in loop bodies.
+
+Built once per file (`ctx.fact("training-loops", LoopFacts.build)`) on top of `Bindings`. Each
+function body, the module body and each loop body is turned into a small tree of *events*
+(`Ev`) that keeps the control flow that matters: sequences, `if` branches (`Branch`), loops
+(`Loop`, may run 0..n times), `try` (`Try`) and exits (`return`/`break`/`continue`/`raise`).
+Calls of functions and methods defined in this file are inlined (up to 3 levels, cycles cut),
+with their parameters renamed to the caller's arguments, so a helper that zeroes gradients or
+sets `model.train()` counts where it is called.
+
+Events (what a call means, decided by the role of its receiver, never its name):
+
+    loss.backward() / scaler.scale(loss).backward() / accelerator.backward(loss)   backward
+    optimizer.step() / scaler.step(optimizer)                                       step
+    optimizer.step(closure)  (LBFGS)                                                closure-step
+    optimizer.zero_grad() / model.zero_grad() / p.grad = None / p.grad.zero_()      zero
+    scheduler.step()                                                                sched
+    model.eval() / model.train(False)        eval      model.train()               train
+    model(x)                                                                        model-call
+    torch.autograd.grad(...)                                                        grad
+
+Two views are derived from a tree: `flat()` lists events in source order (with their loop depth
+relative to the analysed body), for the ordering rules that are "may" questions (SC201, SC204,
+SC211); `GradStates.run()` interprets the tree path by path, for the "must" questions of the
+errors (SC202, SC203): a step is reported only when *every* path reaching it sees zeroed
+gradients. Paths are joined as sets of small states and capped (64); past the cap the state is
+unknown and nothing is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from shapecheck.infer.bindings import Bindings, Role
+from shapecheck.names import dotted
+
+MAX_INLINE_DEPTH = 3
+MAX_PATHS = 64
+
+# ---------------------------------------------------------------------------------------------
+# The event tree
+
+
+@dataclass(eq=False)
+class Ev:
+    """One event. `node`: the call (or assignment) itself; `site`: the node in the analysed body
+    that leads to it (the same node, or the call of the helper that contains it); `key`: the
+    receiver as dotted text with helper parameters renamed (`optimizer`, `self.opt`)."""
+
+    kind: str
+    node: cst.CSTNode
+    site: cst.CSTNode
+    key: str | None = None
+    role: Role | None = None
+
+
+@dataclass(eq=False)
+class Seq:
+    items: list[Item] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Branch:
+    arms: list[Seq]
+
+
+@dataclass(eq=False)
+class Loop:
+    node: cst.CSTNode  # For / While (in this file)
+    body: Seq
+    orelse: Seq
+
+
+@dataclass(eq=False)
+class Try:
+    body: Seq
+    handlers: list[Seq]
+    orelse: Seq
+    final: Seq
+
+
+@dataclass(eq=False)
+class Exit:
+    kind: str  # return | break | continue | raise
+
+
+@dataclass(eq=False)
+class Inline:
+    """A helper's body inlined at a call: its `return`s end the helper, not the caller."""
+
+    site: cst.CSTNode
+    body: Seq
+
+
+Item = Ev | Branch | Loop | Try | Exit | Inline | Seq
+
+
+@dataclass(frozen=True)
+class Flat:
+    ev: Ev
+    depth: int  # loops between the analysed body and the event (0: in this iteration)
+    index: int
+
+
+def flat(seq: Seq) -> list[Flat]:
+    """Events in source order, with their loop depth relative to `seq`."""
+    out: list[Flat] = []
+
+    def walk(item: Item, depth: int) -> None:
+        if isinstance(item, Ev):
+            out.append(Flat(item, depth, len(out)))
+        elif isinstance(item, Seq):
+            for it in item.items:
+                walk(it, depth)
+        elif isinstance(item, Branch):
+            for arm in item.arms:
+                walk(arm, depth)
+        elif isinstance(item, Loop):
+            walk(item.body, depth + 1)
+            walk(item.orelse, depth)
+        elif isinstance(item, Try):
+            for part in (item.body, *item.handlers, item.orelse, item.final):
+                walk(part, depth)
+        elif isinstance(item, Inline):
+            walk(item.body, depth)
+
+    walk(seq, 0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Building trees from statements
+
+_DISABLE_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+_ENABLE_GRAD = frozenset({"torch.enable_grad", "torch.autograd.enable_grad"})
+_SET_GRAD = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
+_GRAD_CLEARING_METHODS = frozenset({"zero_", "fill_", "detach_", "zero_grad", "requires_grad_"})
+
+
+class TreeBuilder:
+    """Turns statements into event trees, inlining same-file helpers."""
+
+    def __init__(self, bindings: Bindings, names: object) -> None:
+        self.b = bindings
+        self.names = names
+        self._cache: dict[tuple[int, tuple[tuple[str, str], ...]], Seq] = {}
+
+    # public ------------------------------------------------------------------------------
+    def body(self, node: cst.CSTNode) -> Seq:
+        """The tree of a function, module or loop body."""
+        if isinstance(node, cst.Module):
+            return self._stmts(node.body, {}, (), None)
+        if isinstance(node, (cst.FunctionDef, cst.For, cst.While)):
+            return self._block(node.body, {}, (), None)
+        raise TypeError(type(node))
+
+    # statements --------------------------------------------------------------------------
+    def _block(self, block: cst.BaseSuite, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> Seq:
+        if isinstance(block, cst.IndentedBlock):
+            return self._stmts(block.body, subst, stack, site)
+        if isinstance(block, cst.SimpleStatementSuite):
+            seq = Seq()
+            for small in block.body:
+                self._small(small, seq, subst, stack, site)
+            return seq
+        return Seq()
+
+    def _stmts(self, stmts: Sequence[cst.BaseStatement], subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> Seq:
+        seq = Seq()
+        for st in stmts:
+            self._stmt(st, seq, subst, stack, site)
+        return seq
+
+    def _stmt(self, st: cst.CSTNode, seq: Seq, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> None:
+        if isinstance(st, cst.SimpleStatementLine):
+            for small in st.body:
+                self._small(small, seq, subst, stack, site)
+        elif isinstance(st, cst.If):
+            self._expr(st.test, seq, subst, stack, site)
+            orelse = Seq()
+            if isinstance(st.orelse, cst.If):
+                self._stmt(st.orelse, orelse, subst, stack, site)
+            elif isinstance(st.orelse, cst.Else):
+                orelse = self._block(st.orelse.body, subst, stack, site)
+            seq.items.append(Branch([self._block(st.body, subst, stack, site), orelse]))
+        elif isinstance(st, (cst.For, cst.While)):
+            self._expr(st.iter if isinstance(st, cst.For) else st.test, seq, subst, stack, site)
+            orelse = self._block(st.orelse.body, subst, stack, site) if st.orelse else Seq()
+            seq.items.append(Ev("loop-start", st, site or st))
+            seq.items.append(Loop(st, self._block(st.body, subst, stack, site), orelse))
+            seq.items.append(Ev("loop-end", st, site or st))
+        elif isinstance(st, cst.With):
+            for item in st.items:
+                self._expr(item.item, seq, subst, stack, site)
+            seq.items.append(self._block(st.body, subst, stack, site))
+        elif isinstance(st, cst.Try):
+            seq.items.append(
+                Try(
+                    self._block(st.body, subst, stack, site),
+                    [self._block(h.body, subst, stack, site) for h in st.handlers],
+                    self._block(st.orelse.body, subst, stack, site) if st.orelse else Seq(),
+                    self._block(st.finalbody.body, subst, stack, site) if st.finalbody else Seq(),
+                )
+            )
+        elif isinstance(st, (cst.FunctionDef, cst.ClassDef)):
+            return  # definitions run nothing
+        elif isinstance(st, cst.Match):
+            arms = [self._block(c.body, subst, stack, site) for c in st.cases]
+            seq.items.append(Branch([*arms, Seq()]))
+
+    def _small(self, small: cst.BaseSmallStatement, seq: Seq, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> None:
+        if isinstance(small, cst.Return):
+            if small.value is not None:
+                self._expr(small.value, seq, subst, stack, site)
+            seq.items.append(Exit("return"))
+        elif isinstance(small, cst.Break):
+            seq.items.append(Exit("break"))
+        elif isinstance(small, cst.Continue):
+            seq.items.append(Exit("continue"))
+        elif isinstance(small, cst.Raise):
+            if small.exc is not None:
+                self._expr(small.exc, seq, subst, stack, site)
+            seq.items.append(Exit("raise"))
+        elif isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+            value = small.value
+            if value is not None:
+                self._expr(value, seq, subst, stack, site)
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+            for t in targets:
+                if isinstance(t, cst.Attribute) and t.attr.value == "grad":
+                    seq.items.append(Ev("zero", small, site or small, self._key(t.value, subst)))
+        elif isinstance(small, cst.Del):
+            t = small.target
+            if isinstance(t, cst.Attribute) and t.attr.value == "grad":
+                seq.items.append(Ev("zero", small, site or small, None))
+        elif isinstance(small, cst.Expr):
+            self._expr(small.value, seq, subst, stack, site)
+
+    # expressions -------------------------------------------------------------------------
+    def _expr(self, expr: cst.CSTNode, seq: Seq, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> None:
+        """Calls in evaluation order (arguments before the call), not entering lambdas."""
+        for call in _calls_postorder(expr):
+            self._call(call, seq, subst, stack, site)
+
+    def _key(self, expr: cst.BaseExpression, subst: dict[str, str]) -> str | None:
+        text = dotted(expr)
+        if text is None:
+            return None
+        head, _, rest = text.partition(".")
+        if head in subst:
+            base = subst[head]
+            return f"{base}.{rest}" if rest else base
+        return text
+
+    def _call(self, call: cst.Call, seq: Seq, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> None:
+        b = self.b
+        at = site or call
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            recv = func.value
+            if method in ("backward", "manual_backward"):
+                seq.items.append(Ev("backward", call, at, self._key(recv, subst)))
+                return
+            if method == "zero_grad":
+                seq.items.append(Ev("zero", call, at, self._key(recv, subst), b.role(recv, call)))
+                return
+            if method in _GRAD_CLEARING_METHODS and _mentions_grad(recv):
+                seq.items.append(Ev("zero", call, at, None))
+                return
+            if method == "step":
+                role = b.role(recv, call)
+                if role is Role.OPTIMIZER:
+                    closure = bool(call.args) and call.args[0].keyword in (None,) or any(
+                        a.keyword is not None and a.keyword.value == "closure" for a in call.args
+                    )
+                    kind = "closure-step" if closure else "step"
+                    seq.items.append(Ev(kind, call, at, self._key(recv, subst), role))
+                elif role is Role.SCALER and call.args:
+                    opt = call.args[0].value
+                    seq.items.append(Ev("step", call, at, self._key(opt, subst), Role.OPTIMIZER))
+                elif role is Role.SCHEDULER:
+                    seq.items.append(Ev("sched", call, at, self._key(recv, subst), role))
+                elif role is Role.ENGINE:
+                    seq.items.append(Ev("engine-step", call, at, self._key(recv, subst), role))
+                return
+            if method == "eval" and not call.args:
+                seq.items.append(Ev("eval", call, at, self._key(recv, subst), b.role(recv, call)))
+                return
+            if method == "train":
+                mode = _train_mode(call)
+                if mode is not None:
+                    kind = "train" if mode else "eval"
+                    seq.items.append(Ev(kind, call, at, self._key(recv, subst), b.role(recv, call)))
+                return
+        q = self.names.qualify(func)  # type: ignore[attr-defined]
+        if q in ("torch.autograd.backward",):
+            seq.items.append(Ev("backward", call, at, None))
+            return
+        if q in ("torch.autograd.grad",):
+            seq.items.append(Ev("grad", call, at, None))
+            return
+        callee = self._callee(call)
+        if callee is not None:
+            if id(callee) in stack or len(stack) >= MAX_INLINE_DEPTH:
+                return
+            inner_subst = self._bind_args(callee, call, subst)
+            seq.items.append(Ev("call-site", call, at))
+            body = self._block(callee.body, inner_subst, (*stack, id(callee)), at)
+            seq.items.append(Inline(at, body))
+            return
+        if isinstance(func, (cst.Name, cst.Attribute)) and b.role(func, call) is Role.MODEL:
+            seq.items.append(Ev("model-call", call, at, self._key(func, subst), Role.MODEL))
+
+    def _callee(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The same-file function or `self.method` a call runs, if exactly one."""
+        func = call.func
+        b = self.b
+        if isinstance(func, cst.Name):
+            defs = b.definitions(func, call)
+            if len(defs) == 1 and defs[0].kind == "def" and isinstance(defs[0].value, cst.FunctionDef):
+                return defs[0].value
+            return None
+        if isinstance(func, cst.Attribute):
+            cls = b.method_class_of(b.scope_at(call), func.value)
+            if cls is not None:
+                methods = b.methods.get((cls.node, func.attr.value), [])
+                if len(methods) == 1:
+                    return methods[0]
+        return None
+
+    def _bind_args(self, callee: cst.FunctionDef, call: cst.Call, subst: dict[str, str]) -> dict[str, str]:
+        """Callee parameter -> caller's argument text (dotted arguments only)."""
+        params = [p for p in (*callee.params.posonly_params, *callee.params.params)]
+        bound = isinstance(call.func, cst.Attribute)
+        if bound and params:
+            # `self.helper(x)`: self stays self
+            out = {params[0].name.value: subst.get("self", "self") if params[0].name.value == "self" else params[0].name.value}
+            params = params[1:]
+        else:
+            out = {}
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        for p, a in zip(params, positional):
+            key = self._key(a.value, subst)
+            if key is not None:
+                out[p.name.value] = key
+        allp = {p.name.value for p in (*callee.params.params, *callee.params.kwonly_params, *callee.params.posonly_params)}
+        for a in call.args:
+            if a.keyword is not None and a.keyword.value in allp:
+                key = self._key(a.value, subst)
+                if key is not None:
+                    out[a.keyword.value] = key
+        return out
+
+
+def _calls_postorder(expr: cst.CSTNode) -> Iterator[cst.Call]:
+    """Calls under `expr`, children before parents, left to right, not entering lambdas."""
+    stack: list[tuple[cst.CSTNode, bool]] = [(expr, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            assert isinstance(node, cst.Call)
+            yield node
+            continue
+        if isinstance(node, cst.Lambda):
+            continue
+        if isinstance(node, cst.Call):
+            stack.append((node, True))
+        stack.extend((c, False) for c in reversed(node.children))
+
+
+def _mentions_grad(expr: cst.BaseExpression) -> bool:
+    """`p.grad`, `p.grad.data`: an expression that reads a `.grad` attribute."""
+    while isinstance(expr, cst.Attribute):
+        if expr.attr.value == "grad":
+            return True
+        expr = expr.value
+    return False
+
+
+def _train_mode(call: cst.Call) -> bool | None:
+    """`m.train()` -> True, `m.train(False)`/`m.train(mode=False)` -> False, unknown -> None."""
+    if not call.args:
+        return True
+    if len(call.args) != 1:
+        return None
+    v = call.args[0].value
+    if isinstance(v, cst.Name) and v.value in ("True", "False"):
+        return v.value == "True"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Path-sensitive gradient states (SC202, SC203)
+
+# per optimizer key: "start" (nothing yet this iteration), "bw" (backward since the last
+# clear), "z" (cleared, no backward earlier this iteration), "zbw" (cleared after a backward)
+PathState = tuple[str, frozenset[tuple[str, str, int]]]  # (default, {(key, state, id(zero node))})
+TOP = ("top", frozenset())
+
+
+@dataclass
+class StepCheck:
+    step: Ev
+    states: set[tuple[str, int]] = field(default_factory=set)  # (state, id(zero node))
+    unknown: bool = False
+
+
+class GradStates:
+    """Interprets an event tree and records, for every step, the gradient states reaching it."""
+
+    def __init__(self, single_optimizer: str | None, zero_nodes: dict[int, cst.CSTNode]) -> None:
+        self.single = single_optimizer
+        self.checks: dict[int, StepCheck] = {}
+        self.zero_nodes = zero_nodes
+        self.depth = 0  # steps are judged only in the body of their innermost loop
+
+    @staticmethod
+    def _get(state: PathState, key: str) -> tuple[str, int]:
+        for k, s, z in state[1]:
+            if k == key:
+                return s, z
+        return state[0], 0
+
+    @staticmethod
+    def _set(state: PathState, key: str, value: str, zero: int) -> PathState:
+        entries = frozenset((k, s, z) for k, s, z in state[1] if k != key) | {(key, value, zero)}
+        return state[0], entries
+
+    def run(self, seq: Seq) -> None:
+        self._seq(seq, {("start", frozenset())})
+
+    def _cap(self, states: set[PathState]) -> set[PathState]:
+        return {TOP} if len(states) > MAX_PATHS else states
+
+    def _seq(self, seq: Seq, states: set[PathState]) -> tuple[set[PathState], dict[str, set[PathState]]]:
+        exits: dict[str, set[PathState]] = {}
+        for item in seq.items:
+            if not states:
+                break
+            states, ex = self._item(item, states)
+            for k, v in ex.items():
+                exits.setdefault(k, set()).update(v)
+        return states, exits
+
+    def _item(self, item: Item, states: set[PathState]) -> tuple[set[PathState], dict[str, set[PathState]]]:
+        if isinstance(item, Ev):
+            return {self._event(item, s) for s in states}, {}
+        if isinstance(item, Seq):
+            return self._seq(item, states)
+        if isinstance(item, Exit):
+            return set(), {item.kind: states}
+        if isinstance(item, Branch):
+            out: set[PathState] = set()
+            exits: dict[str, set[PathState]] = {}
+            for arm in item.arms:
+                s, ex = self._seq(arm, set(states))
+                out |= s
+                for k, v in ex.items():
+                    exits.setdefault(k, set()).update(v)
+            return self._cap(out), exits
+        if isinstance(item, Inline):
+            s, ex = self._seq(item.body, states)
+            s = s | ex.pop("return", set())
+            return self._cap(s), ex
+        if isinstance(item, Loop):
+            # 0..n iterations: join until stable (the lattice is finite; capped)
+            total = set(states)
+            entry = set(states)
+            exits = {}
+            self.depth += 1
+            for _ in range(4):
+                s, ex = self._seq(item.body, entry)
+                s = s | ex.pop("continue", set())
+                after_break = ex.pop("break", set())
+                for k, v in ex.items():
+                    exits.setdefault(k, set()).update(v)
+                total_break = after_break
+                new = self._cap(total | s)
+                if new == total:
+                    total = new | total_break
+                    break
+                total = new | total_break
+                entry = s
+            self.depth -= 1
+            s2, ex2 = self._seq(item.orelse, total)
+            for k, v in ex2.items():
+                exits.setdefault(k, set()).update(v)
+            return self._cap(s2), exits
+        if isinstance(item, Try):
+            s_body, ex = self._seq(item.body, states)
+            handler_in = self._cap(states | s_body)
+            out = set()
+            exits = dict(ex)
+            s_else, ex_else = self._seq(item.orelse, s_body)
+            out |= s_else
+            for h in item.handlers:
+                s, exh = self._seq(h, set(handler_in))
+                out |= s
+                for k, v in exh.items():
+                    exits.setdefault(k, set()).update(v)
+            for k, v in ex_else.items():
+                exits.setdefault(k, set()).update(v)
+            s_final, exf = self._seq(item.final, self._cap(out))
+            for k, v in exf.items():
+                exits.setdefault(k, set()).update(v)
+            return self._cap(s_final), exits
+        return states, {}
+
+    def _event(self, ev: Ev, state: PathState) -> PathState:
+        if state == TOP:
+            if ev.kind == "step" and self.depth == 0:
+                check = self.checks.setdefault(id(ev.node), StepCheck(ev))
+                check.unknown = True
+            return state
+        if ev.kind == "backward":
+            return "bw", frozenset()
+        if ev.kind == "zero":
+            key = ev.key if ev.role is Role.OPTIMIZER else self.single
+            if key is None:
+                # clears something we cannot tie to one optimizer: every state is unknown
+                return "start", frozenset()
+            cur, _ = self._get(state, key)
+            new = "zbw" if cur in ("bw", "zbw") else "z"
+            self.zero_nodes[id(ev.node)] = ev.node
+            return self._set(state, key, new, id(ev.node))
+        if ev.kind == "step" and self.depth > 0:
+            return state
+        if ev.kind == "step" and ev.key is not None:
+            check = self.checks.setdefault(id(ev.node), StepCheck(ev))
+            check.states.add(self._get(state, ev.key))
+        if ev.kind == "step" and ev.key is None:
+            self.checks.setdefault(id(ev.node), StepCheck(ev)).unknown = True
+        return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Findings the rules read
+
+
+@dataclass(frozen=True)
+class Finding:
+    """`message`/`notes` may name other lines: they are built by `render(line_of)` once
+    positions are known (only files with findings pay for positions)."""
+
+    code: str
+    node: cst.CSTNode
+    render: Callable[[Callable[[cst.CSTNode], int]], tuple[str, list[str]]]
+
+
+@dataclass(eq=False)
+class LoopFacts:
+    """Per-file training-loop analysis: findings for SC201-SC213 (SC214 is syntactic)."""
+
+    bindings: Bindings
+    findings: list[Finding] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, ctx: object) -> LoopFacts:
+        bindings: Bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
+        facts = cls(bindings)
+        _Analysis(facts, bindings, ctx.names, ctx.module).run()  # type: ignore[attr-defined]
+        return facts
+
+    def by_code(self, code: str) -> list[Finding]:
+        return [f for f in self.findings if f.code == code]
+
+
+def grad_context(bindings: Bindings, names: object, node: cst.CSTNode) -> tuple[str, cst.CSTNode] | None:
+    """The nearest grad-mode context around `node` inside its function: ("off", with/def) for
+    `no_grad`/`inference_mode`/`set_grad_enabled(False)`, ("on", ...) for `enable_grad`,
+    `set_grad_enabled(True)`, `inference_mode(False)`; decorators of the enclosing function
+    count; None when nothing sets the mode (it is the caller's)."""
+    for a in bindings.ancestors(node):
+        if isinstance(a, cst.With):
+            for item in a.items:
+                mode = _grad_mode_of(item.item, names)
+                if mode is not None:
+                    return mode, a
+        if isinstance(a, cst.FunctionDef):
+            for d in a.decorators:
+                mode = _grad_mode_of(d.decorator, names)
+                if mode is not None:
+                    return mode, a
+            return None
+        if isinstance(a, (cst.ClassDef, cst.Lambda)):
+            return None
+    return None
+
+
+def _grad_mode_of(expr: cst.BaseExpression, names: object) -> str | None:
+    func = expr.func if isinstance(expr, cst.Call) else expr
+    q = names.qualify(func)  # type: ignore[attr-defined]
+    if q is None:
+        return None
+    args = expr.args if isinstance(expr, cst.Call) else ()
+    if q in _DISABLE_GRAD:
+        if q.endswith("inference_mode") and args:
+            v = args[0].value
+            if isinstance(v, cst.Name) and v.value == "False":
+                return "on"
+            if not (isinstance(v, cst.Name) and v.value == "True"):
+                return None
+        return "off"
+    if q in _ENABLE_GRAD:
+        return "on"
+    if q in _SET_GRAD and args:
+        v = args[0].value
+        if isinstance(v, cst.Name) and v.value in ("True", "False"):
+            return "on" if v.value == "True" else "off"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The analysis
+
+_EVAL_WORDS = frozenset(
+    {"eval", "evaluate", "evaluation", "validate", "validation", "val", "valid", "test", "predict",
+     "prediction", "infer", "inference"}
+)
+
+
+def eval_named(func: cst.FunctionDef | None) -> bool:
+    """`evaluate`, `run_validation`, `test`, `predict_batch`... (not pytest's `test_*`)."""
+    if func is None:
+        return False
+    name = func.name.value.lower()
+    if name.startswith("test_"):
+        return False
+    return any(w in _EVAL_WORDS for w in name.strip("_").split("_"))
+
+
+def _src(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node).strip()
+
+
+def _under(bindings: Bindings, node: cst.CSTNode, root: cst.CSTNode) -> bool:
+    return node is root or any(a is root for a in bindings.ancestors(node))
+
+
+class _Analysis:
+    def __init__(self, facts: LoopFacts, bindings: Bindings, names: object, module: cst.Module) -> None:
+        self.facts = facts
+        self.b = bindings
+        self.names = names
+        self.module = module
+        self.builder = TreeBuilder(bindings, names)
+        self.reported: set[tuple[str, int]] = set()
+        self._trees: dict[int, tuple[Seq, list[Flat]]] = {}
+
+    def report(self, code: str, node: cst.CSTNode, render: Callable[[Callable[[cst.CSTNode], int]], tuple[str, list[str]]]) -> None:
+        if (code, id(node)) in self.reported:
+            return
+        self.reported.add((code, id(node)))
+        self.facts.findings.append(Finding(code, node, render))
+
+    def tree(self, node: cst.CSTNode) -> tuple[Seq, list[Flat]]:
+        if id(node) not in self._trees:
+            t = self.builder.body(node)
+            self._trees[id(node)] = (t, flat(t))
+        return self._trees[id(node)]
+
+    def run(self) -> None:
+        loops = [n for n in self.b.parents if isinstance(n, (cst.For, cst.While))]
+        funcs = [n for n in self.b.parents if isinstance(n, cst.FunctionDef)]
+        for loop in loops:
+            self.missing_zero_grad(loop)
+            self.scheduler_order(loop)
+            self.mode_not_restored(loop)
+            self.eval_loop(loop)
+        for body in (*loops, *funcs, self.module):
+            self.grad_order(body)
+        self.backward_under_no_grad()
+
+    # SC201 -------------------------------------------------------------------------------
+    def missing_zero_grad(self, loop: cst.CSTNode) -> None:
+        _, fl = self.tree(loop)
+        kinds = {f.ev.kind for f in fl}
+        if "backward" not in kinds or "zero" in kinds or kinds & {"closure-step", "engine-step"}:
+            return
+        backward = next(f.ev for f in fl if f.ev.kind == "backward")
+        for f in fl:
+            if f.ev.kind == "step" and f.depth == 0:
+                ev = f.ev
+
+                def render(line: Callable[[cst.CSTNode], int], ev: Ev = ev) -> tuple[str, list[str]]:
+                    opt = ev.key or "the optimizer"
+                    msg = (
+                        f"`{opt}.step()` runs every iteration of this loop but gradients are never cleared: "
+                        f"each step adds this batch's gradients (`{_src(backward.node)}`, line {line(backward.node)}) "
+                        "to all earlier ones"
+                    )
+                    notes = [
+                        "`.grad` accumulates across backward() calls; nothing in the loop (nor in the helpers it calls) "
+                        "calls `zero_grad()` or sets `p.grad = None`",
+                        f"call `{opt}.zero_grad()` at the top of the loop body (or right after `{opt}.step()`); "
+                        "for gradient accumulation, zero it every k steps after the step",
+                    ]
+                    return msg, notes
+
+                self.report("SC201", ev.site, render)
+
+    # SC202 / SC203 -----------------------------------------------------------------------
+    def grad_order(self, body: cst.CSTNode) -> None:
+        tree, fl = self.tree(body)
+        step_keys = {f.ev.key for f in fl if f.ev.kind == "step"}
+        if not step_keys or not any(f.ev.kind == "zero" for f in fl):
+            return
+        single = next(iter(step_keys)) if len(step_keys) == 1 else None
+        zero_nodes: dict[int, cst.CSTNode] = {}
+        gs = GradStates(single, zero_nodes)
+        gs.run(tree)
+        index = {id(f.ev.node): f.index for f in fl}
+        for check in gs.checks.values():
+            if check.unknown or not check.states:
+                continue
+            states = {s for s, _ in check.states}
+            step = check.step
+            if states == {"zbw"}:
+                zeros = {z for _, z in check.states if z in zero_nodes}
+                for z in zeros:
+                    zero = zero_nodes[z]
+                    bw = self._last_before(fl, "backward", index.get(id(zero), 0))
+
+                    def render(line: Callable[[cst.CSTNode], int], zero: cst.CSTNode = zero, step: Ev = step, bw: Ev | None = bw) -> tuple[str, list[str]]:
+                        where = f" (line {line(bw.node)})" if bw is not None else ""
+                        msg = (
+                            f"`{_src(zero)}` runs after backward(){where} and before `{_src(step.node)}` "
+                            f"(line {line(step.node)}): the step sees zeroed gradients"
+                        )
+                        notes = [
+                            "zero_grad() wipes the gradients that backward() just computed; with the default "
+                            "set_to_none=True the optimizer then skips every parameter and the model never learns",
+                            "clear gradients before the forward pass (or right after the step), never between "
+                            "backward() and step()",
+                        ]
+                        return msg, notes
+
+                    self.report("SC202", zero, render)
+            elif states == {"z"}:
+                at = index.get(id(step.node))
+                later = [f.ev for f in fl if f.ev.kind == "backward" and at is not None and f.index > at]
+                if not later:
+                    continue
+                bw = later[0]
+
+                def render3(line: Callable[[cst.CSTNode], int], step: Ev = step, bw: Ev = bw) -> tuple[str, list[str]]:
+                    msg = (
+                        f"`{_src(step.node)}` runs before backward() (`{_src(bw.node)}`, line {line(bw.node)}) "
+                        "in the same iteration, right after the gradients were cleared: it updates with empty gradients"
+                    )
+                    notes = [
+                        "the order of one training step is: zero_grad() -> forward -> loss -> backward() -> step()",
+                        "here the step sees only zeroed gradients and the gradients computed afterwards are cleared "
+                        "again before the next step, so the model is never updated",
+                    ]
+                    return msg, notes
+
+                self.report("SC203", step.site if step.site is not body else step.node, render3)
+
+    @staticmethod
+    def _last_before(fl: list[Flat], kind: str, index: int) -> Ev | None:
+        found = None
+        for f in fl:
+            if f.index >= index:
+                break
+            if f.ev.kind == kind:
+                found = f.ev
+        return found
+
+    # SC204 -------------------------------------------------------------------------------
+    def scheduler_order(self, loop: cst.CSTNode) -> None:
+        _, fl = self.tree(loop)
+        for f in fl:
+            if f.ev.kind != "sched" or f.depth != 0:
+                continue
+            before = any(g.ev.kind in ("step", "closure-step") for g in fl[: f.index])
+            after = [g.ev for g in fl[f.index + 1 :] if g.ev.kind in ("step", "closure-step")]
+            if before or not after:
+                continue
+            sched, step = f.ev, after[0]
+
+            def render(line: Callable[[cst.CSTNode], int], sched: Ev = sched, step: Ev = step) -> tuple[str, list[str]]:
+                msg = (
+                    f"`{_src(sched.node)}` runs before `{_src(step.node)}` (line {line(step.node)}) in each iteration: "
+                    "the first value of the learning-rate schedule is skipped"
+                )
+                notes = [
+                    "since PyTorch 1.1 the scheduler must be stepped after the optimizer (torch.optim docs); "
+                    "PyTorch also warns about this at run time",
+                    f"move `{_src(sched.node)}` after `{_src(step.node)}` (per batch for OneCycleLR/CyclicLR, "
+                    "per epoch after the training loop for StepLR and friends)",
+                ]
+                return msg, notes
+
+            self.report("SC204", sched.site, render)
+
+    # SC211 -------------------------------------------------------------------------------
+    def mode_not_restored(self, loop: cst.CSTNode) -> None:
+        _, fl = self.tree(loop)
+        kinds = {f.ev.kind for f in fl}
+        if "backward" not in kinds or "eval" not in kinds:
+            return
+        n = len(fl)
+        for f in fl:
+            if f.ev.kind != "eval" or f.ev.key is None:
+                continue
+            key = f.ev.key
+            if not self._trained_in(fl, key):
+                continue
+            restored = False
+            hit_backward = False
+            for step in range(1, n):
+                g = fl[(f.index + step) % n]
+                if g.ev.kind == "train" and (g.ev.key in (key, None)):
+                    restored = True
+                    break
+                if g.ev.kind == "eval" and g.ev.key == key and g is not f:
+                    break  # a later eval is judged on its own
+                if g.ev.kind == "backward":
+                    hit_backward = True
+                    break
+            if restored or not hit_backward:
+                continue
+            ev = f.ev
+
+            def render(line: Callable[[cst.CSTNode], int], ev: Ev = ev, key: str = key) -> tuple[str, list[str]]:
+                shown = _src(ev.site) if ev.site is not ev.node else _src(ev.node)
+                msg = (
+                    f"`{shown}` puts `{key}` in eval mode inside the training loop and nothing calls "
+                    f"`{key}.train()` before the next training step"
+                )
+                notes = [
+                    "from the second iteration on, training runs with dropout off and BatchNorm using (and no longer "
+                    "updating) its running statistics: nothing crashes, the model just learns worse",
+                    f"call `{key}.train()` at the start of each epoch (or of the training function)",
+                ]
+                return msg, notes
+
+            self.report("SC211", ev.site, render)
+
+    @staticmethod
+    def _trained_in(fl: list[Flat], key: str) -> bool:
+        """`key` is called and a backward follows with no eval of it in between."""
+        for f in fl:
+            if f.ev.kind == "model-call" and f.ev.key == key:
+                for g in fl[f.index + 1 :]:
+                    if g.ev.kind == "eval" and g.ev.key == key:
+                        break
+                    if g.ev.kind == "backward":
+                        return True
+        return False
+
+    # SC210 / SC212 -----------------------------------------------------------------------
+    def eval_loop(self, loop: cst.CSTNode) -> None:
+        _, fl = self.tree(loop)
+        kinds = {f.ev.kind for f in fl}
+        if kinds & {"backward", "grad", "step", "closure-step", "engine-step", "zero"}:
+            return
+        calls = [f.ev for f in fl if f.ev.kind == "model-call" and f.ev.key is not None]
+        if not calls:
+            return
+        func = self.b.enclosing_function(loop)
+        named = eval_named(func)
+        loop_off = (grad_context(self.b, self.names, loop) or ("",))[0] == "off"
+        calls_off = all((grad_context(self.b, self.names, c.node) or ("",))[0] == "off" for c in calls)
+        owner: cst.CSTNode = func if func is not None else self.module
+        seen: set[str] = set()
+        for call in calls:
+            key = call.key
+            assert key is not None
+            if key in seen:
+                continue
+            seen.add(key)
+            deliberate = "train" in kinds or self._train_before(owner, loop)
+            modes = self.mode_at(owner, loop, key, depth=0)
+            # SC210: evaluation loop that runs the model in train mode
+            if (loop_off or calls_off or named) and not deliberate and modes and modes <= {"train"}:
+                stochastic = self.b.stochastic_layers(call.node.func, call.node)  # type: ignore[attr-defined]
+                if stochastic.value != "no":
+
+                    def render(line: Callable[[cst.CSTNode], int], call: Ev = call, key: str = key, st: str = stochastic.value) -> tuple[str, list[str]]:
+                        what = "has Dropout/BatchNorm layers" if st == "yes" else "may have Dropout/BatchNorm layers"
+                        msg = f"`{key}` is evaluated in training mode: `{key}.eval()` is never called before this loop and `{key}` {what}"
+                        notes = [
+                            "in training mode Dropout still drops units and BatchNorm normalises with batch statistics "
+                            "(and updates its running averages with evaluation data): the metrics are wrong",
+                            f"call `{key}.eval()` before the loop (and `{key}.train()` before training resumes); "
+                            "torch.no_grad() does not change the mode",
+                        ]
+                        return msg, notes
+
+                    self.report("SC210", call.site, render)
+            # SC212: evaluation loop with autograd on
+            if (named or modes == {"eval"}) and not (loop_off or calls_off) and self._wrapped(owner, 0) is False:
+                loop_node = loop
+
+                def render2(line: Callable[[cst.CSTNode], int], key: str = key) -> tuple[str, list[str]]:
+                    msg = f"evaluation loop runs `{key}` with autograd on: wrap it in `torch.no_grad()` or `torch.inference_mode()`"
+                    notes = [
+                        "model.eval() changes Dropout/BatchNorm, not autograd: every forward pass still records a graph, "
+                        "costing memory and time",
+                        "use `with torch.inference_mode():` around the loop, or decorate the function with "
+                        "`@torch.no_grad()`",
+                    ]
+                    return msg, notes
+
+                self.report("SC212", loop_node, render2)
+
+    def _train_before(self, owner: cst.CSTNode, loop: cst.CSTNode) -> bool:
+        """An explicit `.train()` in the evaluation function before the loop (MC dropout)."""
+        _, fl = self.tree(owner)
+        for f in fl:
+            if f.ev.kind == "loop-start" and f.ev.node is loop:
+                return False
+            if f.ev.kind == "train" and f.ev.site is f.ev.node:
+                return True
+        return False
+
+    def _wrapped(self, owner: cst.CSTNode, depth: int) -> bool | None:
+        """Whether every same-file call of `owner` runs with grad off (None: unknown callers)."""
+        if not isinstance(owner, cst.FunctionDef):
+            return False
+        callers = self.b.callers(owner)
+        if not callers or depth > 3:
+            return None
+        results = []
+        for call, _ in callers:
+            ctx = grad_context(self.b, self.names, call)
+            if ctx is not None:
+                results.append(ctx[0] == "off")
+                continue
+            outer = self.b.enclosing_function(call)
+            r = self._wrapped(outer, depth + 1) if outer is not None else False
+            if r is None:
+                return None
+            results.append(r)
+        return all(results)
+
+    def mode_at(self, owner: cst.CSTNode, target: cst.CSTNode, key: str, depth: int) -> set[str]:
+        """Modes (`train`/`eval`) `key` may be in when `target` (a loop or call in `owner`)
+        runs; empty when unknown."""
+        _, fl = self.tree(owner)
+        idx = next((f.index for f in fl if f.ev.kind in ("loop-start", "call-site") and f.ev.node is target), None)
+        if idx is None:
+            return set()
+        found = self._mode_before(fl, idx, key)
+        if None not in found:
+            return found  # type: ignore[return-value]
+        known = {m for m in found if m is not None}
+        # nothing sets the mode in `owner` before `target`: where does the model come from?
+        if self._built_here(owner, key):
+            return known | {"train"}
+        if isinstance(owner, cst.FunctionDef) and depth < 3:
+            callers = self.b.callers(owner)
+            if not callers:
+                return set()
+            out = set(known)
+            for call, _bound in callers:
+                outer = self.b.enclosing_function(call) or self.module
+                mapped = self._map_key(owner, call, key)
+                if mapped is None:
+                    return set()
+                sub = self.mode_at(outer, call, mapped, depth + 1)
+                if not sub:
+                    return set()
+                out |= sub
+            return out
+        return set()
+
+    def _mode_before(self, fl: list[Flat], idx: int, key: str) -> set[str | None]:
+        """Walk back from `idx`; around each enclosing loop consider the first iteration and the
+        following ones (the end of the body runs before the next iteration's start)."""
+        i = idx - 1
+        while i >= 0:
+            ev = fl[i].ev
+            if ev.kind in ("train", "eval") and ev.key == key:
+                return {ev.kind}
+            if ev.kind == "loop-start":
+                end = next((g.index for g in fl[i + 1 :] if g.ev.kind == "loop-end" and g.ev.node is ev.node), len(fl))
+                if end > idx:  # a loop around the target
+                    later = [g.ev for g in fl[idx + 1 : end] if g.ev.kind in ("train", "eval") and g.ev.key == key]
+                    first = self._mode_before(fl, i, key)
+                    return first | ({later[-1].kind} if later else first)
+            i -= 1
+        return {None}
+
+    def _built_here(self, owner: cst.CSTNode, key: str) -> bool:
+        """`key` is a model constructed in `owner` (so it starts in train mode)."""
+        scope = self.b.scopes.get(owner)
+        if scope is None or "." in key:
+            return False
+        for binding in scope.names.get(key, []):
+            if binding.kind in ("assign", "annassign") and isinstance(binding.value, cst.Call):
+                if self.b.role(binding.value, binding.value) is Role.MODEL:
+                    return True
+        return False
+
+    def _map_key(self, callee: cst.FunctionDef, call: cst.Call, key: str) -> str | None:
+        subst = self.builder._bind_args(callee, call, {})
+        head, _, rest = key.partition(".")
+        scope = self.b.scopes.get(callee)
+        if scope is not None and head in scope.params and head != "self":
+            if head not in subst:
+                return None
+            base = subst[head]
+            return f"{base}.{rest}" if rest else base
+        return key
+
+    # SC213 -------------------------------------------------------------------------------
+    def backward_under_no_grad(self) -> None:
+        for node in self.b.parents:
+            if not isinstance(node, cst.Call):
+                continue
+            func = node.func
+            value: cst.BaseExpression | None = None
+            if isinstance(func, cst.Attribute) and func.attr.value == "backward":
+                if node.args and self.b.role(func.value, node) in (Role.ACCELERATOR, Role.ENGINE):
+                    value = node.args[0].value
+                else:
+                    value = func.value
+                    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "scale" and value.args:
+                        value = value.args[0].value
+            elif isinstance(func, cst.Attribute) and func.attr.value == "manual_backward" and node.args:
+                value = node.args[0].value
+            elif self.names.qualify(func) == "torch.autograd.backward" and node.args:  # type: ignore[attr-defined]
+                value = node.args[0].value
+            if value is None:
+                continue
+            ctx = grad_context(self.b, self.names, node)
+            if ctx is None or ctx[0] != "off":
+                continue
+            region = ctx[1]
+            if not self._computed_without_grad(value, node):
+                continue
+
+            def render(line: Callable[[cst.CSTNode], int], node: cst.Call = node, region: cst.CSTNode = region) -> tuple[str, list[str]]:
+                what = "`@torch.no_grad()` function" if isinstance(region, cst.FunctionDef) else "`" + _src(region.items[0].item) + "` block"  # type: ignore[attr-defined]
+                msg = (
+                    f"`{_src(node)}` on a value computed inside a {what} (line {line(region)}): "
+                    "it has no gradient graph, so backward() raises"
+                )
+                notes = [
+                    "RuntimeError: element 0 of tensors does not require grad and does not have a grad_fn",
+                    "compute the forward pass and the loss outside no_grad()/inference_mode(), or wrap them in "
+                    "`with torch.enable_grad():`",
+                ]
+                return msg, notes
+
+            self.report("SC213", node, render)
+
+    def _computed_without_grad(self, value: cst.BaseExpression, at: cst.CSTNode) -> bool:
+        if isinstance(value, (cst.Call, cst.BinaryOperation, cst.UnaryOperation, cst.Subscript)):
+            return True
+        if isinstance(value, cst.Name):
+            defs = self.b.definitions(value, at)
+            if not defs:
+                return False
+            for d in defs:
+                if d.kind not in ("assign", "annassign", "augassign", "walrus", "unpack", "unpack-call"):
+                    return False
+                ctx = grad_context(self.b, self.names, d.target)
+                if ctx is None or ctx[0] != "off":
+                    return False
+            return True
+        return False
