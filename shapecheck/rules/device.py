@@ -1,0 +1,740 @@
+"""Device and data: tensors created off-device in forward, non_blocking without pinned memory,
+known devices that meet in one op (SC501-SC503)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from shapecheck.diagnostics import Fix, NodeEdit
+from shapecheck.infer.flow import Flow, flow_of, has_star, kwarg, literal_string, positional
+from shapecheck.names import dotted
+from shapecheck.rules.base import Invalid, LintRule, Valid
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+# Factories whose result lands on the default device unless `device=` says otherwise.
+CREATION = frozenset(
+    f"torch.{n}"
+    for n in (
+        "zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange", "linspace",
+        "logspace", "eye", "tensor", "as_tensor", "tril_indices", "triu_indices",
+    )
+)
+# Chained calls that move or match the result: `torch.zeros(n).to(x)`.
+_MOVES = frozenset({"to", "cuda", "type_as", "new_tensor"})
+_TENSOR_HINTS = frozenset(
+    {"size", "shape", "device", "dtype", "view", "reshape", "dim", "ndim", "unsqueeze", "squeeze", "permute",
+     "transpose", "numel", "float", "new_zeros", "new_ones", "masked_fill", "matmul", "sum", "mean", "flatten"}
+)
+
+
+def _is_scalar_data(expr: cst.BaseExpression | None) -> bool:
+    """`torch.tensor(2.0)`, `torch.tensor(-1)`: a 0-dim tensor, which PyTorch lets meet a CUDA tensor."""
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return True
+    return isinstance(expr, cst.Name) and expr.value in ("True", "False")
+
+
+class TensorWithoutDevice(LintRule):
+    """## What it does
+    Flags `torch.zeros/ones/empty/full/rand/randn/randint/arange/linspace/eye/tensor(...)`
+    called inside the `forward` of a class (an `nn.Module`) without `device=`, unless the
+    result is moved right away (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`) or the
+    name it is bound to is moved later in `forward`. `*_like` factories, `x.new_zeros(...)`,
+    buffers registered in `__init__` and 0-dim `torch.tensor(2.0)` scalars are fine.
+
+    ## Why is this bad?
+    The tensor is created on the CPU (the default device) while the inputs are on the GPU once
+    the model is moved: "RuntimeError: Expected all tensors to be on the same device". The bug
+    hides on CPU-only test machines.
+
+    ## Fix safety
+    The fix adds `device=x.device`, with `x` the first parameter of `forward` after `self`. It
+    is safe when that parameter is annotated as a tensor or used as one in `forward` (`x.size`,
+    `x.shape`, `x.view` ...); otherwise unsafe (it may be a dict or a list). No fix is offered
+    when `forward` has no such parameter.
+
+    ## Known problems
+    Index tensors used only to index a CUDA tensor (`x[torch.arange(n), y]`) work on the CPU but
+    are flagged; write `device=x.device` anyway, it also saves a copy.
+    """
+
+    CODE = "SC501"
+    VALID = [
+        Valid(
+            """
+import torch
+import torch.nn as nn
+
+class Positional(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.register_buffer("scale", torch.ones(d))
+
+    def forward(self, x):
+        pos = torch.arange(x.size(1), device=x.device)
+        mask = torch.zeros(x.shape[:2], dtype=torch.bool).to(x.device)
+        noise = torch.randn_like(x)
+        return (x + pos[None, :, None]) * self.scale + noise * mask[..., None]
+""",
+            "device=x.device, moved right away, *_like, a buffer",
+        ),
+        Valid(
+            """
+import torch
+import torch.nn as nn
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+        self.eps = torch.tensor(1e-6)
+
+    def forward(self, x):
+        h = x.new_zeros(x.size(0), 8)
+        return self.fc(x + h) * torch.tensor(0.5)
+""",
+            "__init__, new_zeros and a 0-dim scalar",
+        ),
+        Valid(
+            """
+import torch
+
+def make_batch(n):
+    return torch.zeros(n, 3)     # not in a forward
+""",
+            "outside forward",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import torch
+import torch.nn as nn
+
+class Masked(nn.Module):
+    def forward(self, x):
+        mask = torch.zeros(x.size(0), x.size(1))  # SC501
+        return x * mask
+""",
+            expected_fixed="""
+import torch
+import torch.nn as nn
+
+class Masked(nn.Module):
+    def forward(self, x):
+        mask = torch.zeros(x.size(0), x.size(1), device=x.device)
+        return x * mask
+""",
+        ),
+        Invalid(
+            """
+import torch
+import torch.nn as nn
+
+class Decoder(nn.Module):
+    def forward(self, tokens: torch.Tensor):
+        T = tokens.shape[1]
+        causal = torch.triu(torch.ones(T, T), diagonal=1).bool()  # SC501
+        pos = torch.arange(T)  # SC501
+        return tokens, causal, pos
+""",
+            expected_fixed="""
+import torch
+import torch.nn as nn
+
+class Decoder(nn.Module):
+    def forward(self, tokens: torch.Tensor):
+        T = tokens.shape[1]
+        causal = torch.triu(torch.ones(T, T, device=tokens.device), diagonal=1).bool()
+        pos = torch.arange(T, device=tokens.device)
+        return tokens, causal, pos
+""",
+        ),
+        Invalid(
+            """
+import torch
+import torch.nn as nn
+
+class Noisy(nn.Module):
+    def forward(self, h):
+        return h + torch.randn(4, 16) * 0.1  # SC501
+""",
+            expected_fixed="""
+import torch
+import torch.nn as nn
+
+class Noisy(nn.Module):
+    def forward(self, h):
+        return h + torch.randn(4, 16, device=h.device) * 0.1
+""",
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualify(node.func)
+        if q not in CREATION or has_star(node):
+            return
+        if kwarg(node, "device") is not None:
+            return
+        if q in ("torch.tensor", "torch.as_tensor") and _is_scalar_data(kwarg(node, "data", 0)):
+            return
+        flow = flow_of(self.ctx)
+        fn = flow.function_of(node)
+        if fn is None or fn.name.value != "forward" or flow.class_of(fn) is None:
+            return
+        cls = flow.class_of(fn)
+        assert cls is not None
+        if flow.is_module_subclass(cls) is False:
+            return
+        if self._moved(flow, node, fn):
+            return
+        fix = self._fix(flow, node, fn)
+        self.report(
+            node,
+            f"`{_code(node.func)}(...)` in forward without device=: the tensor is created on the CPU",
+            notes=[
+                "Once the model and its inputs are on the GPU this fails with \"Expected all tensors to be on "
+                "the same device\" (and it hides on CPU-only machines).",
+                "Pass `device=x.device` (and dtype=x.dtype if it matters), or use x.new_zeros(...) / torch.zeros_like(x).",
+            ],
+            fix=fix,
+        )
+
+    def _moved(self, flow: Flow, node: cst.Call, fn: cst.FunctionDef) -> bool:
+        cur: cst.CSTNode = node
+        # `torch.zeros(n).bool().to(x.device)`: follow the method chain upward
+        while True:
+            parent = flow.parents.get(cur)
+            if isinstance(parent, cst.Attribute) and parent.value is cur:
+                call = flow.parents.get(parent)
+                if not isinstance(call, cst.Call):
+                    return False
+                if parent.attr.value in _MOVES:
+                    return True
+                cur = call
+                continue
+            break
+        # `mask = torch.zeros(n)` ... `mask = mask.to(x.device)` / `mask.cuda()`
+        if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
+            name = parent.targets[0].target.value
+            for method in _MOVES:
+                for call in flow.method_calls(method):
+                    if flow.receiver_name(call) == name and flow.function_of(call) is fn:
+                        return True
+        # `self.register_buffer("m", torch.zeros(n))` moves with the module
+        for anc in flow.ancestors(node):
+            if isinstance(anc, cst.Call) and isinstance(anc.func, cst.Attribute) and anc.func.attr.value == "register_buffer":
+                return True
+            if isinstance(anc, cst.BaseSmallStatement):
+                break
+        return False
+
+    def _fix(self, flow: Flow, node: cst.Call, fn: cst.FunctionDef) -> Fix | None:
+        params = list(fn.params.params)
+        if len(params) < 2 or params[1].star:
+            return None
+        param = params[1]
+        pname = param.name.value
+        device = cst.parse_expression(f"{pname}.device")
+        arg = cst.Arg(value=device, keyword=cst.Name("device"), equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+        args = list(node.args)
+        if args:
+            last = args[-1]
+            if isinstance(last.comma, cst.Comma):
+                args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        new = node.with_changes(args=[*args, arg])
+        message = f"Add `device={pname}.device`"
+        kind = self._is_tensor_param(flow, param, fn)
+        if kind is None:
+            return None
+        if kind:
+            return Fix.safe(message, NodeEdit(node, new))
+        return Fix.unsafe(message, NodeEdit(node, new))
+
+    def _is_tensor_param(self, flow: Flow, param: cst.Param, fn: cst.FunctionDef) -> bool | None:
+        """True: annotated or used as a tensor; False: unknown; None: used as a mapping."""
+        if param.annotation is not None:
+            ann = _code(param.annotation.annotation)
+            return "Tensor" in ann
+        name = param.name.value
+        for use in flow.name_uses.get(name, []):
+            if flow.function_of(use) is not fn:
+                continue
+            parent = flow.parents.get(use)
+            if isinstance(parent, cst.Subscript) and parent.value is use and any(
+                isinstance(el.slice, cst.Index) and literal_string(el.slice.value) is not None for el in parent.slice
+            ):
+                return None  # `batch["x"]`: a mapping, not a tensor
+            if isinstance(parent, cst.Attribute) and parent.value is use and parent.attr.value in _TENSOR_HINTS:
+                return True
+        return False
+
+
+_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
+_WRAPPERS = frozenset({"enumerate", "tqdm", "tqdm.tqdm", "tqdm.auto.tqdm", "iter"})
+
+
+class NonblockingWithoutPinned(LintRule):
+    """## What it does
+    Flags `.to(device, non_blocking=True)` / `.cuda(non_blocking=True)` on a batch that comes
+    from iterating a `DataLoader` built without `pin_memory=True` (the loader is followed
+    through assignments, `enumerate(...)` and `tqdm(...)`).
+
+    ## Why is this bad?
+    An asynchronous host-to-device copy needs page-locked (pinned) host memory; from ordinary
+    pageable memory the copy is staged and mostly synchronous, so `non_blocking=True` buys
+    little. `DataLoader(..., pin_memory=True)` gives pinned batches, and then the copy overlaps
+    with compute.
+
+    ## Known problems
+    A `pin_memory` passed as a variable is unknown and stays silent.
+    """
+
+    CODE = "SC502"
+    VALID = [
+        Valid(
+            """
+from torch.utils.data import DataLoader
+
+def train(ds, model, device):
+    loader = DataLoader(ds, batch_size=64, pin_memory=True, num_workers=4)
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        model(x)
+""",
+            "pinned loader",
+        ),
+        Valid(
+            """
+from torch.utils.data import DataLoader
+
+def train(ds, model, device):
+    loader = DataLoader(ds, batch_size=64)
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        model(x)
+""",
+            "blocking copies",
+        ),
+        Valid(
+            """
+from torch.utils.data import DataLoader
+
+def train(ds, model, device, pin):
+    loader = DataLoader(ds, batch_size=64, pin_memory=pin)
+    for x, y in loader:
+        model(x.to(device, non_blocking=True))
+""",
+            "pin_memory unknown",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+from torch.utils.data import DataLoader
+
+def train(ds, model, device):
+    loader = DataLoader(ds, batch_size=64, shuffle=True)
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)  # SC502
+        model(x)
+"""
+        ),
+        Invalid(
+            """
+import torch
+from tqdm import tqdm
+
+train_loader = torch.utils.data.DataLoader(range(10), batch_size=2, pin_memory=False)
+for step, (inputs, labels) in enumerate(tqdm(train_loader)):
+    inputs = inputs.cuda(non_blocking=True)  # SC502
+"""
+        ),
+        Invalid(
+            """
+from torch.utils.data import DataLoader
+
+class Trainer:
+    def __init__(self, ds):
+        self.loader = DataLoader(ds, batch_size=8)
+
+    def run(self, model):
+        for batch in self.loader:
+            model(batch.to("cuda", non_blocking=True))  # SC502
+"""
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in ("to", "cuda"):
+            return
+        nb = kwarg(node, "non_blocking")
+        if not (isinstance(nb, cst.Name) and nb.value == "True"):
+            return
+        base = func.value
+        while isinstance(base, cst.Subscript):
+            base = base.value
+        if not isinstance(base, cst.Name):
+            return
+        flow = flow_of(self.ctx)
+        loop = self._loop_binding(flow, base.value, node)
+        if loop is None:
+            return
+        loader = self._loader(flow, loop.iter, loop)
+        if loader is None:
+            return
+        pin = kwarg(loader, "pin_memory", 7)
+        if pin is not None and not (isinstance(pin, cst.Name) and pin.value == "False"):
+            return
+        self.report(
+            node,
+            "non_blocking=True on a batch from a DataLoader without pin_memory=True",
+            notes=[
+                f"`{_code(loader.func)}(...)` yields pageable memory: the copy cannot overlap with compute.",
+                "Build the DataLoader with pin_memory=True (or drop non_blocking=True).",
+            ],
+        )
+
+    def _loop_binding(self, flow: Flow, name: str, at: cst.CSTNode) -> cst.For | None:
+        """The `for` loop whose target binds `name` (directly, not rebound since)."""
+        binds = flow.reaching(name, at)
+        if not binds or len(binds) != 1 or not isinstance(binds[0].stmt, cst.For):
+            return None
+        return binds[0].stmt
+
+    def _loader(self, flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode) -> cst.Call | None:
+        for _ in range(4):
+            if isinstance(expr, cst.Call) and (self.ctx.qualify(expr.func) or "") in _WRAPPERS and positional(expr):
+                expr = positional(expr)[0]
+                continue
+            break
+        origins = flow.origins(expr, at, peel=False)
+        if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
+            return None
+        call = origins[0]
+        return call if (self.ctx.qualify(call.func) or "") in _LOADERS else None
+
+
+# -- SC503 ------------------------------------------------------------------------------------
+_KEEP_DEVICE = frozenset(
+    {"float", "double", "half", "long", "int", "bool", "view", "reshape", "squeeze", "unsqueeze", "flatten",
+     "contiguous", "clone", "detach", "permute", "transpose", "t", "abs", "exp", "log", "sum", "mean",
+     "requires_grad_"}
+)
+_NONSCALAR = frozenset(f"torch.{n}" for n in ("zeros", "ones", "empty", "full", "rand", "randn", "arange", "linspace", "eye", "randint"))
+
+
+def _device_literal(flow: Flow, expr: cst.BaseExpression | None, depth: int = 0) -> str | None:
+    """'cuda', 'cpu', 'cuda:1' from `"cuda"`, `torch.device("cuda:1")`, or a name bound to one."""
+    if expr is None or depth > 5:
+        return None
+    s = literal_string(expr)
+    if s is not None:
+        return s if s.split(":")[0] in ("cpu", "cuda", "mps", "meta", "xpu") else None
+    if isinstance(expr, cst.Call) and (flow.ctx.qualify(expr.func) or "") == "torch.device":
+        args = positional(expr)
+        if len(args) == 1:
+            return _device_literal(flow, args[0], depth + 1)
+        if len(args) == 2 and literal_string(args[0]) and isinstance(args[1], cst.Integer):
+            return f"{literal_string(args[0])}:{args[1].value}"
+        return None
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        binds = flow.bindings_of(expr, expr)
+        if not binds or any(b.value is None for b in binds):
+            return None
+        devs = {_device_literal(flow, b.value, depth + 1) for b in binds if b.value is not None}
+        return devs.pop() if len(devs) == 1 else None
+    return None
+
+
+def device_of(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> tuple[str, str] | None:
+    """(device, why) for a tensor whose device is certain and which is not a 0-dim scalar, else None.
+    'numpy' stands for a NumPy array (host memory)."""
+    if depth > 10:
+        return None
+    if isinstance(expr, cst.Name):
+        binds = flow.reaching(expr.value, at)
+        if not binds or any(b.value is None for b in binds):
+            return None
+        found = {device_of(flow, b.value, b.value, depth + 1) for b in binds if b.value is not None}
+        if len(found) != 1 or None in found:
+            return None
+        return found.pop()
+    if not isinstance(expr, cst.Call):
+        return None
+    q = flow.ctx.qualify(expr.func) or ""
+    if q.startswith("numpy.") and q.split(".")[-1] in ("array", "zeros", "ones", "arange", "asarray", "random.randn", "randn", "linspace", "empty", "full", "eye"):
+        return "numpy", f"`{_code(expr.func)}(...)` is a NumPy array"
+    if q in _NONSCALAR:
+        dev = kwarg(expr, "device")
+        if dev is None:
+            if "set_default_device" in flow.ctx.source:
+                return None
+            return "cpu", f"`{_code(expr.func)}(...)` without device= is created on the CPU"
+        lit = _device_literal(flow, dev)
+        return (lit, f"`{_code(expr.func)}(..., device={_code(dev)})`") if lit else None
+    func = expr.func
+    if isinstance(func, cst.Attribute) and not q.startswith(("torch.", "numpy.")):
+        m = func.attr.value
+        if m == "cuda":
+            args = positional(expr)
+            if not args:
+                return _if_nonscalar(flow, func.value, at, depth, "cuda", "`.cuda()`")
+            if isinstance(args[0], cst.Integer):
+                return _if_nonscalar(flow, func.value, at, depth, f"cuda:{args[0].value}", f"`.cuda({args[0].value})`")
+            return None
+        if m == "cpu":
+            return _if_nonscalar(flow, func.value, at, depth, "cpu", "`.cpu()`")
+        if m == "numpy":
+            return _if_nonscalar(flow, func.value, at, depth, "numpy", "`.numpy()`")
+        if m == "to":
+            dev_arg = kwarg(expr, "device", 0)
+            lit = _device_literal(flow, dev_arg)
+            if lit is not None:
+                return _if_nonscalar(flow, func.value, at, depth, lit, f"`.to({_code(dev_arg)})`")  # type: ignore[arg-type]
+            return None
+        if m in _KEEP_DEVICE and m not in ("sum", "mean"):
+            return device_of(flow, func.value, at, depth + 1)
+    return None
+
+
+def _if_nonscalar(flow: Flow, inner: cst.BaseExpression, at: cst.CSTNode, depth: int, dev: str, why: str) -> tuple[str, str] | None:
+    """A moved tensor counts only when it is known not to be a 0-dim scalar (those may mix)."""
+    if _nonscalar(flow, inner, at, depth + 1):
+        return dev, why
+    return None
+
+
+def _nonscalar(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, depth: int) -> bool:
+    if depth > 10:
+        return False
+    if isinstance(expr, cst.Name):
+        binds = flow.reaching(expr.value, at)
+        return bool(binds) and all(b.value is not None and _nonscalar(flow, b.value, b.value, depth + 1) for b in binds)
+    if isinstance(expr, cst.Call):
+        q = flow.ctx.qualify(expr.func) or ""
+        if q in _NONSCALAR:
+            return any(not (isinstance(a.value, cst.Tuple) and not a.value.elements) for a in expr.args if a.keyword is None)
+        if q.startswith("numpy."):
+            return True
+        if q in ("torch.from_numpy",):
+            return True
+        if isinstance(expr.func, cst.Attribute) and not q.startswith("torch.") and expr.func.attr.value in (
+            "cuda", "cpu", "to", "float", "double", "half", "long", "view", "reshape", "contiguous", "clone", "detach"
+        ):
+            return _nonscalar(flow, expr.func.value, at, depth + 1)
+    return False
+
+
+def _module_device(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode) -> tuple[str, str] | None:
+    """The device of a model bound to `Net().to("cuda")` / `nn.Linear(...).cuda()`, when the file
+    never moves it again (Module.to works in place, so any later `model.to(...)` makes it unknown)."""
+    if not isinstance(expr, cst.Name):
+        return None
+    binds = flow.reaching(expr.value, at)
+    if not binds or len(binds) != 1 or binds[0].value is None:
+        return None
+    value = binds[0].value
+    for m in ("to", "cuda", "cpu"):
+        if any(flow.receiver_name(c) == expr.value for c in flow.method_calls(m)):
+            if not (isinstance(value, cst.Call) and _chain_contains(value, flow, expr.value)):
+                return None
+    chain = value
+    moved: tuple[str, str] | None = None
+    while isinstance(chain, cst.Call) and isinstance(chain.func, cst.Attribute):
+        if flow.local_class(chain) is not None or (flow.ctx.qualify(chain.func) or "").startswith("torch."):
+            break  # the constructor: `nn.Sequential(...)`
+        m = chain.func.attr.value
+        if m == "cuda" and moved is None:
+            moved = ("cuda", "`.cuda()`")
+        elif m == "cpu" and moved is None:
+            moved = ("cpu", "`.cpu()`")
+        elif m == "to" and moved is None:
+            lit = _device_literal(flow, kwarg(chain, "device", 0))
+            if lit is None:
+                return None
+            moved = (lit, f"`.to({_code(kwarg(chain, 'device', 0))})`")  # type: ignore[arg-type]
+        elif m not in ("train", "eval", "float", "half", "double"):
+            return None
+        chain = chain.func.value
+    if not isinstance(chain, cst.Call):
+        return None
+    q = flow.ctx.qualify(chain.func) or ""
+    local = flow.local_class(chain)
+    is_module = q.startswith("torch.nn.") or (local is not None and flow.is_module_subclass(local) is True)
+    if not is_module:
+        return None
+    return moved if moved is not None else ("cpu", f"`{_code(chain.func)}(...)` has its parameters on the CPU")
+
+
+def _chain_contains(value: cst.Call, flow: Flow, name: str) -> bool:
+    # the only moves of `name` are the ones inside its own binding
+    return all(flow.is_ancestor(value, c) for m in ("to", "cuda", "cpu") for c in flow.method_calls(m)
+               if flow.receiver_name(c) == name)
+
+
+def _compatible(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    ta, _, ia = a.partition(":")
+    tb, _, ib = b.partition(":")
+    if "numpy" in (a, b):
+        return {ta, tb} <= {"numpy", "cpu"}
+    return ta == tb and (not ia or not ib)
+
+
+class DeviceMismatch(LintRule):
+    """## What it does
+    Flags an operation whose operands have different devices that are certain: a tensor moved
+    with `.cuda()` / `.to("cuda")` or created with `device="cuda"` meeting one created on the
+    CPU (a factory without `device=`, `.cpu()`) or a NumPy array, in an arithmetic operator,
+    `torch.cat/stack/matmul/where/...`, or a model moved to one device called on a tensor on
+    another. Names are followed through assignments. 0-dim tensors are never counted (PyTorch
+    lets a CPU scalar meet a CUDA tensor), nor devices held in variables
+    (`device = "cuda" if ... else "cpu"`).
+
+    ## Why is this bad?
+    It always fails: "RuntimeError: Expected all tensors to be on the same device, but found at
+    least two devices, cuda:0 and cpu!" (or, with a NumPy array, "can't convert cuda:0 device
+    type tensor to numpy").
+
+    ## Known problems
+    A file that calls `torch.set_default_device` is trusted to know its default device:
+    factories without `device=` are then unknown.
+    """
+
+    CODE = "SC503"
+    VALID = [
+        Valid(
+            """
+import torch
+
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+x = torch.randn(8, 4, device=device)
+w = torch.randn(4, 2).to(device)
+y = x @ w
+""",
+            "one device, held in a variable",
+        ),
+        Valid(
+            """
+import torch
+
+x = torch.randn(8, 4).cuda()
+y = x * torch.tensor(2.0)         # a 0-dim CPU tensor may meet a CUDA tensor
+z = x.cpu().numpy() + 1
+""",
+            "scalars and host-side NumPy",
+        ),
+        Valid(
+            """
+import torch
+import torch.nn as nn
+
+model = nn.Linear(4, 2)
+model.to("cuda")
+x = torch.randn(3, 4, device="cuda")
+out = model(x)                     # moved in place above
+""",
+            "a model moved in place",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import torch
+
+a = torch.randn(8, 4).cuda()
+b = torch.randn(8, 4)
+c = a + b  # SC503
+"""
+        ),
+        Invalid(
+            """
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU()).to("cuda")
+x = torch.randn(16, 4)
+out = model(x)  # SC503
+"""
+        ),
+        Invalid(
+            """
+import numpy as np
+import torch
+
+feats = torch.zeros(10, 3, device="cuda")
+bias = np.ones((10, 3))
+both = torch.cat([feats, torch.ones(10, 3, device="cpu")], dim=1)  # SC503
+mixed = feats * bias  # SC503
+"""
+        ),
+    ]
+
+    _FUNCS = frozenset(
+        f"torch.{n}" for n in ("cat", "concat", "stack", "matmul", "mm", "bmm", "add", "sub", "mul", "div", "where", "maximum", "minimum", "einsum", "dot")
+    )
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, (cst.LeftShift, cst.RightShift)):
+            return
+        if not isinstance(node.left, (cst.Name, cst.Call)) or not isinstance(node.right, (cst.Name, cst.Call)):
+            return
+        flow = flow_of(self.ctx)
+        self._compare(node, [(node.left, device_of(flow, node.left, node)), (node.right, device_of(flow, node.right, node))])
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualify(node.func) or ""
+        if q in self._FUNCS:
+            operands: list[cst.BaseExpression] = []
+            for a in node.args:
+                if a.keyword is not None or a.star:
+                    continue
+                if isinstance(a.value, (cst.List, cst.Tuple)):
+                    operands.extend(e.value for e in a.value.elements if not isinstance(e, cst.StarredElement))
+                elif isinstance(a.value, (cst.Name, cst.Call)):
+                    operands.append(a.value)
+            if len(operands) < 2:
+                return
+            flow = flow_of(self.ctx)
+            self._compare(node, [(o, device_of(flow, o, node)) for o in operands])
+            return
+        if isinstance(node.func, cst.Name) and len(node.args) >= 1 and not q.startswith(("torch.", "numpy.")):
+            flow = flow_of(self.ctx)
+            mdev = _module_device(flow, node.func, node)
+            if mdev is None:
+                return
+            first = node.args[0].value
+            if node.args[0].keyword is not None or node.args[0].star:
+                return
+            self._compare(node, [(node.func, mdev), (first, device_of(flow, first, node))], model=True)
+
+    def _compare(self, node: cst.CSTNode, items: list[tuple[cst.BaseExpression, tuple[str, str] | None]], *, model: bool = False) -> None:
+        known = [(e, d) for e, d in items if d is not None]
+        for i, (ea, da) in enumerate(known):
+            for eb, db in known[i + 1 :]:
+                if da is None or db is None or _compatible(da[0], db[0]):
+                    continue
+                if "numpy" in (da[0], db[0]) and "cpu" in (da[0], db[0]):
+                    continue
+                what = "the model" if model else "this op"
+                self.report(
+                    node,
+                    f"`{_code(ea)}` is on {da[0]} and `{_code(eb)}` on {db[0]}: they cannot meet in {what}",
+                    notes=[
+                        f"`{_code(ea)}`: {da[1]}; `{_code(eb)}`: {db[1]}.",
+                        "PyTorch raises \"Expected all tensors to be on the same device\". Create or move both to "
+                        "one device (e.g. `device=x.device`, `.to(device)`).",
+                    ],
+                )
+                return
