@@ -266,6 +266,8 @@ class Interpreter:
                 return annotation_value(ann)
         if cls is not None and fn.name.value == "__init__" and p.name.value in cls.int_params:
             return DimValue(Dim.sym(p.name.value))
+        if p.annotation is not None and isinstance(p.annotation.annotation, cst.Name) and p.annotation.annotation.value == "int":
+            return DimValue(Dim.sym(p.name.value))  # `h: int` is a size named h (as in `d // h`)
         return UNKNOWN
 
     # ------------------------------------------------------------------ classes and instances
@@ -938,7 +940,9 @@ class Interpreter:
         if actual is None:
             return UNKNOWN
         if is_annotated(fn, summary.annotations):
-            return self.call_annotated(summary, fn, cls, obj, actual, args, arg_nodes, node, frame)
+            result = self.call_annotated(summary, fn, cls, obj, actual, args, arg_nodes, node, frame)
+            if result is not None:
+                return result
         if frame.depth >= MAX_INLINE_DEPTH or self.budget.inlines <= 0:
             return UNKNOWN
         self.budget.inlines -= 1
@@ -956,7 +960,7 @@ class Interpreter:
 
     def call_annotated(self, summary: ModuleSummary, fn: cst.FunctionDef, cls: ClassInfo | None,
                        obj: ObjectValue | None, actual: dict[str, Value], args: list[Value],
-                       arg_nodes: list[cst.CSTNode], node: cst.Call, frame: Frame) -> Value:
+                       arg_nodes: list[cst.CSTNode], node: cst.Call, frame: Frame) -> Value | None:
         """jaxtyping at the call: bind the callee's dims from the arguments, check the rest."""
         bindings: dict[str, Dim] = {}
         if cls is not None and obj is not None:
@@ -984,8 +988,9 @@ class Interpreter:
                 frame.report("SC104", msg, notes, node_of.get(name, node))
                 return UNKNOWN
         if fn.returns is None:
-            return UNKNOWN
-        return _annotated_result(scope, fn.returns.annotation, bindings)
+            return None  # no return annotation: the caller runs the body
+        result = _annotated_result(scope, fn.returns.annotation, bindings)
+        return None if result is UNKNOWN else result
 
     def call_module(self, module: ModuleValue, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
                     arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
