@@ -50,24 +50,29 @@ _DTYPE_NAMES = {torch.float32: "float32", torch.int64: "int64", torch.bool: "boo
                 torch.float16: "float16", torch.int32: "int32"}
 
 
-def to_torch(arg: Any) -> Any:
+def to_torch(arg: Any, device: str = "meta") -> Any:
     if isinstance(arg, Tz):
-        if arg.dtype == torch.bool:
-            return torch.empty(arg.shape, dtype=torch.bool, device="meta")
-        return torch.empty(arg.shape, dtype=arg.dtype, device="meta")
+        if arg.noncontiguous:  # the same shape, as the result of a transpose of the last two axes
+            swapped = (*arg.shape[:-2], arg.shape[-1], arg.shape[-2])
+            return torch.empty(swapped, dtype=arg.dtype, device=device).transpose(-1, -2)
+        if device == "cpu":
+            return torch.zeros(arg.shape, dtype=arg.dtype)
+        return torch.empty(arg.shape, dtype=arg.dtype, device=device)
     if isinstance(arg, Size):
         return torch.Size(arg.dims)
     if isinstance(arg, list):
-        return [to_torch(a) for a in arg]
+        return [to_torch(a, device) for a in arg]
     if isinstance(arg, tuple):
-        return tuple(to_torch(a) for a in arg)
+        return tuple(to_torch(a, device) for a in arg)
     return arg
 
 
 def to_value(arg: Any) -> Value:
     if isinstance(arg, Tz):
+        # what our transpose marks: non-contiguous unless the swapped axes keep the memory order
+        contiguous = to_torch(arg).is_contiguous() if arg.noncontiguous else True
         return TensorValue(Shape.of(*arg.shape), dtype=_DTYPE_NAMES.get(arg.dtype), device="meta",
-                           contiguous=not arg.noncontiguous)
+                           contiguous=contiguous, origin="transpose" if arg.noncontiguous else None)
     if isinstance(arg, Size):
         return ShapeValue(Shape.of(*arg.dims))
     if isinstance(arg, (list, tuple)):
@@ -79,10 +84,11 @@ def to_value(arg: Any) -> Value:
     raise TypeError(f"no abstract value for {arg!r}")
 
 
-def torch_outcome(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any, str]:
+def torch_outcome(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                  device: str = "meta") -> tuple[bool, Any, str]:
     """(succeeded, result shapes, error text)."""
     try:
-        out = fn(*[to_torch(a) for a in args], **{k: to_torch(v) for k, v in kwargs.items()})
+        out = fn(*[to_torch(a, device) for a in args], **{k: to_torch(v, device) for k, v in kwargs.items()})
     except Exception as exc:  # torch raises RuntimeError, IndexError, ValueError, TypeError
         return False, None, f"{type(exc).__name__}: {exc}"
     return True, _shapes_of(out), ""
@@ -138,7 +144,17 @@ def compare_outcomes(where: str, ok: bool, expected: Any, error: str, result: Va
 
 def agree(name: str, torch_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """Assert op `name` agrees with `torch_fn` on these arguments; returns whether torch succeeded."""
-    ok, expected, error = torch_outcome(torch_fn, args, kwargs)
+    return _agree("meta", name, torch_fn, args, kwargs)
+
+
+def agree_cpu(name: str, torch_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """As `agree`, with small real CPU tensors: for ops whose meta kernels skip torch's checks
+    (meta `softmax`/`sort`/`cummax` accept any dim on small tensors; the CPU kernels do not)."""
+    return _agree("cpu", name, torch_fn, args, kwargs)
+
+
+def _agree(device: str, name: str, torch_fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    ok, expected, error = torch_outcome(torch_fn, args, kwargs, device)
     result, call = ours(name, args, kwargs)
     compare_outcomes(f"{name}{args}{kwargs or ''}", ok, expected, error, result, call)
     return ok

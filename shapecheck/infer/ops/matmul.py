@@ -214,29 +214,24 @@ def _add_input(call: OpCall, product: Value, base: Value | None) -> Value:
 
 @op("torch.addmm", "Tensor.addmm", "torch.Tensor.addmm")
 def addmm(call: OpCall) -> Value:
+    """`addmm(input, mat1, mat2)` = input + mat1 @ mat2; input broadcasts to (n, m)."""
     a, b = tensor(call.arg(1, "mat1")), tensor(call.arg(2, "mat2"))
     if a is None or b is None:
         return UNKNOWN
-    product = mm(OpCall(call.name, [a, b], {}, call.node, facts=call.facts, labels=[call.label(1, "mat1"), call.label(2, "mat2")]))
-    return _relay(call, product, call.arg(0, "input"))
+    sub = OpCall(call.name, [a, b], {}, call.node, facts=call.facts, findings=call.findings,
+                 labels=[call.label(1, "mat1"), call.label(2, "mat2")])
+    return _add_input(call, mm(sub), call.arg(0, "input"))
 
 
 @op("torch.baddbmm", "Tensor.baddbmm", "torch.Tensor.baddbmm")
 def baddbmm(call: OpCall) -> Value:
+    """`baddbmm(input, batch1, batch2)` = input + batch1 @ batch2 (no batch broadcasting)."""
     a, b = tensor(call.arg(1, "batch1")), tensor(call.arg(2, "batch2"))
     if a is None or b is None:
         return UNKNOWN
-    return _relay(call, _bmm_shapes(sub := OpCall(call.name, [a, b], {}, call.node, facts=call.facts), a, b,
-                                    [call.label(1, "batch1"), call.label(2, "batch2")]), call.arg(0, "input"), sub)
-
-
-def _relay(call: OpCall, product: Value, base: Value | None, sub: OpCall | None = None) -> Value:
-    if sub is not None:
-        call.findings.extend(sub.findings)
-        sub.findings.clear()
-    if isinstance(product, TensorValue) or product is UNKNOWN:
-        pass
-    return _add_input(call, product, base)
+    sub = OpCall(call.name, [a, b], {}, call.node, facts=call.facts, findings=call.findings)
+    product = _bmm_shapes(sub, a, b, [call.label(1, "batch1"), call.label(2, "batch2")])
+    return _add_input(call, product, call.arg(0, "input"))
 
 
 def linear_shapes(call: OpCall, x: TensorValue, weight: TensorValue, bias: Value | None, labels: list[str]) -> Value:

@@ -29,7 +29,7 @@ from shapecheck.infer.ops._common import (
 from shapecheck.infer.ops.registry import OpCall, op
 from shapecheck.infer.values import UNKNOWN, DtypeValue, TensorValue, Value, as_int
 from shapecheck.shapes import Dim, Shape, compare
-from shapecheck.shapes.dims import can_be_one
+from shapecheck.shapes.dims import can_be_one, exact_quotient
 
 
 def _m(*names: str) -> list[str]:
@@ -65,8 +65,9 @@ def reshape_to(call: OpCall, t: TensorValue, sizes: list[Dim] | None, origin: st
             call.report("SC101", *messages.op_error(
                 f"{name}: cannot infer -1 in {target}: the other sizes multiply to 0"))
             return UNKNOWN
-        if numel.value is not None and known.value is not None and numel.value % known.value != 0:
-            call.report("SC101", *messages.bad_inferred_size(name, t.shape, target, numel.value, known.value))
+        ratio = constant_ratio(numel, known)
+        if ratio is not None and ratio[0] % ratio[1] != 0:
+            call.report("SC101", *messages.bad_inferred_size(name, t.shape, target, numel, known))
             return UNKNOWN
         missing = numel // known
         if call.facts is not None:
@@ -79,13 +80,53 @@ def reshape_to(call: OpCall, t: TensorValue, sizes: list[Dim] | None, origin: st
     return dataclasses.replace(t, shape=Shape.of(*sizes), origin=origin, contiguous=True)
 
 
-def _regroups(before: Shape, sizes: list[Dim]) -> bool:
-    """Whether a view changes more than size-1 axes (only then does a non-contiguous input fail)."""
-    if before.rank is None:
-        return True
-    old = [d for d in before.dims if d.value != 1]
-    new = [d for d in sizes if d.value != 1]
-    return len(old) != len(new) or any(compare(a, b) != "equal" for a, b in zip(old, new))
+def constant_ratio(a: Dim, b: Dim) -> tuple[int, int] | None:
+    """(p, q) with a / b == p / q for EVERY value of the symbols, or None if the ratio is not a
+    constant: `12 * b` over `5 * b` is 12/5 (never an integer: a -1 there can never be inferred)."""
+    if a.is_unknown or b.is_unknown:
+        return None
+    ones = {name: 1 for name in a.symbols() | b.symbols()}
+    p, q = a.evaluate(ones), b.evaluate(ones)
+    if p is None or q is None or q <= 0 or p < 0:
+        return None
+    return (p, q) if a * q == b * p else None
+
+
+def merges_axes(before: Shape, after: Shape) -> bool:
+    """Whether going from `before` to `after` merges two or more axes (size-1 axes aside).
+
+    Splitting an axis is always possible as a view; merging axes is what a transposed/permuted
+    tensor cannot do without a copy. Silent (False) when symbolic sizes leave it open."""
+    if before.rank is None or after.rank is None:
+        return False
+    inp = [d for d in before.dims if d.value != 1]
+    out = [d for d in after.dims if d.value != 1]
+    i = j = 0
+    while i < len(inp) and j < len(out):
+        a, b = inp[i], out[j]
+        for _ in range(len(inp) + len(out)):
+            if compare(a, b) == "equal":
+                break
+            if a.value is not None and b.value is not None:
+                if a.value < b.value:
+                    return True  # an output axis takes more than one input axis
+                if b.value == 0 or a.value % b.value:
+                    return True
+                j += 1
+                if j >= len(out):
+                    return False
+                b = b * out[j]
+                continue
+            if exact_quotient(a, b) is not None:  # the input axis is split: fine
+                j += 1
+                if j >= len(out):
+                    return False
+                b = b * out[j]
+                continue
+            return exact_quotient(b, a) is not None  # b spans several input axes: a merge
+        i += 1
+        j += 1
+    return False
 
 
 @op(*_m("view", "reshape"), "torch.reshape", "numpy.reshape")
@@ -100,10 +141,11 @@ def view(call: OpCall) -> Value:
             return unknown_like(t, origin="view")  # view(dtype) reinterprets the bytes
         sizes = size_args(call, 1, keyword="size" if "size" in call.kwargs else "shape")
     is_view = call.name.endswith("view")
-    if is_view and t.contiguous is False and sizes is not None and _regroups(t.shape, sizes):
+    out = reshape_to(call, t, sizes, "view" if is_view else "reshape")
+    if is_view and t.contiguous is False and isinstance(out, TensorValue) and merges_axes(t.shape, out.shape):
         call.report("SC108", *messages.view_noncontiguous(t.origin))
         return UNKNOWN
-    return reshape_to(call, t, sizes, "view" if is_view else "reshape")
+    return out
 
 
 @op(*_m("view_as", "reshape_as"))
@@ -111,11 +153,12 @@ def view_as(call: OpCall) -> Value:
     t, other = tensor(call.arg(0, "input")), tensor(call.arg(1, "other"))
     if t is None or other is None:
         return UNKNOWN
-    sizes = _dims(other)
-    if call.name.endswith("view_as") and t.contiguous is False and sizes is not None and _regroups(t.shape, sizes):
+    is_view = call.name.endswith("view_as")
+    out = reshape_to(call, t, _dims(other), "view" if is_view else "reshape", str(other.shape))
+    if is_view and t.contiguous is False and isinstance(out, TensorValue) and merges_axes(t.shape, out.shape):
         call.report("SC108", *messages.view_noncontiguous(t.origin))
         return UNKNOWN
-    return reshape_to(call, t, sizes, "view" if call.name.endswith("view_as") else "reshape", str(other.shape))
+    return out
 
 
 @op("torch.flatten", *_m("flatten"), "numpy.ravel", "torch.ravel", *_m("ravel"))
@@ -229,15 +272,22 @@ def permute(call: OpCall) -> Value:
     dims = _dims(t) or []
     identity = norm == list(range(rank))
     return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in norm]), origin=t.origin if identity else "permute",
-                               contiguous=t.contiguous if identity else False)
+                               contiguous=t.contiguous if keeps_memory_order(dims, norm) else False)
+
+
+def keeps_memory_order(dims: list[Dim], order: list[int]) -> bool:
+    """A permutation keeps a tensor contiguous when the axes that are not size 1 stay in order."""
+    moved = [i for i in order if dims[i].value != 1]
+    return moved == sorted(moved)
 
 
 def _swap(t: TensorValue, a: int, b: int, origin: str) -> TensorValue:
     dims = _dims(t) or []
-    dims[a], dims[b] = dims[b], dims[a]
-    if a == b:
-        return dataclasses.replace(t, shape=Shape.of(*dims))
-    return dataclasses.replace(t, shape=Shape.of(*dims), origin=origin, contiguous=False)
+    order = list(range(len(dims)))
+    order[a], order[b] = order[b], order[a]
+    contiguous = t.contiguous if keeps_memory_order(dims, order) else False
+    return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in order]), origin=origin if a != b else t.origin,
+                               contiguous=contiguous)
 
 
 @op("torch.transpose", "torch.swapaxes", "torch.swapdims", *_m("transpose", "swapaxes", "swapdims", "transpose_"),
@@ -316,7 +366,9 @@ def mT(call: OpCall) -> Value:
         return UNKNOWN
     if not t.shape.known:
         return unknown_like(t, origin="transpose", contiguous=False)
-    if t.shape.rank is not None and t.shape.rank < 2:
+    if t.shape.rank == 0:
+        return t
+    if t.shape.rank == 1:
         call.report("SC101", *messages.rank_error(op_title(call), call.label(0), t.shape, "a tensor of at least 2 dims"))
         return UNKNOWN
     if len(t.shape.suffix) < 2:
@@ -354,6 +406,8 @@ def movedim(call: OpCall) -> Value:
     if len(set(s_norm)) != len(s_norm) or len(set(d_norm)) != len(d_norm):
         call.report("SC106", *messages.dim_repeated(op_title(call), src if len(set(s_norm)) != len(s_norm) else dst))
         return UNKNOWN
+    if rank == 0:
+        return t
     order: list[int | None] = [None] * rank
     for s, d in zip(s_norm, d_norm):
         order[d] = s
@@ -362,7 +416,7 @@ def movedim(call: OpCall) -> Value:
     dims = _dims(t) or []
     identity = final == list(range(rank))
     return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in final]), origin=t.origin if identity else "permute",
-                               contiguous=t.contiguous if identity else False)
+                               contiguous=t.contiguous if keeps_memory_order(dims, final) else False)
 
 
 @op("torch.unsqueeze", *_m("unsqueeze", "unsqueeze_"), "numpy.expand_dims")
@@ -539,10 +593,10 @@ def narrow(call: OpCall) -> Value:
         return unknown_like(t)
     start = as_int(call.arg(2, "start"))
     size = t.shape[d]
-    if start is not None and length.value is not None and size.value is not None and not (
-        -size.value <= start <= size.value and (start % size.value if size.value else 0) + length.value <= size.value
-    ):
-        call.report("SC101", *messages.op_error(
-            f"{op_title(call)}: start {start} + length {length.value} exceeds axis {d} of {t.shape}"))
-        return UNKNOWN
+    if start is not None and length.value is not None and size.value is not None:
+        begin = start + size.value if start < 0 else start
+        if not 0 <= begin <= size.value or length.value < 0 or begin + length.value > size.value:
+            call.report("SC101", *messages.op_error(
+                f"{op_title(call)}: start {start} and length {length.value} do not fit axis {d} of {t.shape}"))
+            return UNKNOWN
     return dataclasses.replace(t, shape=t.shape.replace(d, length))

@@ -1,0 +1,198 @@
+"""Views and reshapes against torch (meta device), element counts, contiguity and squeeze."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ophelpers import Size, Tz, agree, agree_cpu
+from strategies import shapes
+
+from shapecheck.infer.ops.registry import OpCall, lookup
+from shapecheck.infer.values import UNKNOWN, ConstValue, DimValue, TensorValue, TupleValue
+from shapecheck.shapes import Dim, Facts, Shape
+
+SETTINGS = settings(max_examples=60, deadline=None)
+dims = st.integers(-5, 4)
+
+
+@st.composite
+def reshape_case(draw: st.DrawFn) -> tuple[tuple[int, ...], list[int]]:
+    """A shape and a target that usually keeps the element count, sometimes with -1."""
+    shape = draw(shapes(0, 4, zero=draw(st.integers(0, 9)) == 0))
+    numel = math.prod(shape)
+    target: list[int] = []
+    rest = numel
+    for _ in range(draw(st.integers(0, 3))):
+        divisors = [d for d in range(1, 7) if rest % d == 0] if rest else [0, 1, 2]
+        d = draw(st.sampled_from(divisors))
+        target.append(d)
+        rest = rest // d if d else 0
+    target.append(rest)
+    if draw(st.integers(0, 4)) == 0:
+        target[draw(st.integers(0, len(target) - 1))] = draw(st.integers(1, 7))  # break the count
+    if draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return shape, target
+
+
+@pytest.mark.parametrize("name", ["Tensor.view", "Tensor.reshape", "torch.reshape"])
+@SETTINGS
+@given(case=reshape_case(), form=st.sampled_from(["varargs", "tuple", "size"]))
+def test_view_reshape(name: str, case, form) -> None:  # type: ignore[no-untyped-def]
+    shape, target = case
+    if name == "torch.reshape":
+        agree(name, torch.reshape, Tz(shape), tuple(target))
+    elif form == "varargs":
+        agree(name, getattr(torch.Tensor, name.split(".")[1]), Tz(shape), *target)
+    elif form == "tuple":
+        agree(name, getattr(torch.Tensor, name.split(".")[1]), Tz(shape), tuple(target))
+    elif -1 not in target:
+        agree(name, getattr(torch.Tensor, name.split(".")[1]), Tz(shape), Size(tuple(target)))
+
+
+@SETTINGS
+@given(shape=shapes(0, 4), start=dims, end=dims)
+def test_flatten(shape, start, end) -> None:  # type: ignore[no-untyped-def]
+    agree("torch.flatten", torch.flatten, Tz(shape), start, end)
+
+
+@SETTINGS
+@given(shape=shapes(1, 4), dim=dims, sizes=st.lists(st.integers(-1, 4), min_size=1, max_size=3))
+def test_unflatten(shape, dim, sizes) -> None:  # type: ignore[no-untyped-def]
+    if sizes.count(-1) > 1 or 0 in sizes:
+        return
+    agree("Tensor.unflatten", torch.Tensor.unflatten, Tz(shape), dim, tuple(sizes))
+
+
+@SETTINGS
+@given(shape=shapes(0, 4), order=st.lists(st.integers(-4, 4), max_size=5))
+def test_permute(shape, order) -> None:  # type: ignore[no-untyped-def]
+    if not order:
+        return  # x.permute() without dims is a Python call error, not a shape question
+    agree("Tensor.permute", torch.Tensor.permute, Tz(shape), *order)
+
+
+@SETTINGS
+@given(shape=shapes(0, 4), a=dims, b=dims)
+def test_transpose_swap_movedim(shape, a, b) -> None:  # type: ignore[no-untyped-def]
+    agree("Tensor.transpose", torch.Tensor.transpose, Tz(shape), a, b)
+    agree("torch.swapaxes", torch.swapaxes, Tz(shape), a, b)
+    agree("torch.movedim", torch.movedim, Tz(shape), a, b)
+
+
+@SETTINGS
+@given(shape=shapes(0, 4))
+def test_t_T_mT(shape) -> None:  # type: ignore[no-untyped-def]
+    agree("Tensor.t", torch.Tensor.t, Tz(shape))
+    if len(shape) in (0, 2):  # .T on other ranks is deprecated (a warning, reversed axes)
+        agree("Tensor.T", lambda x: x.T, Tz(shape))
+    agree_cpu("Tensor.mT", lambda x: x.mT, Tz(shape))  # meta's .mT accepts a 0-d tensor
+
+
+@SETTINGS
+@given(shape=shapes(0, 4), dim=dims)
+def test_unsqueeze_squeeze(shape, dim) -> None:  # type: ignore[no-untyped-def]
+    agree("Tensor.unsqueeze", torch.Tensor.unsqueeze, Tz(shape), dim)
+    agree("Tensor.squeeze", torch.Tensor.squeeze, Tz(shape), dim)
+    agree("Tensor.squeeze", torch.Tensor.squeeze, Tz(shape))
+
+
+@SETTINGS
+@given(shape=shapes(0, 3), sizes=st.lists(st.integers(-1, 4), max_size=4))
+def test_expand(shape, sizes) -> None:  # type: ignore[no-untyped-def]
+    if not sizes:
+        return  # x.expand() without sizes is a Python call error
+    agree_cpu("Tensor.expand", torch.Tensor.expand, Tz(shape), *sizes)  # meta lets -1 through on new axes
+
+
+@SETTINGS
+@given(shape=shapes(0, 3), reps=st.lists(st.integers(0, 3), max_size=4))
+def test_repeat_tile(shape, reps) -> None:  # type: ignore[no-untyped-def]
+    agree("Tensor.repeat", torch.Tensor.repeat, Tz(shape), *reps) if reps else None
+    agree("torch.tile", torch.tile, Tz(shape), tuple(reps))
+
+
+@SETTINGS
+@given(shape=shapes(1, 3), dim=dims, start=st.integers(-3, 3), length=st.integers(0, 4))
+def test_narrow(shape, dim, start, length) -> None:  # type: ignore[no-untyped-def]
+    agree_cpu("torch.narrow", torch.narrow, Tz(shape), dim, start, length)
+
+
+def test_view_after_transpose_is_sc108_but_reshape_is_fine() -> None:
+    agree("Tensor.view", torch.Tensor.view, Tz((2, 3), noncontiguous=True), 6)
+    agree("Tensor.reshape", torch.Tensor.reshape, Tz((2, 3), noncontiguous=True), 6)
+    agree("Tensor.view", torch.Tensor.view, Tz((2, 3), noncontiguous=True), 2, 3)
+    agree("Tensor.view", torch.Tensor.view, Tz((4, 2, 3), noncontiguous=True), 2, 2, 2, 3)
+    call = OpCall("Tensor.view", [TensorValue(Shape.of(3, 2), contiguous=False, origin="transpose"), ConstValue(-1)], {})
+    view = lookup("Tensor.view")
+    assert view is not None and view(call) is UNKNOWN
+    assert [f.code for f in call.findings] == ["SC108"] and "transpose" in call.findings[0].message
+
+
+def sym(*dims: object) -> TensorValue:
+    return TensorValue(Shape.of(*dims))  # type: ignore[arg-type]
+
+
+def d(name: str) -> DimValue:
+    return DimValue(Dim.sym(name))
+
+
+def run(name: str, *args: object, facts: Facts | None = None) -> tuple[object, OpCall]:
+    fn = lookup(name)
+    assert fn is not None
+    call = OpCall(name, list(args), {}, facts=facts, labels=["x"])  # type: ignore[arg-type]
+    return fn(call), call
+
+
+def test_multi_head_round_trip() -> None:
+    facts = Facts()
+    facts.assume_divides(Dim.sym("h"), Dim.sym("d"))
+    head = DimValue(Dim.sym("d") // Dim.sym("h"))
+    x, call = run("Tensor.view", sym("b", "s", "d"), d("b"), d("s"), d("h"), head, facts=facts)
+    assert isinstance(x, TensorValue) and str(x.shape) == "(b, s, h, d // h)" and not call.findings
+    x, _ = run("Tensor.transpose", x, ConstValue(1), ConstValue(2))
+    assert isinstance(x, TensorValue) and x.contiguous is False
+    x, _ = run("Tensor.transpose", x, ConstValue(1), ConstValue(2))
+    x, _ = run("Tensor.contiguous", x)
+    x, call = run("Tensor.view", x, d("b"), d("s"), ConstValue(-1), facts=facts)
+    assert isinstance(x, TensorValue) and str(x.shape) == "(b, s, d)" and not call.findings
+
+
+def test_symbolic_element_count_mismatch() -> None:
+    out, call = run("Tensor.view", sym("b", 12), d("b"), ConstValue(5), ConstValue(-1))
+    assert out is UNKNOWN and [f.code for f in call.findings] == ["SC101"]
+    out, call = run("Tensor.reshape", sym("n", 6), d("n"), ConstValue(4))
+    assert out is UNKNOWN and [f.code for f in call.findings] == ["SC101"]
+    out, call = run("Tensor.view", sym("b", "s", "d"), d("b"), ConstValue(-1))
+    assert isinstance(out, TensorValue) and str(out.shape) == "(b, d * s)" and not call.findings
+
+
+def test_squeeze_without_dim_on_symbolic_axis_is_sc107() -> None:
+    out, call = run("Tensor.squeeze", sym("b", 1, "d"))
+    assert [f.code for f in call.findings] == ["SC107"]
+    assert isinstance(out, TensorValue) and str(out.shape) == "(b, d)"
+    out, call = run("Tensor.squeeze", sym(3, 1, 4))
+    assert not call.findings and isinstance(out, TensorValue) and str(out.shape) == "(3, 4)"
+
+
+def test_unknown_sizes_give_unknown_silently() -> None:
+    from shapecheck.infer.values import UNKNOWN as U
+
+    out, call = run("Tensor.view", sym("b", "d"), U, ConstValue(-1))
+    assert isinstance(out, TensorValue) and out.shape.rank is None and not call.findings
+    out, call = run("Tensor.permute", TensorValue(Shape.unknown()), TupleValue((ConstValue(0), ConstValue(1))))
+    assert isinstance(out, TensorValue) and not call.findings
+
+
+@SETTINGS
+@given(case=reshape_case())
+def test_view_of_transposed_tensor(case) -> None:  # type: ignore[no-untyped-def]
+    """SC108 exactly when torch's view of a transposed tensor fails (merging the swapped axes)."""
+    shape, target = case
+    if len(shape) < 2 or 0 in shape:
+        return
+    agree("Tensor.view", torch.Tensor.view, Tz(shape, noncontiguous=True), *target)
