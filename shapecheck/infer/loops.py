@@ -934,7 +934,10 @@ class _Analysis:
                 results.append(ctx[0] == "off")
                 continue
             outer = self.b.enclosing_function(call)
-            r = self._wrapped(outer, depth + 1) if outer is not None else False
+            if outer is None or any(f.ev.kind == "backward" for f in self.tree(outer)[1]):
+                results.append(False)  # module level, or a training function: grad is on
+                continue
+            r = self._wrapped(outer, depth + 1)
             if r is None:
                 return None
             results.append(r)
