@@ -45,6 +45,7 @@ class BroadcastResult:
     assumptions: list[tuple[Dim, Dim]] = field(default_factory=list)
     stretched: list[tuple[int, int]] = field(default_factory=list)
     is_trap: bool = False
+    assumption_axes: list[int] = field(default_factory=list)  # the axis of each assumption
 
     @property
     def ok(self) -> bool:
@@ -124,9 +125,9 @@ def _broadcast_axis(axis: int, contribs: list[Dim | str], facts: Facts | None, r
                         result.error = BroadcastFailure(axis, ((rep_i, axis, rep), (i, axis, d)))
                     failed = True
                 else:
-                    _assume(result, d, Dim.const(1))
+                    _assume(result, axis, d, Dim.const(1))
             else:
-                _assume(result, *((rep, d) if rep_i < i else (d, rep)))  # in operand order
+                _assume(result, axis, *((rep, d) if rep_i < i else (d, rep)))  # in operand order
         dim = None if failed else rep
     elif unknowns:
         first = unknowns[0][1]
@@ -141,6 +142,7 @@ def _broadcast_axis(axis: int, contribs: list[Dim | str], facts: Facts | None, r
     return dim
 
 
-def _assume(result: BroadcastResult, a: Dim, b: Dim) -> None:
+def _assume(result: BroadcastResult, axis: int, a: Dim, b: Dim) -> None:
     if (a, b) not in result.assumptions and (b, a) not in result.assumptions:
         result.assumptions.append((a, b))
+        result.assumption_axes.append(axis)

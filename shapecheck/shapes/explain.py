@@ -99,31 +99,65 @@ def explain_broadcast(shapes: Sequence[Shape], labels: Sequence[str], result: Br
         notes.append(f"axis {err.axis}: {sizes}: sizes must be equal, or one of them 1")
     else:
         assert result.shape is not None
-        res = result.shape
-        for axis in sorted({a for _, a in result.stretched}):
-            marked.append(axis)
-            target = res[axis]
-            sources = [labels[i] for i in range(len(shapes)) if (i, axis) not in result.stretched]
-            source = f" (from {', '.join(sources)})" if sources else ""
-            for i in result.stretched_operands(axis):
-                shape = shapes[i]
-                if shape.rank is not None and -axis > shape.rank:
-                    padded = _padded(shape, res.rank if res.rank is not None else -axis)
-                    notes.append(f"axis {axis}: {labels[i]} has no axis here: padded to {padded}, "
-                                 f"then stretched to {target}{source}")
-                else:
-                    notes.append(f"axis {axis}: {labels[i]}'s 1 is stretched to {target}{source}")
-        for a, b in result.assumptions:
+        notes.extend(_stretch_notes(shapes, labels, result, marked))
+        for (a, b), axis in zip(result.assumptions, result.assumption_axes or [None] * len(result.assumptions)):
+            where = f"axis {axis}: " if axis is not None else ""
+            if axis is not None:
+                marked.append(axis)
+            if a.is_const and not b.is_const:
+                a, b = b, a  # `batch == 10` reads better than `10 == batch`
             if b.value == 1 and a.value != 1:
-                notes.append(f"assumes {a} == 1 (otherwise the sizes cannot broadcast)")
+                notes.append(f"{where}assumes {a} == 1: otherwise it cannot broadcast")
             else:
-                notes.append(f"assumes {a} == {b} (different sizes broadcast only if equal or one is 1)")
+                notes.append(f"{where}assumes {a} == {b}: sizes broadcast only when equal or one of them is 1")
         if result.is_trap:
-            notes.append(f"the result {res} is larger than every input")
+            notes.append(f"the result {result.shape} is larger than every input")
     if marked:
         lines.append(prefix + grid.carets(marked).lstrip("\n"))
     lines.extend(INDENT + n for n in notes)
     return [line.rstrip() for line in lines]
+
+
+def _stretch_notes(
+    shapes: Sequence[Shape], labels: Sequence[str], result: BroadcastResult, marked: list[int]
+) -> list[str]:
+    """One line per stretched operand: which axes, padded to what, stretched to whose size."""
+    res = result.shape
+    assert res is not None
+    notes: list[str] = []
+    for i, shape in enumerate(shapes):
+        axes = sorted(a for j, a in result.stretched if j == i)
+        if not axes:
+            continue
+        marked.extend(axes)
+        rank = shape.rank
+        padded = [a for a in axes if rank is not None and -a > rank]
+        ones = [a for a in axes if a not in padded]
+        for group, how in ((padded, "padded"), (ones, "ones")):
+            if not group:
+                continue
+            targets = ", ".join(_sourced(shapes, labels, result, a) for a in group)
+            where = ("axis " if len(group) == 1 else "axes ") + ", ".join(str(a) for a in group)
+            if how == "padded":
+                full = _padded(shape, res.rank if res.rank is not None else -group[0])
+                notes.append(f"{where}: {labels[i]} padded to {full} and stretched to {targets}")
+            else:
+                notes.append(f"{where}: {_possessive(labels[i])} 1 stretched to {targets}")
+    return notes
+
+
+def _possessive(label: str) -> str:
+    return f"{label}'" if label.endswith("s") else f"{label}'s"
+
+
+def _sourced(shapes: Sequence[Shape], labels: Sequence[str], result: BroadcastResult, axis: int) -> str:
+    """`target's N`: the size on `axis` and the first operand that brought it."""
+    assert result.shape is not None
+    size = result.shape[axis]
+    for j in range(len(shapes)):
+        if (j, axis) not in result.stretched:
+            return f"{_possessive(labels[j])} {size}"
+    return str(size)
 
 
 def explain_mismatch(a: Shape, b: Shape, labels: Sequence[str], axis_a: int, axis_b: int) -> list[str]:
@@ -143,8 +177,8 @@ def explain_mismatch(a: Shape, b: Shape, labels: Sequence[str], axis_a: int, axi
         caret = _caret_under(shape, axis)
         if caret:
             lines.append(INDENT + " " * width + "   " + caret)
-    lines.append(f"{INDENT}{la}'s axis {axis_a} ({_dim_at(a, axis_a)}) must equal "
-                 f"{lb}'s axis {axis_b} ({_dim_at(b, axis_b)})")
+    lines.append(f"{INDENT}{_possessive(la)} axis {axis_a} ({_dim_at(a, axis_a)}) must equal "
+                 f"{_possessive(lb)} axis {axis_b} ({_dim_at(b, axis_b)})")
     return lines
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shapecheck.shapes.dims import Dim
+from shapecheck.shapes.expr import evaluate_expr, lookup
 from shapecheck.shapes.shape import Axis, Shape, Variadic
 
 PatternKind = Literal["fixed", "named", "anonymous", "symbolic"]
@@ -92,7 +93,7 @@ class DimSpec:
                 assert d.value is not None
                 axes.append(Dim.const(d.value))
             elif d.kind == "named":
-                axes.append(_lookup(d.name, env) if d.name else Dim.unknown())
+                axes.append(lookup(d.name, env) if d.name else Dim.unknown())
             elif d.kind == "symbolic":
                 assert d.expr is not None
                 axes.append(evaluate_expr(d.expr, env))
@@ -102,11 +103,6 @@ class DimSpec:
 
     def __str__(self) -> str:
         return " ".join(d.text for d in self.dims)
-
-
-def _lookup(name: str, env: dict[str, Dim]) -> Dim:
-    found = env.get(name)
-    return found if found is not None else Dim.sym(name)
 
 
 _ELEMENT = re.compile(r"\S+")
@@ -214,35 +210,3 @@ def _check_expr(expr: str) -> str | None:
         if isinstance(node, ast.Constant) and not (isinstance(node.value, int) and not isinstance(node.value, bool)):
             return f"Cannot process symbolic axis '{expr}': sizes are integers, not {node.value!r}"
     return None
-
-
-def evaluate_expr(expr: str, env: dict[str, Dim] | None = None) -> Dim:
-    """Evaluate a symbolic axis over `+ - * // %`, ints and names; anything else -> unknown."""
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except (SyntaxError, ValueError):
-        return Dim.unknown()
-    return _walk(tree.body, env or {})
-
-
-def _walk(node: ast.AST, env: dict[str, Dim]) -> Dim:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-        return Dim.const(node.value)
-    if isinstance(node, ast.Name):
-        return _lookup(node.id, env)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _walk(node.operand, env)
-        return -inner if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.BinOp):
-        left, right = _walk(node.left, env), _walk(node.right, env)
-        if isinstance(node.op, ast.Add):
-            return left + right
-        if isinstance(node.op, ast.Sub):
-            return left - right
-        if isinstance(node.op, ast.Mult):
-            return left * right
-        if isinstance(node.op, ast.FloorDiv):
-            return left // right
-        if isinstance(node.op, ast.Mod):
-            return left % right
-    return Dim.unknown()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from shapecheck.shapes.dims import Dim
+from shapecheck.shapes.expr import evaluate_expr
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,22 @@ def _as_axis(x: Dim | Variadic | int | str) -> Axis:
             return Variadic(None)
         if x.startswith("*"):
             return Variadic(x[1:] or None)
-        return Dim.sym(x)
+        if x.isidentifier():
+            return Dim.sym(x)
+        dim = evaluate_expr(x)
+        if dim.is_unknown:
+            raise ValueError(f"not a size expression: {x!r}")
+        return dim
     if isinstance(x, int) and not isinstance(x, bool):
         return Dim.const(x)
     raise TypeError(f"not a dimension: {x!r}")
 
 
 class Shape:
-    """A tensor shape. `Shape.of(2, "n", "*b")`; `Shape.unknown()` for an unknown rank.
+    """A tensor shape. `Shape.of(2, "n", "d // h", "*b")`; `Shape.unknown()` for an unknown rank.
+
+    In `Shape.of`, an int is a constant, an identifier a symbol, another string a size expression
+    (`"n + 1"`), `"*name"` / `"..."` a variadic segment.
 
     `rank` is None for an unknown shape or one with a variadic; `len()` works only when the rank
     is known. Indexing returns a `Dim` (negative indices ok); an index that falls in a variadic
