@@ -16,7 +16,9 @@ import torch
 
 from shapecheck.infer.ops.registry import OpCall, lookup, lookup_module
 from shapecheck.infer.values import (
+    ELLIPSIS,
     UNKNOWN,
+    SliceValue,
     ConstValue,
     DtypeValue,
     ModuleValue,
@@ -75,6 +77,10 @@ def to_value(arg: Any) -> Value:
                            contiguous=contiguous, origin="transpose" if arg.noncontiguous else None)
     if isinstance(arg, Size):
         return ShapeValue(Shape.of(*arg.dims))
+    if isinstance(arg, slice):
+        return SliceValue(to_value(arg.start), to_value(arg.stop), to_value(arg.step))
+    if arg is Ellipsis:
+        return ELLIPSIS
     if isinstance(arg, (list, tuple)):
         return TupleValue(tuple(to_value(a) for a in arg))
     if isinstance(arg, torch.dtype):

@@ -1,0 +1,82 @@
+"""Indexing, gather and index_select against torch."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ophelpers import Tz, agree, agree_cpu, ours, torch_outcome, value_shapes
+from strategies import shapes
+
+from shapecheck.infer.values import TensorValue, TupleValue
+
+SETTINGS = settings(max_examples=80, deadline=None)
+
+basic_items = st.one_of(
+    st.integers(-4, 4),
+    st.none(),
+    st.just(Ellipsis),
+    st.builds(slice, st.one_of(st.none(), st.integers(-4, 4)), st.one_of(st.none(), st.integers(-4, 4)),
+              st.one_of(st.none(), st.integers(1, 3))),
+    st.builds(lambda s: Tz(s, torch.int64), shapes(0, 2)),
+)
+
+
+def getitem(x, idx):  # type: ignore[no-untyped-def]
+    return x[idx]
+
+
+@SETTINGS
+@given(shape=shapes(0, 4), items=st.lists(basic_items, max_size=4))
+def test_basic_and_integer_indexing(shape, items) -> None:  # type: ignore[no-untyped-def]
+    """Index tensors hold zeros (CPU) so that bounds never fail on the data. Several ellipses are
+    left out: NumPy rejects them, torch applies rules of its own; we return an unknown shape."""
+    if items.count(Ellipsis) > 1:
+        return
+    agree_cpu("__getitem__", getitem, Tz(shape), tuple(items))
+
+
+@SETTINGS
+@given(shape=shapes(1, 3), mask=shapes(1, 2), lead=st.booleans())
+def test_boolean_mask_rank_and_errors(shape, mask, lead) -> None:  # type: ignore[no-untyped-def]
+    idx = (Tz(mask, torch.bool),) if lead else (slice(None), Tz(mask, torch.bool))
+    ok, expected, _ = torch_outcome(getitem, (Tz(shape), idx), {}, "cpu")
+    result, call = ours("__getitem__", (Tz(shape), idx), {})
+    errors = [f for f in call.findings if f.code == "SC101"]
+    assert bool(errors) == (not ok)
+    if ok:
+        assert isinstance(result, TensorValue) and result.shape.rank == len(expected)
+        got = value_shapes(result)
+        assert got == "?"  # the masked axis has a data-dependent size
+
+
+@SETTINGS
+@given(shape=shapes(1, 3), idx=shapes(1, 3), dim=st.integers(-3, 3))
+def test_gather_index_select(shape, idx, dim) -> None:  # type: ignore[no-untyped-def]
+    agree_cpu("torch.gather", torch.gather, Tz(shape), dim, Tz(idx, torch.int64))
+    agree_cpu("torch.index_select", torch.index_select, Tz(shape), dim, Tz(idx[:1], torch.int64))
+
+
+def test_tuple_indexing() -> None:
+    result, _ = ours("__getitem__", ((Tz((2, 3)), Tz((4,))), 1), {})
+    assert isinstance(result, TensorValue) and value_shapes(result) == (4,)
+    result, _ = ours("__getitem__", ((Tz((2, 3)), Tz((4,)), Tz((5,))), slice(1, None)), {})
+    assert isinstance(result, TupleValue) and len(result.items) == 2
+
+
+def test_symbolic_slices() -> None:
+    from shapecheck.infer.ops.registry import OpCall, lookup
+    from shapecheck.infer.values import ConstValue, SliceValue
+    from shapecheck.shapes import Shape
+
+    fn = lookup("__getitem__")
+    assert fn is not None
+    none = ConstValue(None)
+    x = TensorValue(Shape.of("b", "s", "v"))
+    sub = TupleValue((SliceValue(none, none, none), SliceValue(none, ConstValue(-1), none)))
+    out = fn(OpCall("__getitem__", [x, sub], {}))
+    assert isinstance(out, TensorValue) and str(out.shape) == "(b, s - 1, v)"
+    out = fn(OpCall("__getitem__", [x, TupleValue((SliceValue(none, none, none), none))], {}))
+    assert isinstance(out, TensorValue) and str(out.shape) == "(b, 1, s, v)" and out.origin == "index-none"
+    out = fn(OpCall("__getitem__", [x, TupleValue((ConstValue(0), ConstValue(0), ConstValue(0), ConstValue(0)))], {}))
+    assert out is not None and not isinstance(out, TensorValue)
