@@ -1,0 +1,563 @@
+"""`with shapecheck.trace():` a dispatch-level tracer for forward and backward.
+
+    with shapecheck.trace() as t:          # prints a summary on exit
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+    t.findings, t.modules, t.to_json()
+
+Mechanisms (measured costs in research/runtime-anchors.md §3):
+- a `TorchDispatchMode` sees every ATen op, backward included: op counts, device mixing,
+  broadcast traps, host syncs, float64, NaN/Inf, the first cross-entropy value;
+- global module forward hooks give module paths, the per-module shape table, activation
+  statistics, and Dropout/BatchNorm left in training mode under `no_grad`;
+- global optimizer step hooks and per-parameter gradient hooks check gradients: shape and
+  device against the parameter, parameters that never get one, and gradients that survive
+  from one step into the next (no `zero_grad`);
+- the user's source line is found by walking frames past torch and shapecheck, and only
+  when there is something to report, so the per-op cost stays small.
+
+Value statistics (activation mean/std, dead ReLUs, the first loss) read tensor values and so
+synchronise with the GPU: they are taken once per module (first call) and once per loss.
+NaN/Inf checks (`detect_nan=True`) sync on every op and are off by default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from shapecheck.runtime import _torch_compat as compat
+from shapecheck.runtime.findings import KINDS, Finding, ModuleRow, shape_text
+
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+_STDLIB = os.path.dirname(os.path.abspath(os.__file__))
+# Frames that are never "the user's line": torch, shapecheck.runtime, and the stdlib glue
+# between `shapecheck trace` and the script (runpy) or around `with trace():` (contextlib).
+_SKIP_PREFIXES = (_OWN_DIR, _TORCH_DIR, "<frozen", os.path.join(_STDLIB, "runpy.py"),
+                  os.path.join(_STDLIB, "contextlib.py"))
+
+aten = torch.ops.aten
+_SYNC_OPS = {aten._local_scalar_dense.default, aten.nonzero.default, aten.equal.default}
+_DEVICE_EXEMPT = {aten._to_copy.default, aten.copy_.default, aten.index.Tensor, aten.index_put_.default,
+                  aten.index_put.default, aten._index_put_impl_.default, aten.lift_fresh.default,
+                  aten.set_.source_Storage_storage_offset, aten.set_.source_Tensor}
+_NLL_OPS = {aten.nll_loss_forward.default, aten.nll_loss2d_forward.default}
+_NORM_TYPES: tuple[type, ...] = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+_RELU_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6)
+_FLOAT64 = torch.float64
+_MAX_PER_KIND = 50
+
+
+def user_frame(depth: int = 1) -> tuple[str, int]:
+    """(filename, line) of the innermost frame that is the user's code."""
+    frame: Any = sys._getframe(depth)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(_SKIP_PREFIXES):
+            return name, frame.f_lineno
+        frame = frame.f_back
+    return "", 0
+
+
+def _flags(func: Any) -> int:
+    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll."""
+    flags = 0
+    try:
+        if torch.Tag.pointwise in func.tags:
+            flags |= 1
+    except AttributeError:
+        pass
+    if func in _DEVICE_EXEMPT:
+        flags |= 2
+    if func in _SYNC_OPS:
+        flags |= 4
+    if func in _NLL_OPS:
+        flags |= 8
+    return flags
+
+
+class Tracer:
+    """State of one `trace()`: what was seen and what is wrong with it."""
+
+    def __init__(self, *, detect_nan: bool = False, stats: bool = True, dry_run: bool = False) -> None:
+        self.detect_nan = detect_nan
+        self.stats = stats and not dry_run
+        self.dry_run = dry_run
+        self.findings: list[Finding] = []
+        self._by_key: dict[tuple[str, str, int, str], Finding] = {}
+        self.op_counts: dict[Any, int] = {}
+        self.modules: dict[str, ModuleRow] = {}
+        self._flag_cache: dict[Any, int] = {}
+        self._paths: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+        self._stack: list[str] = []
+        self._roots: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+        self._busy = False  # our own tensor ops (statistics) must not be traced
+        self._in_step = False  # between a training forward and optimizer.step()
+        self._steps = 0
+        self._first_loss_checked = False
+        self._warned_modules: set[Any] = set()
+        self._param_names: dict[int, str] = {}  # id(param): tensors cannot be weak dict keys (== is elementwise)
+        self._param_owner: dict[int, nn.Module] = {}
+        self._hooked: set[int] = set()
+        self._after_step: dict[int, tuple[Any, int]] = {}  # id(param) -> (grad, version) after step
+        self._no_grad_ever: dict[int, str] = {}
+        self._got_grad: set[int] = set()
+        self._handles: list[Any] = []
+        self._kind_counts: dict[str, int] = {}
+        self._created: dict[int, tuple[Any, str, int]] = {}  # id -> (weakref, file, line) of tensors made in forward
+        self.device_names: dict[str, str] = {}  # dry run: the `meta` stand-in prints as `cuda:0`
+
+    # --- findings ------------------------------------------------------------------------
+
+    def report(self, kind: str, message: str, *, op: str = "", module: str | None = None,
+               where: tuple[str, int] | None = None, notes: list[str] | None = None,
+               severity: str | None = None) -> Finding | None:
+        """Record a finding at the user's line; repeats at one line only bump its count."""
+        filename, line = where if where is not None else user_frame(2)
+        mod = self._stack[-1] if module is None and self._stack else (module or "")
+        key = (kind, filename, line, mod)
+        found = self._by_key.get(key)
+        if found is not None:
+            found.count += 1
+            return found
+        if self._kind_counts.get(kind, 0) >= _MAX_PER_KIND:
+            return None
+        self._kind_counts[kind] = self._kind_counts.get(kind, 0) + 1
+        finding = Finding(kind, message, severity or KINDS[kind][0], filename, line, mod, op, 1, notes or [])
+        self._by_key[key] = finding
+        self.findings.append(finding)
+        return finding
+
+    # --- the op handler ------------------------------------------------------------------
+
+    def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        counts = self.op_counts
+        counts[func] = counts.get(func, 0) + 1
+        flags = self._flag_cache.get(func)
+        if flags is None:
+            flags = self._flag_cache[func] = _flags(func)
+        tensor = torch.Tensor
+        first_dev = None
+        max_numel = -1
+        max_rank = 0
+        mixed = False
+        has64 = other_float = False
+        for a in args:
+            if isinstance(a, tensor):
+                dev = a.device
+                if first_dev is None:
+                    first_dev = dev
+                elif dev != first_dev and not (flags & 2):
+                    mixed = True
+                if flags & 1:
+                    n = a.numel()
+                    if n > max_numel:
+                        max_numel = n
+                    if a.dim() > max_rank:
+                        max_rank = a.dim()
+                dt = a.dtype
+                if dt is _FLOAT64:
+                    has64 = True
+                elif dt.is_floating_point:
+                    other_float = True
+            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], tensor):
+                for b in a:
+                    if isinstance(b, tensor):
+                        if first_dev is None:
+                            first_dev = b.device
+                        elif b.device != first_dev and not (flags & 2):
+                            mixed = True
+        if mixed:
+            self._device_mismatch(func, args)
+        if flags & 4:
+            self._sync(func, args)
+        out = func(*args, **kwargs)
+        if type(out) is tensor or isinstance(out, tensor):
+            odt = out.dtype
+            if odt is _FLOAT64 and (not has64 or other_float):
+                self._float64(func, has64)
+            if flags & 1 and max_numel >= 0 and out.numel() > max_numel and out.dim() > 0:
+                self._broadcast(func, args, out)
+            if self.detect_nan and odt.is_floating_point:
+                self._nan(func, args, out)
+            if first_dev is None and self._stack:
+                self._remember_creation(out)
+        elif flags & 8 and not self._first_loss_checked:
+            self._first_loss(args, out)
+        return out
+
+    def _device_mismatch(self, func: Any, args: tuple[Any, ...]) -> None:
+        devices = []
+        for a in args:
+            items = a if isinstance(a, (list, tuple)) else (a,)
+            for b in items:
+                if isinstance(b, torch.Tensor) and not (b.dim() == 0 and b.device.type == "cpu"):
+                    devices.append(f"{shape_text(b.shape)} on {self.device_name(b.device)}")
+        if len({d.split(" on ")[1] for d in devices}) < 2:
+            return  # only CPU scalars differ: torch allows that
+        notes = []
+        for a in args:
+            seen = self._created.get(id(a)) if isinstance(a, torch.Tensor) else None
+            if seen is not None and seen[0]() is a:
+                notes.append(f"the {self.device_name(a.device)} tensor {shape_text(a.shape)} was created at "
+                             f"{seen[1]}:{seen[2]}: pass device=x.device (x: an input of forward) when creating it")
+        self.report("device-mismatch",
+                    f"{func} mixes devices: " + ", ".join(devices)
+                    + ". A tensor created without device= (or not moved with .to(device)) meets the model's.",
+                    op=str(func), notes=notes)
+
+    def _remember_creation(self, out: torch.Tensor) -> None:
+        if len(self._created) > 4096:
+            self._created.clear()
+        try:
+            ref = weakref.ref(out)
+        except TypeError:
+            return
+        filename, line = user_frame(3)
+        self._created[id(out)] = (ref, filename, line)
+
+    def device_name(self, device: torch.device) -> str:
+        text = str(device)
+        return self.device_names.get(device.type, text) if self.device_names else text
+
+    def rename_devices(self, text: str) -> str:
+        for old, new in self.device_names.items():
+            text = text.replace(f" {old} ", f" {new} ").replace(f" {old}!", f" {new}!").replace(f" {old},", f" {new},")
+        return text
+
+    def _sync(self, func: Any, args: tuple[Any, ...]) -> None:
+        if not self._in_step:
+            return
+        src = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        on_host = src is not None and src.device.type in ("cpu", "meta")
+        what = {"aten._local_scalar_dense.default": ".item() / bool(tensor) / float(tensor)",
+                "aten.nonzero.default": "nonzero() / boolean-mask indexing",
+                "aten.equal.default": "torch.equal()"}.get(str(func), str(func))
+        where = "would force" if on_host else "forces"
+        self.report("host-sync",
+                    f"{what} inside the training step {where} a host-device sync (the CPU waits for the GPU)",
+                    op=str(func), severity="info" if on_host else None,
+                    notes=["keep values on the device inside the step; read them (.item()) after optimizer.step(), "
+                           "or every N steps"])
+
+    def _float64(self, func: Any, has64: bool) -> None:
+        if torch.is_grad_enabled() and compat.current_autograd_node() is not None:
+            return  # backward of a float64 op: the forward origin was already reported
+        how = "float64 meets float32 and promotes the result" if has64 else "this op creates a float64 tensor"
+        self.report("float64", f"{func}: {how}; float64 runs far slower on GPUs and mixes badly with "
+                               "float32 parameters (torch.tensor(numpy_array) and np.float64 scalars are the usual source)",
+                    op=str(func))
+
+    def _broadcast(self, func: Any, args: tuple[Any, ...], out: torch.Tensor) -> None:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if len(tensors) < 2 or compat.current_autograd_node() is not None:
+            return
+        if all(t.dim() == out.dim() for t in tensors):
+            return  # every operand spelled out its rank (x[:, None] * y[None, :]): explicit intent
+        shapes = [shape_text(t.shape) for t in tensors]
+        rank = out.dim()
+        aligned = [" " * (6 * (rank - t.dim())) + "".join(f"{int(s):>6}" for s in t.shape) for t in tensors]
+        self.report("broadcast-trap",
+                    f"{func}: {' and '.join(shapes)} broadcast to {shape_text(out.shape)}, larger than every input "
+                    f"({out.numel()} elements)",
+                    op=str(func),
+                    notes=["aligned from the right:", *aligned, "".join(f"{int(s):>6}" for s in out.shape) + "  result",
+                           "a size-1 axis was stretched against an axis the other operand lacks; "
+                           "if this is meant, write it explicitly (x[:, None], unsqueeze)."])
+
+    def _nan(self, func: Any, args: tuple[Any, ...], out: torch.Tensor) -> None:
+        self._busy = True
+        try:
+            if bool(torch.isfinite(out).all()):
+                return
+            inputs_finite = all(bool(torch.isfinite(a).all()) for a in args
+                                if isinstance(a, torch.Tensor) and a.dtype.is_floating_point)
+        finally:
+            self._busy = False
+        if inputs_finite:
+            self.report("non-finite", f"{func} produced NaN/Inf from finite inputs", op=str(func))
+
+    def _first_loss(self, args: tuple[Any, ...], out: Any) -> None:
+        self._first_loss_checked = True
+        if self._steps or self.dry_run or compat.current_autograd_node() is not None:
+            return
+        logp = args[0]
+        reduction = args[3] if len(args) > 3 else 1
+        if not isinstance(logp, torch.Tensor) or reduction != 1 or logp.dim() == 0:
+            return
+        classes = int(logp.shape[1] if logp.dim() > 1 else logp.shape[0])
+        if classes < 2:
+            return
+        self._busy = True
+        try:
+            value = float(out[0].detach())
+        finally:
+            self._busy = False
+        expected = math.log(classes)
+        if not math.isfinite(value) or value > 2 * expected or value < 0.5 * expected:
+            self.report("initial-loss",
+                        f"first cross-entropy loss is {value:.3f}, far from ln({classes}) = {expected:.3f} "
+                        "expected at initialisation",
+                        notes=["a fresh classifier should predict near-uniform probabilities; a much larger loss "
+                               "means over-confident logits (initialisation or input scaling), a much smaller one "
+                               "a leak of the labels or a model that is not fresh"])
+
+    # --- module hooks ----------------------------------------------------------------------
+
+    def path_of(self, module: nn.Module) -> str:
+        path = self._paths.get(module)
+        if path is not None:
+            return path
+        if self._stack:
+            path = f"{self._stack[-1]}.<{type(module).__name__}>"
+            self._paths[module] = path
+            return path
+        root = type(module).__name__
+        for name, sub in module.named_modules():
+            self._paths.setdefault(sub, f"{root}.{name}" if name else root)
+            for pname, p in sub.named_parameters(recurse=False):
+                if p is not None:
+                    self._param_names.setdefault(id(p), f"{root}.{name}.{pname}" if name else f"{root}.{pname}")
+                    self._param_owner[id(p)] = module
+        self._roots[module] = root
+        return self._paths[module]
+
+    def pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if self._busy:
+            return
+        path = self.path_of(module)
+        self._stack.append(path)
+        grad = torch.is_grad_enabled()
+        if module.training and grad and not self._stack[:-1]:
+            self._in_step = True
+            self._hook_params(module)
+        if module.training and not grad and isinstance(module, _NORM_TYPES) and path not in self._warned_modules:
+            self._warned_modules.add(path)
+            kind = "BatchNorm" if isinstance(module, nn.modules.batchnorm._BatchNorm) else "Dropout"
+            effect = ("normalises with the batch's statistics and updates its running averages"
+                      if kind == "BatchNorm" else "still zeroes activations at random")
+            self.report("train-mode-under-no-grad",
+                        f"{type(module).__name__} at {path} runs in training mode under no_grad: it {effect}; "
+                        "call model.eval() before evaluating (and model.train() after)", module=path)
+        row = self.modules.get(path)
+        if row is None:
+            row = self.modules[path] = ModuleRow(path, type(module).__name__)
+            row.inputs = [_describe(a) for a in args]
+        row.calls += 1
+        row.training = module.training
+
+    def post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._busy or not self._stack:
+            return None
+        path = self._stack.pop()
+        row = self.modules.get(path)
+        if row is not None and not row.output:
+            row.output = _describe(output)
+            if self.stats and isinstance(output, torch.Tensor) and output.dtype.is_floating_point \
+                    and output.numel() and not list(module.children()):
+                self._activation_stats(module, row, output)
+        return None
+
+    def _activation_stats(self, module: nn.Module, row: ModuleRow, out: torch.Tensor) -> None:
+        self._busy = True
+        try:
+            with torch.no_grad():
+                o = out.detach().float()
+                row.stats["mean"] = round(float(o.mean()), 4)
+                row.stats["std"] = round(float(o.std()), 4) if o.numel() > 1 else 0.0
+                zero = o == 0
+                row.stats["zero_fraction"] = round(float(zero.float().mean()), 4)
+                if isinstance(module, _RELU_TYPES) and o.dim() >= 2:
+                    unit_axis = 1 if o.dim() in (4, 5) else o.dim() - 1
+                    other = [d for d in range(o.dim()) if d != unit_axis]
+                    dead = zero.all(dim=other[0]) if len(other) == 1 else zero.permute(
+                        unit_axis, *other).reshape(o.shape[unit_axis], -1).all(dim=1)
+                    frac = float(dead.float().mean())
+                    row.stats["dead_fraction"] = round(frac, 4)
+                    if frac >= 0.5:
+                        units = int(o.shape[unit_axis])
+                        self.report("dead-relu",
+                                    f"{type(module).__name__} at {row.path}: {frac:.0%} of its {units} units output 0 "
+                                    "for the whole batch (dead ReLUs: no gradient flows through them)",
+                                    module=row.path,
+                                    notes=["check the initialisation and learning rate; the layer before may have a "
+                                           "large negative bias, or inputs are not normalised"])
+        finally:
+            self._busy = False
+
+    # --- gradients ------------------------------------------------------------------------
+
+    def _hook_params(self, root: nn.Module) -> None:
+        for p in root.parameters():
+            if p.requires_grad and id(p) not in self._hooked:
+                self._hooked.add(id(p))
+                self._no_grad_ever.setdefault(id(p), self._param_names.get(id(p), "?"))
+                self._handles.append(p.register_hook(self._grad_hook(p)))
+
+    def _grad_hook(self, param: torch.Tensor) -> Any:
+        ref = weakref.ref(param)
+
+        def hook(grad: torch.Tensor) -> None:
+            p = ref()
+            if p is None or self._busy:
+                return None
+            pid = id(p)
+            self._got_grad.add(pid)
+            snapshot = self._after_step.pop(pid, None)
+            if snapshot is not None and p.grad is not None and p.grad is snapshot[0] \
+                    and p.grad._version == snapshot[1]:
+                name = self._param_names.get(pid, "a parameter")
+                self.report("grad-accumulation",
+                            f"gradients accumulate across optimizer steps: {name}.grad still holds the last step's "
+                            "gradient when backward() adds the new one; call optimizer.zero_grad() every step",
+                            module="")
+            owner = self._param_owner.get(pid)
+            if owner is not None and not owner.training and self._has_norm_layers(owner):
+                path = self._paths.get(owner, type(owner).__name__)
+                if ("eval-bw", path) not in self._warned_modules:
+                    self._warned_modules.add(("eval-bw", path))
+                    self.report("backward-in-eval-mode",
+                                f"backward() while {path} is in eval mode: its Dropout/BatchNorm layers behave as in "
+                                "evaluation during training; call model.train() before the training step",
+                                module=path)
+            return None
+
+        return hook
+
+    @staticmethod
+    def _has_norm_layers(module: nn.Module) -> bool:
+        return any(isinstance(m, _NORM_TYPES) for m in module.modules())
+
+    def pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if g.shape != p.shape or g.device != p.device or g.dtype != p.dtype:
+                    name = self._param_names.get(id(p), f"a parameter of shape {shape_text(p.shape)}")
+                    self.report("grad-mismatch",
+                                f"{name}.grad is {shape_text(g.shape)} {g.dtype} on {g.device}, but the parameter is "
+                                f"{shape_text(p.shape)} {p.dtype} on {p.device}",
+                                module="")
+
+    def post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._steps += 1
+        self._in_step = False
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._after_step[id(p)] = (p.grad, p.grad._version)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def install_hooks(self) -> None:
+        from torch.nn.modules import module as module_hooks
+        from torch.optim import optimizer as optim_hooks
+
+        self._handles += [
+            module_hooks.register_module_forward_pre_hook(self.pre_forward),
+            module_hooks.register_module_forward_hook(self.post_forward),
+            optim_hooks.register_optimizer_step_pre_hook(self.pre_step),
+            optim_hooks.register_optimizer_step_post_hook(self.post_step),
+        ]
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def finish(self) -> None:
+        """End-of-trace findings: parameters that never received a gradient."""
+        if self._steps == 0:
+            return
+        never = [name for pid, name in self._no_grad_ever.items() if pid not in self._got_grad]
+        if never:
+            shown = ", ".join(never[:8]) + (f" and {len(never) - 8} more" if len(never) > 8 else "")
+            self.report("param-without-grad",
+                        f"{len(never)} parameter(s) never received a gradient in {self._steps} optimizer step(s): "
+                        f"{shown}; they are not used in the loss (or are cut off by .detach()/no_grad)",
+                        where=("", 0), module="")
+
+    # --- output ---------------------------------------------------------------------------
+
+    def op_count_table(self) -> dict[str, int]:
+        return {str(k): v for k, v in sorted(self.op_counts.items(), key=lambda kv: -kv[1])}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "findings": [f.to_json() for f in self.findings],
+            "modules": [row.to_json() for row in self.modules.values()],
+            "op_counts": self.op_count_table(),
+            "total_ops": sum(self.op_counts.values()),
+            "optimizer_steps": self._steps,
+        }
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+    def summary(self) -> str:
+        from shapecheck.runtime.render import render_text
+
+        return render_text(self)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{shape_text(value.shape)} {str(value.dtype).replace('torch.', '')}"
+    if isinstance(value, (tuple, list)):
+        inner = [_describe(v) for v in value[:4]]
+        return "[" + ", ".join(inner) + (", ..." if len(value) > 4 else "") + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in list(value.items())[:4]) + "}"
+    return type(value).__name__
+
+
+def _make_mode(tracer: Tracer) -> Any:
+    base = compat.dispatch_mode_base()
+
+    class _OpMode(base):  # type: ignore[misc, valid-type]
+        def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                               kwargs: dict[str, Any] | None = None) -> Any:
+            if tracer._busy:
+                return func(*args, **(kwargs or {}))
+            return tracer.on_op(func, args, kwargs or {})
+
+    return _OpMode()
+
+
+@contextmanager
+def trace(*, detect_nan: bool = False, stats: bool = True, print_summary: bool = True,
+          _dry_run: bool = False) -> Iterator[Tracer]:
+    """Trace every op (forward and backward) inside the block; see the module docstring.
+
+    `detect_nan=True` checks each op's output for NaN/Inf (a device sync per op).
+    `stats=False` skips activation statistics, dead-ReLU and first-loss checks (no syncs).
+    The summary is printed to stderr on exit unless `print_summary=False`.
+    """
+    compat.require_torch("trace")
+    tracer = Tracer(detect_nan=detect_nan, stats=stats, dry_run=_dry_run)
+    mode = _make_mode(tracer)
+    tracer.install_hooks()
+    try:
+        with mode:
+            yield tracer
+    finally:
+        tracer.remove_hooks()
+        tracer.finish()
+        if print_summary:
+            from shapecheck.runtime.render import print_summary as show
+
+            show(tracer)
