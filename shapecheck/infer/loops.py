@@ -412,7 +412,7 @@ class StepCheck:
 class GradStates:
     """Interprets an event tree and records, for every step, the gradient states reaching it."""
 
-    def __init__(self, single_optimizer: str | None, zero_nodes: dict[int, cst.CSTNode]) -> None:
+    def __init__(self, single_optimizer: str | None, zero_nodes: dict[int, Ev]) -> None:
         self.single = single_optimizer
         self.checks: dict[int, StepCheck] = {}
         self.zero_nodes = zero_nodes
@@ -525,8 +525,8 @@ class GradStates:
                 return "start", frozenset()
             cur, _ = self._get(state, key)
             new = "zbw" if cur in ("bw", "zbw") else "z"
-            self.zero_nodes[id(ev.node)] = ev.node
-            return self._set(state, key, new, id(ev.node))
+            self.zero_nodes[id(ev)] = ev
+            return self._set(state, key, new, id(ev))
         if ev.kind == "step" and self.depth > 0:
             return state
         if ev.kind == "step" and ev.key is not None:
@@ -710,7 +710,7 @@ class _Analysis:
         if not step_keys or not any(f.ev.kind == "zero" for f in fl):
             return
         single = next(iter(step_keys)) if len(step_keys) == 1 else None
-        zero_nodes: dict[int, cst.CSTNode] = {}
+        zero_nodes: dict[int, Ev] = {}
         gs = GradStates(single, zero_nodes)
         gs.run(tree)
         index = {id(f.ev.node): f.index for f in fl}
@@ -723,12 +723,15 @@ class _Analysis:
                 zeros = {z for _, z in check.states if z in zero_nodes}
                 for z in zeros:
                     zero = zero_nodes[z]
-                    bw = self._last_before(fl, "backward", index.get(id(zero), 0))
+                    bw = self._last_before(fl, "backward", index.get(id(zero.node), 0))
 
-                    def render(line: Callable[[cst.CSTNode], int], zero: cst.CSTNode = zero, step: Ev = step, bw: Ev | None = bw) -> tuple[str, list[str]]:
+                    def render(line: Callable[[cst.CSTNode], int], zero: Ev = zero, step: Ev = step, bw: Ev | None = bw) -> tuple[str, list[str]]:
                         where = f" (line {line(bw.node)})" if bw is not None else ""
+                        what = f"`{_src(zero.node)}`"
+                        if zero.site is not zero.node:
+                            what = f"`{_src(zero.site)}` clears the gradients (`{_src(zero.node)}`, line {line(zero.node)}) and"
                         msg = (
-                            f"`{_src(zero)}` runs after backward(){where} and before `{_src(step.node)}` "
+                            f"{what} runs after backward(){where} and before `{_src(step.node)}` "
                             f"(line {line(step.node)}): the step sees zeroed gradients"
                         )
                         notes = [
@@ -739,7 +742,7 @@ class _Analysis:
                         ]
                         return msg, notes
 
-                    self.report("SC202", zero, render)
+                    self.report("SC202", zero.site, render)
             elif states == {"z"}:
                 at = index.get(id(step.node))
                 later = [f.ev for f in fl if f.ev.kind == "backward" and at is not None and f.index > at]

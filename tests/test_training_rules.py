@@ -1,0 +1,429 @@
+"""Training-loop rules beyond the documented examples: control flow (try, while, nested loops,
+early exits), helpers of the same file, framework patterns, and misleading names. Every case
+runs all SC2xx rules at once, so one rule's finding cannot hide another's false positive."""
+
+from __future__ import annotations
+
+import pytest
+
+from shapecheck.testing import assert_marks, lint_snippet
+
+TRAINING = ["SC201", "SC202", "SC203", "SC204", "SC210", "SC211", "SC212", "SC213", "SC214"]
+
+HEADER = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import optim
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        return self.fc(self.drop(x))
+
+"""
+
+SILENT = {
+    "zero_grad inside try, backward under autocast": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    try:
+        opt.zero_grad()
+        with torch.autocast("cuda"):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    except RuntimeError:
+        continue
+""",
+    "OOM handler clears and skips the step": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    loss = F.cross_entropy(model(x), y)
+    try:
+        loss.backward()
+    except RuntimeError:
+        opt.zero_grad()
+        continue
+    opt.step()
+    opt.zero_grad()
+""",
+    "while loop with p.grad = None": """
+model = Net()
+opt = optim.Adam(model.parameters())
+step = 0
+while step < 1000:
+    for p in model.parameters():
+        p.grad = None
+    F.mse_loss(model(torch.randn(4, 8)), torch.zeros(4, 2)).backward()
+    opt.step()
+    step += 1
+""",
+    "p.grad.zero_() and model.zero_grad(set_to_none=True)": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+for i, (x, y) in enumerate(loader):
+    if i % 2:
+        model.zero_grad(set_to_none=True)
+    else:
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.detach_()
+                p.grad.zero_()
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+""",
+    "reinforcement learning: env.step is not an optimizer": """
+policy = Net()
+opt = optim.Adam(policy.parameters(), lr=1e-3)
+for episode in range(100):
+    state = env.reset()
+    log_probs = []
+    for t in range(200):
+        action = policy(state).argmax()
+        state, reward, done, _ = env.step(action)
+        if done:
+            break
+    opt.zero_grad()
+    torch.stack(log_probs).sum().backward()
+    opt.step()
+""",
+    "trainer class: helper method steps and zeroes under accumulation": """
+class Trainer:
+    def __init__(self, model, accum=4):
+        self.model = model
+        self.opt = optim.AdamW(model.parameters())
+        self.sched = optim.lr_scheduler.CosineAnnealingLR(self.opt, 100)
+        self.accum = accum
+
+    def optimizer_step(self):
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+
+    def fit(self, loader):
+        self.model.train()
+        for i, (x, y) in enumerate(loader):
+            loss = F.cross_entropy(self.model(x), y) / self.accum
+            loss.backward()
+            if (i + 1) % self.accum == 0:
+                self.optimizer_step()
+
+Trainer(Net()).fit([])
+""",
+    "two losses, retain_graph": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    opt.zero_grad()
+    out = model(x)
+    F.cross_entropy(out, y).backward(retain_graph=True)
+    out.pow(2).mean().backward()
+    opt.step()
+""",
+    "scheduler stepped after the optimizer inside an if": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+sched = optim.lr_scheduler.LinearLR(opt)
+for i, (x, y) in enumerate(loader):
+    opt.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    if i < 100:
+        sched.step()
+""",
+    "evaluation function with unknown callers": """
+@torch.no_grad()
+def evaluate(model, loader):
+    return [model(x) for x in loader]
+
+def score(model: nn.Module, loader):
+    with torch.no_grad():
+        for x in loader:
+            model(x)
+""",
+    "evaluation of a model without dropout or batchnorm": """
+class Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+model = Linear()
+with torch.no_grad():
+    for x in loader:
+        model(x)
+""",
+    "set_grad_enabled with a flag is unknown": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def run_epoch(loader, train):
+    model.train(train)
+    for x, y in loader:
+        with torch.set_grad_enabled(train):
+            loss = F.cross_entropy(model(x), y)
+        if train:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+for epoch in range(3):
+    run_epoch([], True)
+    run_epoch([], False)
+""",
+    "mode set by the caller through a helper": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def train_one_epoch(net, loader):
+    net.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+def test(net, loader):
+    with torch.no_grad():
+        for x, y in loader:
+            net(x)
+
+for epoch in range(3):
+    train_one_epoch(model, [])
+    model.eval()
+    test(model, [])
+""",
+    "functional dropout with positional training flag, and outside modules": """
+class Block(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, 0.1, self.training)
+
+class NotAModule:
+    def forward(self, x):
+        return F.dropout(x, 0.1)
+""",
+    "misleading names: `optimizer` is a model, `model` an optimizer": """
+optimizer = Net()
+model = optim.SGD(optimizer.parameters(), lr=0.1)
+for x, y in loader:
+    model.zero_grad()
+    F.cross_entropy(optimizer(x), y).backward()
+    model.step()
+""",
+    "optimizer of unknown origin is never judged": """
+model = Net()
+opt = build_optimizer(model)
+for x, y in loader:
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+""",
+    "enable_grad inside an inference_mode function": """
+model = Net()
+
+@torch.inference_mode()
+def explain(x):
+    with torch.enable_grad():
+        x = x.detach().requires_grad_()
+        model(x).sum().backward()
+    return x.grad
+""",
+}
+
+FLAGGED = {
+    "while loop, no clearing": """
+model = Net()
+opt = optim.Adam(model.parameters())
+it = iter(loader)
+while True:
+    x, y = next(it)
+    F.cross_entropy(model(x), y).backward()
+    opt.step()  # SC201
+""",
+    "trainer class: self.optimizer never cleared": """
+class Trainer:
+    def __init__(self):
+        self.model = Net()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01)
+
+    def train(self, loader):
+        self.model.train()
+        for x, y in loader:
+            loss = F.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.optimizer.step()  # SC201
+""",
+    "helper called in the loop steps without clearing": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def update(loss):
+    loss.backward()
+    opt.step()
+
+for x, y in loader:
+    update(F.cross_entropy(model(x), y))  # SC201
+""",
+    "helper clears between backward and step": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def reset_grads():
+    opt.zero_grad()
+
+for x, y in loader:
+    F.cross_entropy(model(x), y).backward()
+    reset_grads()  # SC202
+    opt.step()
+""",
+    "aliases: from torch.optim import SGD as S": """
+from torch.optim import SGD as S
+from torch.optim.lr_scheduler import StepLR as Sched
+net = Net()
+o = S(net.parameters(), lr=0.1)
+s = Sched(o, 10)
+for x, y in loader:
+    s.step()  # SC204
+    o.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+    o.step()
+""",
+    "parameters resolved through the caller": """
+def train(m, o, data):
+    for x, y in data:
+        F.cross_entropy(m(x), y).backward()
+        o.step()  # SC201
+
+net = Net()
+train(net, optim.SGD(net.parameters(), lr=0.1), [])
+""",
+    "eval mode never restored, while loop": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+step = 0
+while step < 100:
+    opt.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    step += 1
+    if step % 10 == 0:
+        model.train(False)  # SC211
+        with torch.no_grad():
+            model(x)
+""",
+    "validation first, training second: eval mode from iteration 2": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def train_epoch(loader):
+    model.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+@torch.no_grad()
+def validate(loader):
+    return [model(x) for x in loader] + [model(x) for x in loader]
+
+def evaluate(loader):
+    with torch.no_grad():
+        for x in loader:
+            model(x)  # SC210
+
+for epoch in range(5):
+    evaluate([])
+    train_epoch([])
+""",
+    "backward in a no_grad block under set_grad_enabled(False)": """
+model = Net()
+with torch.set_grad_enabled(False):
+    out = model(torch.randn(2, 8))
+    loss = out.sum()
+    loss.backward()  # SC213
+""",
+}
+
+
+@pytest.mark.parametrize("source", list(SILENT.values()), ids=list(SILENT))
+def test_silent(source: str) -> None:
+    assert_marks(HEADER + source, TRAINING)
+
+
+@pytest.mark.parametrize("source", list(FLAGGED.values()), ids=list(FLAGGED))
+def test_flagged(source: str) -> None:
+    diagnostics = assert_marks(HEADER + source, TRAINING)
+    assert diagnostics
+
+
+def test_messages_name_lines_and_objects() -> None:
+    source = HEADER + """
+model = Net()
+optimizer = optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+"""
+    (d,) = lint_snippet(source, ["SC202"])
+    row = source.splitlines().index("    loss.backward()") + 1
+    assert d.message == (
+        f"`optimizer.zero_grad()` runs after backward() (line {row}) and before `optimizer.step()` "
+        f"(line {row + 2}): the step sees zeroed gradients"
+    )
+    assert any("set_to_none=True" in n for n in d.notes)
+
+
+def test_dropout_fix_is_safe_and_adds_training_keyword() -> None:
+    source = HEADER + """
+class Head(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, p=0.2)
+"""
+    (d,) = lint_snippet(source, ["SC214"])
+    assert d.fix is not None and d.fix.applicability.value == "safe"
+    (edit,) = d.fix.edits
+    assert edit.content == "F.dropout(x, p=0.2, training=self.training)"
+    lines = source.splitlines()
+    start = sum(len(line) + 1 for line in lines[: edit.location.row - 1]) + edit.location.column - 1
+    end = sum(len(line) + 1 for line in lines[: edit.end_location.row - 1]) + edit.end_location.column - 1
+    fixed = source[:start] + edit.content + source[end:]
+    assert lint_snippet(fixed, ["SC214"]) == []
+
+
+def test_files_without_torch_are_skipped() -> None:
+    source = """
+for x in range(3):
+    opt.step()
+    loss.backward()
+"""
+    assert lint_snippet(source, TRAINING) == []
+
+
+def test_bad_input_does_not_crash() -> None:
+    source = HEADER + """
+def f(*args, **kwargs):
+    for a in args:
+        a.step(*args)
+        a.backward(**kwargs)
+        f(*args)
+        lambda: a.zero_grad()
+    f(**kwargs)
+
+def g():
+    return g()
+
+for i in g():
+    g().step()
+    (lambda m: m)(model).eval()
+"""
+    diagnostics = lint_snippet(source, TRAINING)
+    assert not [d for d in diagnostics if d.code in ("SC901", "SC903")]
