@@ -40,7 +40,7 @@ from shapecheck.infer.annotations import annotation_value, bind, check
 from shapecheck.infer.joins import join, join_env
 from shapecheck.infer.ops import registry
 from shapecheck.infer.ops.registry import OpCall, ShapeFinding
-from shapecheck.infer.summary import ClassInfo, ModuleSummary, is_annotated
+from shapecheck.infer.summary import ClassInfo, ModuleSummary, _blocks, is_annotated
 from shapecheck.infer.values import (
     ELLIPSIS,
     UNKNOWN,
@@ -215,10 +215,7 @@ class Interpreter:
 
     def _all_functions(self) -> Iterator[tuple[cst.FunctionDef, ClassInfo | None]]:
         """Every function of the module, nested ones included, with its class (methods)."""
-        classes = {id(info.node): info for info in self.summary.classes.values()}
-        collector = _FunctionCollector(classes)
-        self.summary.module.visit(collector)
-        yield from collector.found
+        yield from self.summary.statements().functions
 
     def _new_frame(self, fn: cst.FunctionDef | None, cls: ClassInfo | None, record: bool, depth: int = 0) -> Frame:
         return Frame(self.summary, {}, Facts(), {}, cls, fn, record, depth)
@@ -1403,28 +1400,30 @@ def _for_clauses(clause: cst.CompFor | None) -> Iterator[cst.CompFor]:
 
 
 def _assigned_names(stmts: Sequence[cst.CSTNode]) -> set[str]:
-    collector = _AssignedNames()
-    for s in stmts:
-        s.visit(collector)
-    return collector.names
-
-
-class _AssignedNames(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        for n in _target_names(node.target):
-            self.names.add(n)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.names.update(_target_names(node.target))
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self.names.update(_target_names(node.target))
-
-    def visit_For(self, node: cst.For) -> None:
-        self.names.update(_target_names(node.target))
+    """Names bound by assignments, for-targets and with-targets anywhere in `stmts` (statement
+    walk only, no expression visit)."""
+    names: set[str] = set()
+    for stmt in stmts:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    for t in small.targets:
+                        names.update(_target_names(t.target))
+                elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+                    names.update(_target_names(small.target))
+            continue
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            names.add(stmt.name.value)
+            continue
+        if isinstance(stmt, cst.For):
+            names.update(_target_names(stmt.target))
+        if isinstance(stmt, cst.With):
+            for item in stmt.items:
+                if item.asname is not None:
+                    names.update(_target_names(item.asname.name))
+        for block in _blocks(stmt):
+            names |= _assigned_names(block)
+    return names
 
 
 def _target_names(node: cst.BaseExpression) -> list[str]:
@@ -1433,31 +1432,6 @@ def _target_names(node: cst.BaseExpression) -> list[str]:
     if isinstance(node, (cst.Tuple, cst.List)):
         return [n for e in node.elements for n in _target_names(e.value)]
     return []
-
-
-class _FunctionCollector(cst.CSTVisitor):
-    def __init__(self, classes: dict[int, ClassInfo]) -> None:
-        self.classes = classes
-        self.stack: list[ClassInfo | None] = []
-        self.found: list[tuple[cst.FunctionDef, ClassInfo | None]] = []
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.append(self.classes.get(id(node)))
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self.stack.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        cls = self.stack[-1] if self.stack else None
-        self.found.append((node, cls))
-        self.stack.append(None)  # functions nested in a method are not methods
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self.stack.pop()
-
-    # bodies of expressions hold no definitions worth visiting
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
-        return False
 
 
 def frame_summary_resolve(summary: ModuleSummary, node: cst.BaseExpression) -> TensorAnnotation | AnnotationError | None:

@@ -16,6 +16,7 @@ axis of `forward`'s input agree. Integer constructor parameters that no annotati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -78,6 +79,14 @@ class ModuleSummary:
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     constants: dict[str, Value] = field(default_factory=dict)
     relative_imports: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
+    _statements: Statements | None = None
+
+    def statements(self) -> Statements:
+        if self._statements is None:
+            out = Statements()
+            _walk(self.module.body, None, {id(c.node): c for c in self.classes.values()}, out)
+            self._statements = out
+        return self._statements
 
     @classmethod
     def build(cls, module: cst.Module, names: ImportTable | None = None, name: str = "") -> ModuleSummary:
@@ -162,9 +171,7 @@ class ModuleSummary:
         """Every malformed jaxtyping annotation of the module's signatures, annotated assignments
         and aliases (SC190), each once."""
         found: list[tuple[cst.BaseExpression, AnnotationError]] = []
-        collector = _AnnotationCollector()
-        self.module.visit(collector)
-        nodes = [*collector.nodes, *self.annotations.aliases.values()]
+        nodes = [*self.statements().annotations, *self.annotations.aliases.values()]
         seen: set[int] = set()
         for node in nodes:
             for target in [node, *(self.annotations.tuple_items(node) or [])]:
@@ -179,13 +186,58 @@ class ModuleSummary:
         return found
 
 
-class _AnnotationCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.nodes: list[cst.BaseExpression] = []
+@dataclass
+class Statements:
+    """Every function (with its class, for methods) and every annotation of a module, found by
+    walking statement bodies only: a libcst visitor would also walk every expression, which on
+    real files costs about as much as the parse itself."""
 
-    def visit_Annotation(self, node: cst.Annotation) -> bool:
-        self.nodes.append(node.annotation)
-        return False
+    functions: list[tuple[cst.FunctionDef, ClassInfo | None]] = field(default_factory=list)
+    annotations: list[cst.BaseExpression] = field(default_factory=list)
+
+
+def _walk(body: Sequence[cst.CSTNode], cls: ClassInfo | None, classes: dict[int, ClassInfo], out: Statements) -> None:
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.AnnAssign):
+                    out.annotations.append(small.annotation.annotation)
+            continue
+        if isinstance(stmt, cst.FunctionDef):
+            out.functions.append((stmt, cls))
+            out.annotations.extend(function_annotations(stmt))
+            _walk(_body_of(stmt.body), None, classes, out)
+            continue
+        if isinstance(stmt, cst.ClassDef):
+            _walk(_body_of(stmt.body), classes.get(id(stmt)), classes, out)
+            continue
+        for block in _blocks(stmt):
+            _walk(block, cls, classes, out)
+
+
+def _body_of(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
+    return suite.body if isinstance(suite, cst.IndentedBlock) else [suite]
+
+
+def _blocks(stmt: cst.CSTNode) -> list[Sequence[cst.CSTNode]]:
+    """The statement blocks nested in a compound statement (if/for/while/with/try/match)."""
+    blocks: list[Sequence[cst.CSTNode]] = []
+    body = getattr(stmt, "body", None)
+    if isinstance(body, cst.BaseSuite):
+        blocks.append(_body_of(body))
+    orelse = getattr(stmt, "orelse", None)
+    if isinstance(orelse, cst.If):
+        blocks.append([orelse])
+    elif orelse is not None and isinstance(getattr(orelse, "body", None), cst.BaseSuite):
+        blocks.append(_body_of(orelse.body))
+    for handler in getattr(stmt, "handlers", ()) or ():
+        blocks.append(_body_of(handler.body))
+    final = getattr(stmt, "finalbody", None)
+    if final is not None:
+        blocks.append(_body_of(final.body))
+    for case in getattr(stmt, "cases", ()) or ():
+        blocks.append(_body_of(case.body))
+    return blocks
 
 
 def _int_params(init: cst.FunctionDef, class_dims: frozenset[str]) -> list[str]:
