@@ -338,8 +338,8 @@ class Tracer:
         path = self.path_of(module)
         self._stack.append(path)
         grad = torch.is_grad_enabled()
-        if module.training and grad and not self._stack[:-1]:
-            self._in_step = True
+        if grad and len(self._stack) == 1:
+            self._in_step = self._in_step or module.training
             self._hook_params(module)
         if module.training and not grad and isinstance(module, _NORM_TYPES) and path not in self._warned_modules:
             self._warned_modules.add(path)
