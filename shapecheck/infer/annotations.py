@@ -153,8 +153,9 @@ def _is_symbol(d: object) -> str | None:
 
 
 def _pairs(pattern: tuple, actual: tuple) -> list[tuple[int, object, object]] | None:
-    """Aligned (actual axis, pattern dim, actual dim) pairs; None when the ranks cannot match."""
-    variadic = [i for i, d in enumerate(pattern) if isinstance(d, Variadic)]
+    """Aligned (actual axis, pattern dim, actual dim) pairs; None when the ranks cannot match.
+    `pattern` holds Dims and one Variadic, or the spec's DimPatterns (`.variadic`)."""
+    variadic = [i for i, d in enumerate(pattern) if isinstance(d, Variadic) or getattr(d, "variadic", False)]
     if not variadic:
         if len(pattern) != len(actual):
             return None
@@ -187,11 +188,13 @@ def bind(
     if pairs is None:
         expected = annotation_value(annotation, dict(bindings)).shape
         return Mismatch(expected, actual, None)
+    broadcastable = {axis for axis, p, _ in _pairs(tuple(annotation.spec.dims), actual_dims) or []
+                     if getattr(p, "broadcastable", False)}
     deferred: list[tuple[int, object, object]] = []
     for axis, p, a in pairs:
         assert isinstance(a, Dim)
-        if a.is_unknown or (a.is_const and a.value == 1):
-            continue  # binds nothing; `1` may be a broadcastable `#name`
+        if a.is_unknown or (axis in broadcastable and a.is_const and a.value == 1):
+            continue  # binds nothing; `#name` accepts a 1 without binding it
         name = _is_symbol(p)
         if name is None:
             deferred.append((axis, p, a))

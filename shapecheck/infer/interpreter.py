@@ -263,8 +263,14 @@ class Interpreter:
                 return annotation_value(ann)
         if cls is not None and fn.name.value == "__init__" and p.name.value in cls.int_params:
             return DimValue(Dim.sym(p.name.value))
-        if p.annotation is not None and isinstance(p.annotation.annotation, cst.Name) and p.annotation.annotation.value == "int":
-            return DimValue(Dim.sym(p.name.value))  # `h: int` is a size named h (as in `d // h`)
+        ann_node = p.annotation.annotation if p.annotation is not None else None
+        if isinstance(ann_node, cst.Name):
+            if ann_node.value == "int":
+                return DimValue(Dim.sym(p.name.value))  # `h: int` is a size named h (as in `d // h`)
+            info = self.summary.classes.get(ann_node.value)
+            if info is not None and ann_node.value not in self.summary.names.aliases:
+                # `model: Regressor`: an instance of a project class, constructor arguments unknown
+                return ObjectValue(info.qualname, dict(self.init_attrs(info)), info.is_module)
         return UNKNOWN
 
     # ------------------------------------------------------------------ classes and instances
