@@ -32,13 +32,15 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def _print_script_error(exc: BaseException) -> None:
-    """The script's traceback, without the frames of shapecheck and runpy above it."""
-    from shapecheck.runtime.tracer import _SKIP_PREFIXES
+    """The script's traceback, without the frames of shapecheck, runpy and torch's dispatch glue."""
+    from shapecheck.runtime.tracer import _OWN_DIR, _SKIP_PREFIXES
 
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_SKIP_PREFIXES):
-        tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__, file=sys.stderr)
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = (_OWN_DIR, *(p for p in _SKIP_PREFIXES if p.endswith(".py")))
+    user = [f for f in frames if not f.filename.startswith(mine)]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(user or frames),
+             *traceback.format_exception_only(type(exc), exc)]
+    sys.stderr.write("".join(lines))
 
 
 def _run(script: Path) -> int:
