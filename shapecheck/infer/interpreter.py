@@ -840,6 +840,19 @@ class Interpreter:
                 qualified = summary.relative_imports[name]
         if qualified in _CONTAINERS:
             return _container(qualified, args)
+        if qualified in _MATH_FLOAT:
+            if args and all(isinstance(a, (ConstValue, DimValue)) for a in args):
+                nums = [_number(a) for a in args]
+                if all(n is not None for n in nums) and qualified.startswith("math."):
+                    try:
+                        import math
+
+                        return ConstValue(float(getattr(math, qualified[5:])(*nums)))
+                    except (ValueError, OverflowError, TypeError):
+                        return UNKNOWN
+                return SOME_FLOAT
+            if not (args and isinstance(args[0], TensorValue)):
+                return UNKNOWN
         fn = registry.lookup(qualified)
         if fn is not None:
             return self.call_op(qualified, args, kwargs, node, arg_nodes, frame)
@@ -870,6 +883,9 @@ class Interpreter:
             return args[0]
         if name in ("enumerate",) and args:
             return _Enumerate(args[0])
+        if name == "float" and len(args) == 1 and (_number(args[0]) is not None or isinstance(args[0], DimValue)):
+            n = _number(args[0])
+            return ConstValue(float(n)) if n is not None else SOME_FLOAT
         if name in ("range", "zip", "isinstance", "print", "getattr", "hasattr", "super", "min", "max", "float",
                     "str", "bool", "dict", "set", "sorted", "reversed", "sum", "abs", "round", "iter", "next"):
             return UNKNOWN
@@ -1261,6 +1277,11 @@ def _int_arithmetic(op: str, left: Value, right: Value, frame: Frame) -> Value:
         except (ArithmeticError, ValueError, OverflowError):
             return UNKNOWN
     a, b = as_dim(left), as_dim(right)
+    if a is not None and b is not None and op in ("/", "**"):
+        return SOME_FLOAT  # `head_dim ** -0.5`, `d / 2`: a Python number, value unknown
+    if (lc is not None or a is not None) and (rc is not None or b is not None) and op in ("+", "-", "*", "/", "**"):
+        if isinstance(left, ConstValue) and isinstance(left.value, float) or isinstance(right, ConstValue) and isinstance(right.value, float):
+            return SOME_FLOAT  # float arithmetic with a symbolic size: a number, value unknown
     if a is None or b is None or op not in ("+", "-", "*", "//", "%"):
         return UNKNOWN
     if op in ("//", "%") and b.value == 0:
@@ -1269,6 +1290,13 @@ def _int_arithmetic(op: str, left: Value, right: Value, frame: Frame) -> Value:
     if op == "//":
         frame.divisions[result] = (a, b)
     return DimValue(result)
+
+
+# A Python float whose value is unknown (`math.sqrt(d)`, `head_dim ** -0.5`): elementwise ops
+# treat it as a scalar operand, and as a size it is nothing (as_int/as_dim give None).
+SOME_FLOAT = ConstValue(float("nan"))
+_MATH_FLOAT = {"math.sqrt", "math.log", "math.exp", "math.log2", "math.log10", "math.pow", "math.cos", "math.sin",
+               "numpy.sqrt", "numpy.log", "numpy.exp"}
 
 
 def _number(v: Value) -> int | float | None:

@@ -202,8 +202,8 @@ def argument_mismatch(function: str, param: str, label: str, expected: Shape, ac
 def hardcoded_batch_size(op: str, literal: int, shape: Shape, batch: object) -> Message:
     """SC109: `x.view(32, -1)` in model code."""
     return (
-        f"{op}({literal}, ...) hard-codes the batch size: the input is {shape} and its batch axis {batch} "
-        f"will not be {literal} on the last, smaller batch",
+        f"{op}({literal}, ...) hard-codes the batch size: the input is {shape}, its first axis `{batch}` varies, "
+        f"and the last batch is usually smaller than {literal}",
         [f"use the actual size: {op}(x.size(0), ...) or {op}(-1, ...) on a later axis",
          "a DataLoader without drop_last=True yields a smaller final batch"],
     )
@@ -213,7 +213,7 @@ def reduction_over_batch(op: str, dim: int, shape: Shape, name: str) -> Message:
     """SC111: softmax / normalisation over the batch axis."""
     return (
         f"{op}(dim={dim}) normalises over `{name}`, the batch axis of {shape}: every sample now depends on the others",
-        [f"the axis {dim} of {shape} is `{name}`; classes/features are usually the last axis: {op}(dim=-1)",
+        [f"axis {dim} of {shape} is `{name}`; classes/features are usually the last axis: {op}(dim=-1)",
          "normalising across the batch mixes samples and changes with the batch size"],
     )
 
