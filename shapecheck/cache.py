@@ -2,9 +2,12 @@
 
 The key is sha256 over: the file's bytes, the tool version, the selected codes, the
 per-file-ignores that apply to the file, a hash of the source of every rule/inference module
-(editing a rule invalidates everything), and, when a cross-file project index is in use, a
-digest of the whole file set (a change elsewhere can change this file's findings). The value is
-the diagnostics' JSON. SC903 (a crash) is never stored: a re-run retries.
+(editing a rule invalidates everything), and, when a cross-file project index is in use, the list
+of files in the project (adding or removing a file can change what a call resolves to). The value
+is the diagnostics' JSON plus the *dependencies*: every other project file whose summary the
+analysis looked up, with its content hash. An entry whose dependency changed is a miss, so
+editing `layers.py` re-checks the files that call into it and nothing else (mypy's and ruff's
+approach). SC903 (a crash) is never stored: a re-run retries.
 
 Layout: `<cache-dir>/v1/<2 hex>/<key>.json`, written atomically (tmp file + rename) so parallel
 workers and interrupted runs never leave a torn entry. The directory gets a `.gitignore` of `*`.
@@ -100,14 +103,19 @@ class Cache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def get(self, key: str, filename: str) -> list[Diagnostic] | None:
+    def get(self, key: str, filename: str, hashes: dict[str, str] | None = None) -> list[Diagnostic] | None:
+        """The stored diagnostics, or None on a miss (absent, unreadable, or a dependency changed).
+        `hashes`: path -> current content sha256 of the project's files."""
         try:
-            raw = self._path(key).read_text(encoding="utf-8")
-            return [diagnostic_from_json(d, filename) for d in json.loads(raw)]
-        except (OSError, ValueError, KeyError, TypeError):
+            raw = json.loads(self._path(key).read_text(encoding="utf-8"))
+            for dep, digest in raw.get("deps", {}).items():
+                if (hashes or {}).get(dep) != digest:
+                    return None
+            return [diagnostic_from_json(d, filename) for d in raw["diagnostics"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def put(self, key: str, diagnostics: list[Diagnostic]) -> None:
+    def put(self, key: str, diagnostics: list[Diagnostic], deps: dict[str, str] | None = None) -> None:
         if any(d.code == "SC903" for d in diagnostics):
             return
         path = self._path(key)
@@ -116,10 +124,17 @@ class Cache:
             marker = self.directory.parent / ".gitignore"
             if not marker.exists():
                 marker.write_text("# created by shapecheck\n*\n", encoding="utf-8")
-            data = json.dumps([{**d.to_json(), "filename": ""} for d in diagnostics])
+            data = json.dumps({
+                "deps": deps or {},
+                "diagnostics": [{**d.to_json(), "filename": ""} for d in diagnostics],
+            })
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only tree still gets its report; the cache is an optimisation
+
+
+def content_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shapecheck.cache import Cache, cache_key, default_cache_dir
+from shapecheck.cache import Cache, cache_key, content_hash, default_cache_dir
 from shapecheck.config import Settings
 from shapecheck.diagnostics import Applicability, Diagnostic, Location
 from shapecheck.notebooks import NotebookError, notebook_source
@@ -141,21 +141,61 @@ class _Task:
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(options: CheckOptions, files: list[Path]) -> None:
+def _init_worker(options: CheckOptions, files: list[Path], hashes: dict[str, str]) -> None:
     _STATE["options"] = options
     _STATE["files"] = files
+    _STATE["hashes"] = hashes
     _STATE.pop("project", None)
 
 
-def _project() -> object:
+def _project() -> Any:
+    """This process's project index (None when shapecheck.infer.project is unavailable).
+
+    It records every project file a lookup resolves to (`touched`), so that the cache can store
+    each file's dependencies."""
     if "project" not in _STATE:
         try:
             from shapecheck.infer.project import ProjectIndex
         except ImportError:
             _STATE["project"] = None
         else:
-            _STATE["project"] = ProjectIndex(list(_STATE.get("files", [])))
+
+            class RecordingIndex(ProjectIndex):  # type: ignore[misc, valid-type]
+                touched: set[Path]
+
+                def module_path(self, dotted: str) -> Path | None:
+                    path = super().module_path(dotted)
+                    if path is not None:
+                        self.touched.add(path)
+                    return path
+
+            index = RecordingIndex(list(_STATE.get("files", [])))
+            index.touched = set()
+            _STATE["project"] = index
     return _STATE["project"]
+
+
+def _dependencies(own: Path) -> dict[str, str] | None:
+    """The project files this file's analysis looked into, with their content hashes; None when
+    one of them cannot be hashed (then the result is not cached)."""
+    index = _STATE.get("project")
+    touched: set[Path] = getattr(index, "touched", set())
+    hashes: dict[str, str] = _STATE.get("hashes", {})
+    deps: dict[str, str] = {}
+    for path in touched:
+        if path == own:
+            continue
+        digest = hashes.get(str(path))
+        if digest is None:
+            return None
+        deps[str(path)] = digest
+    return deps
+
+
+def _reset_dependencies() -> None:
+    index = _STATE.get("project")
+    if index is not None and hasattr(index, "touched"):
+        index.touched.clear()
 
 
 def lint_text(display: str, source: str, options: CheckOptions, file_ignores: Sequence[str]) -> list[Diagnostic]:
@@ -209,6 +249,8 @@ def check_task(task: _Task) -> FileResult:
     """Everything for one file that is not answered from the cache. Never raises: a failure is SC903."""
     options: CheckOptions = _STATE["options"]
     result = FileResult(task.path, task.display)
+    _project()
+    _reset_dependencies()
     try:
         if task.path.suffix == ".ipynb":
             result.diagnostics = _lint_notebook(task, options)
@@ -243,7 +285,9 @@ def check_task(task: _Task) -> FileResult:
 
         result.diagnostics = [internal_error(task.display, exc)]
     if task.key is not None and options.use_cache and not result.diff:
-        Cache(_cache_dir(options)).put(task.key, result.diagnostics)
+        deps = _dependencies(task.path)
+        if deps is not None:
+            Cache(_cache_dir(options)).put(task.key, result.diagnostics, deps)
     return result
 
 
@@ -266,16 +310,9 @@ def _cache_dir(options: CheckOptions) -> Path:
     return default_cache_dir(options.settings.root)
 
 
-def _project_digest(files: Sequence[Path]) -> str:
-    """Changes whenever a file of the set changes: a cross-file index makes findings depend on it."""
-    h = hashlib.sha256()
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+def _file_list_digest(files: Sequence[Path]) -> str:
+    """Changes when a file is added or removed: what a cross-file call resolves to may change."""
+    return hashlib.sha256("\0".join(map(str, files)).encode()).hexdigest()
 
 
 def _project_index_available() -> bool:
@@ -296,16 +333,21 @@ def run_check(
     """Check the discovered `files` (absolute paths). `progress(n)` is called as files finish."""
     per_file = PerFileIgnores(options.settings.per_file_ignores)
     cache = Cache(_cache_dir(options)) if options.use_cache else None
-    extra = _project_digest(files) if cache is not None and _project_index_available() else ""
+    extra = _file_list_digest(files) if cache is not None and _project_index_available() else ""
     results: list[FileResult] = []
     tasks: list[_Task] = []
+    contents: dict[Path, bytes] = {}
+    hashes: dict[str, str] = {}
     for path in files:
         display = display_name(path, options.cwd)
         try:
-            content = path.read_bytes()
+            contents[path] = path.read_bytes()
         except OSError as exc:
             results.append(FileResult(path, display, [_tool_error(display, f"could not read the file: {exc.strerror or exc}")]))
             continue
+        hashes[str(path)] = content_hash(contents[path])
+    for path, content in contents.items():
+        display = display_name(path, options.cwd)
         if not MENTIONS.search(content):
             results.append(FileResult(path, display, skipped=True))
             if progress:
@@ -319,19 +361,19 @@ def run_check(
         key = None
         if cache is not None:
             key = cache_key(content, options.selected, file_ignores, extra + path.suffix)
-            hit = cache.get(key, display)
+            hit = cache.get(key, display, hashes)
             if hit is not None and not (options.fixing and any(fix_applies(d, options.unsafe_fixes) for d in hit)):
                 results.append(FileResult(path, display, hit, cached=True))
                 if progress:
                     progress(1)
                 continue
         tasks.append(_Task(path, display, content, file_ignores, key))
-    results.extend(_run_tasks(tasks, options, list(files), progress))
+    results.extend(_run_tasks(tasks, options, list(files), hashes, progress))
     results.sort(key=lambda r: r.display)
     return RunResult(results)
 
 
-def _run_tasks(tasks: list[_Task], options: CheckOptions, files: list[Path],
+def _run_tasks(tasks: list[_Task], options: CheckOptions, files: list[Path], hashes: dict[str, str],
                progress: Callable[[int], Any] | None) -> Iterator[FileResult]:
     if not tasks:
         return iter(())
@@ -339,7 +381,7 @@ def _run_tasks(tasks: list[_Task], options: CheckOptions, files: list[Path],
 
     jobs = options.jobs or os.cpu_count() or 1
     jobs = min(jobs, len(tasks))
-    _init_worker(options, files)
+    _init_worker(options, files, hashes)
     if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
         out = []
         for t in tasks:
@@ -347,10 +389,10 @@ def _run_tasks(tasks: list[_Task], options: CheckOptions, files: list[Path],
             if progress:
                 progress(1)
         return iter(out)
-    return iter(_pool_map(tasks, options, files, jobs, progress))
+    return iter(_pool_map(tasks, options, files, hashes, jobs, progress))
 
 
-def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], jobs: int,
+def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], hashes: dict[str, str], jobs: int,
               progress: Callable[[int], Any] | None) -> list[FileResult]:
     import multiprocessing as mp
 
@@ -360,7 +402,7 @@ def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], jobs
     ordered = sorted(tasks, key=lambda t: -len(t.content))
     chunk = max(1, min(16, len(ordered) // (jobs * 8)))
     out: list[FileResult] = []
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, files)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, files, hashes)) as pool:
         for r in pool.imap_unordered(check_task, ordered, chunksize=chunk):
             out.append(r)
             if progress:

@@ -351,3 +351,43 @@ def test_help_lists_the_commands() -> None:
     assert code == 0
     for command in ("check", "rule", "shapes", "trace"):
         assert command in out
+
+
+def test_cache_tracks_cross_file_dependencies(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's entry is stale when a module its analysis looked into changed, and only then."""
+    import libcst as cst
+    import shapecheck.rules
+    from test_cli_support import FAKE_RULES
+
+    from shapecheck.rules.base import LintRule
+
+    checked: list[str] = []
+
+    class CrossFile(LintRule):
+        CODE = "SC603"
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            checked.append(self.ctx.path.name)
+            if isinstance(node.module, cst.Name) and self.ctx.project is not None:
+                path = self.ctx.project.module_path(node.module.value)
+                if path is not None and "BAD" in path.read_text():
+                    self.report(node, "imports a module marked BAD")
+
+    monkeypatch.setattr(shapecheck.rules, "all_rules", lambda: {**FAKE_RULES, "SC603": CrossFile})
+    write(project / "helpers.py", "import torch\nOK = 1\n")
+    write(project / "a.py", "import torch\nfrom helpers import OK\n")
+    write(project / "other.py", "import torch\nfrom os import path\n")
+
+    def run() -> str:
+        return invoke("check", "--select", "SC603", "-j", "1")[1]
+
+    assert run() == "All checks passed!\n"
+    checked.clear()
+    assert run() == "All checks passed!\n" and checked == []  # warm
+    write(project / "other.py", "import torch\nfrom os import sep\n")
+    run()
+    assert checked == ["other.py"]  # a.py does not depend on other.py
+    checked.clear()
+    write(project / "helpers.py", "import torch\nOK = 1  # BAD\n")
+    assert run().startswith("a.py:2:1: SC603 imports a module marked BAD")
+    assert checked == ["a.py"]  # helpers.py itself has no import-from; a.py depended on it
