@@ -103,14 +103,19 @@ def broadcast(*shapes: Shape, facts: Facts | None = None) -> BroadcastResult:
 
 
 def _broadcast_axis(axis: int, contribs: list[Dim | str], facts: Facts | None, result: BroadcastResult) -> Dim | None:
-    entries = [(i, c) for i, c in enumerate(contribs) if isinstance(c, Dim)]
-    var_present = _VAR in contribs
-    non_one = [(i, d) for i, d in entries if d.value != 1]
-    known = [(i, d) for i, d in non_one if not d.is_unknown]
-    unknowns = [(i, d) for i, d in non_one if d.is_unknown]
+    var_present = False
+    known: list[tuple[int, Dim]] = []
+    unknowns: list[tuple[int, Dim]] = []
+    for i, c in enumerate(contribs):
+        if c is _VAR:
+            var_present = True
+        elif c is not _PAD and c.value != 1:  # type: ignore[union-attr]
+            (unknowns if c.is_unknown else known).append((i, c))  # type: ignore[union-attr,arg-type]
 
     dim: Dim | None
-    if known:
+    if known and all(d == known[0][1] for _, d in known):  # the common case: one size, maybe stretched
+        dim = known[0][1]
+    elif known:
         rep_i, rep = next(((i, d) for i, d in known if not can_be_one(d, facts)), known[0])
         failed = False
         for i, d in known:
@@ -137,7 +142,7 @@ def _broadcast_axis(axis: int, contribs: list[Dim | str], facts: Facts | None, r
 
     if dim is not None and not dim.is_unknown and dim.value != 1:
         for i, c in enumerate(contribs):
-            if c == _PAD or (isinstance(c, Dim) and c.value == 1):
+            if c is _PAD or (c is not _VAR and c.value == 1):  # type: ignore[union-attr]
                 result.stretched.append((i, axis))
     return dim
 

@@ -1,13 +1,14 @@
 """Symbolic dimension sizes in a normal form, so that equal sizes compare equal.
 
 A `Dim` is a polynomial with integer coefficients over *atoms*: symbols (`batch`), floor
-divisions `X // Y` and remainders `X % Y` whose operands are themselves normal forms. Terms are
-kept in a canonical order, so `a*b == b*a` and `a + b - a == b` hold structurally. Floor
-division is simplified only when it is exact:
+divisions `X // Y` and remainders `X % Y` whose operands are themselves normal forms. A monomial
+is a multiset of atoms (a frozenset of `(atom, power)`), a polynomial a mapping monomial ->
+coefficient, so `a*b == b*a` and `a + b - a == b` hold structurally without sorting; a canonical
+order is computed only to print. Floor division is simplified only when it is exact:
 
 - by a constant `c`: every coefficient is split as `q*c + r` (`floor((c*q + r)/c) = q + floor(r/c)`
-  holds for integer `q`), so `(2*n + 2)//2 == n + 1`, `(h + 2 - 3)//1 == h - 1`; the rest stays an
-  atom reduced by the gcd (`(2*n)//4 == n//2`);
+  holds for integer `q`), so `(2*n + 2)//2 == n + 1`; the rest stays an atom reduced by the gcd
+  (`(2*n)//4 == n//2`);
 - by a symbolic divisor: only when the polynomial division leaves no remainder (`(a*b)//b == a`).
 
 Anything else stays an atom: we never claim an equality we cannot prove (Pyrefly documents
@@ -26,11 +27,16 @@ _unknown_ids = itertools.count(1)
 
 IntLike = Union["Dim", int]
 
+Mono = frozenset  # frozenset[tuple[_Atom, int]]: atom -> power
+Terms = dict  # dict[Mono, int]: monomial -> nonzero coefficient
+
+_ONE: Mono = frozenset()
+
 
 class _Atom:
-    """A symbol, or `num // den` / `num % den` over normal forms. Ordered and hashed by `key`."""
+    """A symbol, or `num // den` / `num % den` over normal forms. Hashed structurally."""
 
-    __slots__ = ("kind", "name", "num", "den", "key", "_hash")
+    __slots__ = ("kind", "name", "num", "den", "_hash", "_key")
 
     SYM, DIV, MOD = 0, 1, 2
 
@@ -39,29 +45,70 @@ class _Atom:
         self.name = name
         self.num = num
         self.den = den
-        if kind == _Atom.SYM:
-            self.key: tuple = (0, name, ())
-        else:
-            assert num is not None and den is not None
-            self.key = (kind, "", (num._key(), den._key()))
-        self._hash = hash(self.key)
+        self._hash = hash(name) if kind == _Atom.SYM else hash((kind, num, den))
+        self._key: tuple | None = None
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Atom) and self._hash == other._hash and self.key == other.key
+        if self is other:
+            return True
+        if not isinstance(other, _Atom) or self._hash != other._hash or self.kind != other.kind:
+            return False
+        if self.kind == _Atom.SYM:
+            return self.name == other.name
+        return self.num == other.num and self.den == other.den
 
     def __hash__(self) -> int:
         return self._hash
 
-    def __lt__(self, other: _Atom) -> bool:
-        return self.key < other.key
-
-
-Mono = tuple  # tuple[_Atom, ...], sorted by key, repeated atoms = powers
-Terms = dict  # dict[Mono, int] while building
+    @property
+    def key(self) -> tuple:
+        """Canonical sort key (printing order, leading terms); computed lazily."""
+        if self._key is None:
+            if self.kind == _Atom.SYM:
+                self._key = (0, self.name, ())
+            else:
+                assert self.num is not None and self.den is not None
+                self._key = (self.kind, "", (self.num._sort_key(), self.den._sort_key()))
+        return self._key
 
 
 def _mono_key(mono: Mono) -> tuple:
-    return tuple(a.key for a in mono)
+    return tuple(sorted((a.key, p) for a, p in mono))
+
+
+def _mono_degree(mono: Mono) -> int:
+    return sum(p for _, p in mono)
+
+
+def _mono_mul(m1: Mono, m2: Mono) -> Mono:
+    if not m1:
+        return m2
+    if not m2:
+        return m1
+    powers = dict(m1)
+    for atom, p in m2:
+        powers[atom] = powers.get(atom, 0) + p
+    return frozenset(powers.items())
+
+
+def _mono_divide(m: Mono, d: Mono) -> Mono | None:
+    """m / d as monomials, or None if d does not divide m."""
+    if not d:
+        return m
+    powers = dict(m)
+    for atom, p in d:
+        have = powers.get(atom, 0)
+        if have < p:
+            return None
+        if have == p:
+            del powers[atom]
+        else:
+            powers[atom] = have - p
+    return frozenset(powers.items())
+
+
+def _mono_of(atom: _Atom) -> Mono:
+    return frozenset(((atom, 1),))
 
 
 class Dim:
@@ -71,34 +118,39 @@ class Dim:
     `Dim.const`, `Dim.sym`, `Dim.unknown` and the arithmetic operators (ints are accepted).
     """
 
-    __slots__ = ("_terms", "_uid", "_hash", "_keycache")
+    __slots__ = ("_terms", "_uid", "_hash", "_skey", "_has_div", "_str", "_value")
 
-    def __init__(self, terms: tuple[tuple[Mono, int], ...] | None, uid: int = 0) -> None:
-        # Use the constructors; `terms` must already be canonical (see `_from_terms`).
+    def __init__(self, terms: Terms | None, uid: int = 0) -> None:
+        # `terms` maps monomials to nonzero coefficients and is never mutated afterwards.
         self._terms = terms
         self._uid = uid
-        self._keycache: tuple | None = None
+        self._skey: tuple | None = None
+        self._has_div: bool | None = None
+        self._str: str | None = None
+        self._value: int | None = None
         if terms is None:
             self._hash = hash(("?", uid))
         elif not terms:
-            self._hash = hash(0)
-        elif len(terms) == 1 and terms[0][0] == ():
-            self._hash = hash(terms[0][1])
+            self._hash = 0
+            self._value = 0
+        elif len(terms) == 1 and _ONE in terms:
+            self._value = terms[_ONE]
+            self._hash = hash(self._value)
         else:
-            self._hash = hash(self._key())
+            self._hash = hash(frozenset(terms.items()))
 
     # ----- constructors -------------------------------------------------------------------
     @staticmethod
     def const(n: int) -> Dim:
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"Dim.const expects an int, got {n!r}")
-        return Dim((((), n),) if n else ())
+        return Dim({_ONE: n} if n else {})
 
     @staticmethod
     def sym(name: str) -> Dim:
         if not isinstance(name, str) or not name:
             raise ValueError(f"Dim.sym expects a non-empty name, got {name!r}")
-        return Dim((((_Atom(_Atom.SYM, name),), 1),))
+        return Dim({_mono_of(_Atom(_Atom.SYM, name)): 1})
 
     @staticmethod
     def unknown() -> Dim:
@@ -114,12 +166,6 @@ class Dim:
             return Dim.sym(x)
         return Dim.const(x)
 
-    @staticmethod
-    def _from_terms(terms: Terms) -> Dim:
-        items = [(m, c) for m, c in terms.items() if c]
-        items.sort(key=lambda mc: (len(mc[0]) == 0, _mono_key(mc[0])))
-        return Dim(tuple(items))
-
     # ----- inspection ---------------------------------------------------------------------
     @property
     def is_unknown(self) -> bool:
@@ -127,31 +173,29 @@ class Dim:
 
     @property
     def is_const(self) -> bool:
-        t = self._terms
-        return t is not None and (not t or (len(t) == 1 and t[0][0] == ()))
+        return self._value is not None
 
     @property
     def value(self) -> int | None:
         """The concrete size, or None when symbolic or unknown."""
-        t = self._terms
-        if t is None:
-            return None
-        if not t:
-            return 0
-        if len(t) == 1 and t[0][0] == ():
-            return t[0][1]
-        return None
+        return self._value
 
     @property
     def is_symbol(self) -> bool:
         """A single bare symbol such as `batch`."""
-        t = self._terms
-        return t is not None and len(t) == 1 and t[0][1] == 1 and len(t[0][0]) == 1 and t[0][0][0].kind == _Atom.SYM
+        return self.name is not None
 
     @property
     def name(self) -> str | None:
         """The symbol's name when this is a bare symbol."""
-        return self._terms[0][0][0].name if self.is_symbol else None  # type: ignore[index]
+        t = self._terms
+        if t is None or len(t) != 1:
+            return None
+        (mono, coef), = t.items()
+        if coef != 1 or len(mono) != 1:
+            return None
+        (atom, power), = mono
+        return atom.name if power == 1 and atom.kind == _Atom.SYM else None
 
     def symbols(self) -> frozenset[str]:
         out: set[str] = set()
@@ -166,24 +210,32 @@ class Dim:
     def _atoms(self) -> set[_Atom]:
         if self._terms is None:
             return set()
-        return {a for mono, _ in self._terms for a in mono}
+        return {a for mono in self._terms for a, _ in mono}
 
-    def _key(self) -> tuple:
-        if self._keycache is None:
+    def _has_division(self) -> bool:
+        if self._has_div is None:
+            self._has_div = any(a.kind != _Atom.SYM for a in self._atoms())
+        return self._has_div
+
+    def _sort_key(self) -> tuple:
+        if self._skey is None:
             if self._terms is None:
-                self._keycache = ("?", self._uid)
+                self._skey = (("?", self._uid),)
             else:
-                self._keycache = tuple((_mono_key(m), c) for m, c in self._terms)
-        return self._keycache
+                self._skey = tuple(sorted((_mono_key(m), c) for m, c in self._terms.items()))
+        return self._skey
 
-    def _dict(self) -> Terms:
+    def _ordered_terms(self) -> list[tuple[Mono, int]]:
+        """Terms in printing order: higher degree first, then by name; the constant last."""
         assert self._terms is not None
-        return dict(self._terms)
+        return sorted(self._terms.items(), key=lambda mc: (not mc[0], -_mono_degree(mc[0]), _mono_key(mc[0])))
 
     # ----- equality -----------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         if isinstance(other, int) and not isinstance(other, bool):
-            return self.value == other and self._terms is not None
+            return self._value == other
         if not isinstance(other, Dim):
             return NotImplemented
         if self._terms is None or other._terms is None:
@@ -207,17 +259,25 @@ class Dim:
             return NotImplemented
         if self._terms is None or o._terms is None:
             return Dim.unknown()
-        terms = self._dict()
-        for m, c in o._terms:
-            terms[m] = terms.get(m, 0) + c
-        return Dim._from_terms(terms)
+        if not o._terms:
+            return self
+        if not self._terms:
+            return o
+        terms = dict(self._terms)
+        for m, c in o._terms.items():
+            s = terms.get(m, 0) + c
+            if s:
+                terms[m] = s
+            else:
+                del terms[m]
+        return Dim(terms)
 
     __radd__ = __add__
 
     def __neg__(self) -> Dim:
         if self._terms is None:
             return Dim.unknown()
-        return Dim(tuple((m, -c) for m, c in self._terms))
+        return Dim({m: -c for m, c in self._terms.items()})
 
     def __sub__(self, other: IntLike) -> Dim:
         o = _coerce(other)
@@ -237,12 +297,24 @@ class Dim:
             return NotImplemented
         if self._terms is None or o._terms is None:
             return Dim.unknown()
+        if not self._terms or not o._terms:
+            return Dim({})
+        k = o.value
+        if k is not None:
+            return self if k == 1 else Dim({m: c * k for m, c in self._terms.items()})
+        k = self.value
+        if k is not None:
+            return o if k == 1 else Dim({m: c * k for m, c in o._terms.items()})
         terms: Terms = {}
-        for m1, c1 in self._terms:
-            for m2, c2 in o._terms:
-                m = m1 + m2 if not m1 or not m2 else tuple(sorted(m1 + m2, key=lambda a: a.key))
-                terms[m] = terms.get(m, 0) + c1 * c2
-        return Dim._from_terms(terms)
+        for m1, c1 in self._terms.items():
+            for m2, c2 in o._terms.items():
+                m = _mono_mul(m1, m2)
+                s = terms.get(m, 0) + c1 * c2
+                if s:
+                    terms[m] = s
+                else:
+                    del terms[m]
+        return Dim(terms)
 
     __rmul__ = __mul__
 
@@ -286,13 +358,13 @@ class Dim:
         if self._terms is None:
             return None
         total = 0
-        for mono, coef in self._terms:
+        for mono, coef in self._terms.items():
             prod = coef
-            for atom in mono:
+            for atom, power in mono:
                 v = _eval_atom(atom, bindings)
                 if v is None:
                     return None
-                prod *= v
+                prod *= v**power
             total += prod
         return total
 
@@ -301,24 +373,31 @@ class Dim:
         if self._terms is None or not mapping:
             return self
         total = Dim.const(0)
-        for mono, coef in self._terms:
+        for mono, coef in self._terms.items():
             prod = Dim.const(coef)
-            for atom in mono:
-                prod = prod * _subst_atom(atom, mapping)
+            for atom, power in mono:
+                factor = _subst_atom(atom, mapping)
+                for _ in range(power):
+                    prod = prod * factor
             total = total + prod
         return total
 
     # ----- printing -----------------------------------------------------------------------
     def __str__(self) -> str:
+        if self._str is None:
+            self._str = self._format()
+        return self._str
+
+    def _format(self) -> str:
         if self._terms is None:
             return "?"
         if not self._terms:
             return "0"
         out = ""
-        for i, (mono, coef) in enumerate(self._terms):
+        for i, (mono, coef) in enumerate(self._ordered_terms()):
             body = _format_term(mono, abs(coef))
             if i == 0:
-                if coef == -1 and len(mono) == 1 and mono[0].kind != _Atom.SYM:
+                if coef == -1 and len(mono) == 1 and next(iter(mono))[1] == 1 and next(iter(mono))[0].kind != _Atom.SYM:
                     body = f"({body})"  # `-a // b` would read as `(-a) // b`
                 out = ("-" if coef < 0 else "") + body
             else:
@@ -347,27 +426,28 @@ def _eval_atom(atom: _Atom, bindings: dict[str, int]) -> int | None:
 
 def _subst_atom(atom: _Atom, mapping: dict[str, Dim]) -> Dim:
     if atom.kind == _Atom.SYM:
-        return mapping.get(atom.name) or Dim((((atom,), 1),))
+        found = mapping.get(atom.name)
+        return found if found is not None else Dim({_mono_of(atom): 1})
     assert atom.num is not None and atom.den is not None
     n, d = atom.num.substitute(mapping), atom.den.substitute(mapping)
     return _floordiv(n, d) if atom.kind == _Atom.DIV else _mod(n, d)
 
 
 def _atom_dim(atom: _Atom) -> Dim:
-    return Dim((((atom,), 1),))
+    return Dim({_mono_of(atom): 1})
 
 
 def _content(d: Dim) -> int:
     assert d._terms is not None
     g = 0
-    for _, c in d._terms:
+    for c in d._terms.values():
         g = gcd(g, c)
     return g
 
 
 def _scale_down(d: Dim, g: int) -> Dim:
     assert d._terms is not None
-    return Dim(tuple((m, c // g) for m, c in d._terms))
+    return Dim({m: c // g for m, c in d._terms.items()})
 
 
 def _split_by_const(a: Dim, c: int) -> tuple[Dim, Dim]:
@@ -375,10 +455,13 @@ def _split_by_const(a: Dim, c: int) -> tuple[Dim, Dim]:
     assert a._terms is not None and c > 0
     q: Terms = {}
     r: Terms = {}
-    for m, coef in a._terms:
-        q[m] = coef // c
-        r[m] = coef % c
-    return Dim._from_terms(q), Dim._from_terms(r)
+    for m, coef in a._terms.items():
+        qc, rc = divmod(coef, c)
+        if qc:
+            q[m] = qc
+        if rc:
+            r[m] = rc
+    return Dim(q), Dim(r)
 
 
 def _floordiv(a: Dim, b: Dim) -> Dim:
@@ -431,26 +514,13 @@ def _mod(a: Dim, b: Dim) -> Dim:
         if g > 1:
             return g * _atom_dim(_Atom(_Atom.MOD, num=_scale_down(r, g), den=Dim.const(bv // g)))
         return _atom_dim(_Atom(_Atom.MOD, num=r, den=Dim.const(bv)))
-    if bv is None and exact_quotient(a, b) is not None:
+    if exact_quotient(a, b) is not None:
         return Dim.const(0)
     return _atom_dim(_Atom(_Atom.MOD, num=a, den=b))
 
 
-def _mono_divide(m: Mono, d: Mono) -> Mono | None:
-    """m / d as monomials (multisets of atoms), or None if d does not divide m."""
-    if not d:
-        return m
-    rest = list(m)
-    for atom in d:
-        try:
-            rest.remove(atom)
-        except ValueError:
-            return None
-    return tuple(rest)
-
-
-def _leading(terms: tuple[tuple[Mono, int], ...]) -> tuple[Mono, int]:
-    return max(terms, key=lambda mc: (len(mc[0]), _mono_key(mc[0])))
+def _leading(terms: Terms) -> tuple[Mono, int]:
+    return max(terms.items(), key=lambda mc: (_mono_degree(mc[0]), _mono_key(mc[0])))
 
 
 def exact_quotient(a: Dim, b: Dim) -> Dim | None:
@@ -459,25 +529,30 @@ def exact_quotient(a: Dim, b: Dim) -> Dim | None:
         return None
     if not a._terms:
         return a
+    if len(b._terms) == 1:  # a monomial divisor: divide term by term
+        (bm, bc), = b._terms.items()
+        out: Terms = {}
+        for m, c in a._terms.items():
+            qm = _mono_divide(m, bm)
+            if qm is None or c % bc:
+                return None
+            out[qm] = c // bc
+        return Dim(out)
     lead_m, lead_c = _leading(b._terms)
     rem = a
     quotient = Dim.const(0)
     for _ in range(64):
-        if rem._terms is not None and not rem._terms:
-            return quotient if quotient * b == a else None
         assert rem._terms is not None
+        if not rem._terms:
+            return quotient if quotient * b == a else None
         m, c = _leading(rem._terms)
         qm = _mono_divide(m, lead_m)
         if qm is None or c % lead_c:
             return None
-        step = Dim(((qm, c // lead_c),))
+        step = Dim({qm: c // lead_c})
         quotient = quotient + step
         rem = rem - step * b
     return None
-
-
-def _needs_parens_as_factor(atom: _Atom) -> bool:
-    return atom.kind != _Atom.SYM
 
 
 def _format_operand(d: Dim, is_divisor: bool) -> str:
@@ -485,13 +560,12 @@ def _format_operand(d: Dim, is_divisor: bool) -> str:
     s = str(d)
     t = d._terms
     assert t is not None
-    simple = len(t) == 1 and t[0][1] > 0 and (
-        (len(t[0][0]) == 0) or (len(t[0][0]) == 1 and t[0][1] == 1 and t[0][0][0].kind == _Atom.SYM)
-    )
-    if simple:
+    if d.is_const and (d.value or 0) > 0 or d.is_symbol:
         return s
-    if not is_divisor and len(t) == 1 and t[0][1] > 0 and all(a.kind == _Atom.SYM for a in t[0][0]):
-        return s  # `h * w // 2` reads as (h*w)//2 in Python too
+    if not is_divisor and len(t) == 1:
+        (mono, coef), = t.items()
+        if coef > 0 and all(a.kind == _Atom.SYM for a, _ in mono):
+            return s  # `h * w // 2` reads as (h*w)//2 in Python too
     return f"({s})"
 
 
@@ -507,12 +581,13 @@ def _format_term(mono: Mono, coef: int) -> str:
     if not mono:
         return str(coef)
     factors = []
-    lone = len(mono) == 1 and coef == 1
-    for atom in mono:
+    atoms = sorted(mono, key=lambda ap: ap[0].key)
+    lone = len(atoms) == 1 and atoms[0][1] == 1 and coef == 1
+    for atom, power in atoms:
         text = _format_atom(atom)
-        if not lone and _needs_parens_as_factor(atom):
+        if not lone and atom.kind != _Atom.SYM:
             text = f"({text})"
-        factors.append(text)
+        factors.extend([text] * power)
     if coef != 1:
         factors.insert(0, str(coef))
     return " * ".join(factors)
@@ -590,7 +665,7 @@ class Facts:
             return d
         if self._equal_subst and d.symbols() & self._equal_subst.keys():
             d = d.substitute(self._equal_subst)
-        if not self._divides:
+        if not self._divides or not d._has_division():
             return d
         for _ in range(16):
             nxt = _apply_divisibility(d, self._divides)
@@ -604,25 +679,40 @@ class Facts:
 
 
 def _apply_divisibility(d: Dim, divides: set[tuple[Dim, Dim]]) -> Dim:
+    """One rewriting pass: inside atoms first, then `D * (X // D)` -> `X`, `X % D` -> 0."""
     assert d._terms is not None
+    if not d._has_division():
+        return d
     changed = False
     total = Dim.const(0)
-    for mono, coef in d._terms:
-        term = Dim(((mono, coef),))
-        for i, atom in enumerate(mono):
+    for mono, coef in d._terms.items():
+        term: Dim | None = None
+        for atom, power in mono:
             if atom.kind == _Atom.SYM:
                 continue
             assert atom.num is not None and atom.den is not None
-            if (atom.den, atom.num) not in divides:
+            num, den = _apply_divisibility(atom.num, divides), _apply_divisibility(atom.den, divides)
+            if num != atom.num or den != atom.den:  # rebuild the atom from simplified operands
+                rebuilt = _floordiv(num, den) if atom.kind == _Atom.DIV else _mod(num, den)
+                rest = _mono_divide(mono, _mono_of(atom))
+                assert rest is not None
+                term = Dim({rest: coef}) * rebuilt
+                break
+            if (den, num) not in divides:
                 continue
             if atom.kind == _Atom.MOD:
-                term, changed = Dim.const(0), True
+                term = Dim.const(0)
                 break
-            others = Dim(((mono[:i] + mono[i + 1:], coef),))
-            q = exact_quotient(others, atom.den)
+            rest = _mono_divide(mono, _mono_of(atom))
+            assert rest is not None
+            q = exact_quotient(Dim({rest: coef}), den)
             if q is not None:
-                term, changed = q * atom.num, True
+                term = q * num
                 break
+        if term is None:
+            term = Dim({mono: coef})
+        else:
+            changed = True
         total = total + term
     return total if changed else d
 
@@ -633,8 +723,11 @@ def compare(a: Dim, b: Dim, facts: Facts | None = None) -> Verdict:
     a, b = Dim.of(a), Dim.of(b)
     if a.is_unknown or b.is_unknown:
         return "equal" if a == b else "unknown"
-    if facts is not None:
-        a, b = facts.simplify(a), facts.simplify(b)
+    if a == b:
+        return "equal"
+    av, bv = a.value, b.value
+    if av is not None and bv is not None:
+        return "different"
     diff = a - b
     if facts is not None:
         diff = facts.simplify(diff)
@@ -656,8 +749,8 @@ def _definite_sign(d: Dim) -> int:
     assert d._terms is not None
     signs = set()
     total = 0
-    for mono, coef in d._terms:
-        if any(a.kind != _Atom.SYM for a in mono):
+    for mono, coef in d._terms.items():
+        if any(a.kind != _Atom.SYM for a, _ in mono):
             return 0
         if mono:
             signs.add(coef > 0)
@@ -671,6 +764,12 @@ def _definite_sign(d: Dim) -> int:
 
 def can_be_one(d: Dim, facts: Facts | None = None) -> bool:
     """Whether the size may be 1 (unknown and symbolic sizes may; `n + 1` may not)."""
-    if d.is_unknown:
+    if d.is_unknown or d.is_symbol:
         return True
-    return compare(d, Dim.const(1), facts) != "different"
+    v = d.value
+    if v is not None:
+        return v == 1
+    return compare(d, _ONE_DIM, facts) != "different"
+
+
+_ONE_DIM = Dim.const(1)

@@ -53,7 +53,7 @@ class Shape:
     or an unknown shape gives a fresh unknown dim.
     """
 
-    __slots__ = ("_axes", "_unknown", "_hash")
+    __slots__ = ("_axes", "_unknown", "_hash", "_variadic_index")
 
     def __init__(self, axes: tuple[Axis, ...] = (), unknown: bool = False) -> None:
         if not unknown and sum(isinstance(a, Variadic) for a in axes) > 1:
@@ -61,6 +61,10 @@ class Shape:
         self._axes: tuple[Axis, ...] = () if unknown else tuple(axes)
         self._unknown = unknown
         self._hash = hash(("?shape",)) if unknown else hash(self._axes)
+        self._variadic_index: int | None = None
+        for i, a in enumerate(self._axes):
+            if isinstance(a, Variadic):
+                self._variadic_index = i
 
     @staticmethod
     def of(*dims: Dim | Variadic | int | str) -> Shape:
@@ -108,10 +112,7 @@ class Shape:
 
     @property
     def variadic_index(self) -> int | None:
-        for i, a in enumerate(self._axes):
-            if isinstance(a, Variadic):
-                return i
-        return None
+        return self._variadic_index
 
     @property
     def variadic(self) -> Variadic | None:
