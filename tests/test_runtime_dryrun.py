@@ -127,3 +127,30 @@ def test_real_cuda_build_fakes_cuda_itself() -> None:
     report = shapecheck.dry_run(PositionalNoCuda().cuda(), torch.empty(4, 10, 16), device="cuda")
     assert [f.kind for f in report.findings] == ["device-mismatch"]
     assert "cuda:0" in report.findings[0].message
+
+
+def test_copy_to_host_inside_the_step_is_a_sync_in_a_script_dry_run(tmp_path: object) -> None:
+    import textwrap
+    from pathlib import Path
+
+    from shapecheck.runtime.cli import run_trace
+
+    script = Path(str(tmp_path)) / "sync.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        model = nn.Linear(4, 2).cuda()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x = torch.randn(8, 4).cuda()
+        out = model(x)
+        host = out.cpu()
+        out.sum().backward()
+        opt.step()
+    """))
+    json_path = Path(str(tmp_path)) / "out.json"
+    assert run_trace(script, [], dry_run=True, json_path=json_path, detect_nan=False, device=None) == 0
+    import json
+
+    [f] = json.loads(json_path.read_text())["findings"]
+    assert (f["kind"], f["line"], f["severity"]) == ("host-sync", 8, "warning")
+    assert "copies a cuda:0 tensor to the host" in f["message"]

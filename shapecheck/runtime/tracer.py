@@ -52,6 +52,7 @@ _DEVICE_EXEMPT = {aten._to_copy.default, aten.copy_.default, aten.index.Tensor, 
                   aten.index_put.default, aten._index_put_impl_.default, aten.lift_fresh.default,
                   aten.set_.source_Storage_storage_offset, aten.set_.source_Tensor}
 _NLL_OPS = {aten.nll_loss_forward.default, aten.nll_loss2d_forward.default}
+_COPY_OPS = {aten._to_copy.default, aten.copy_.default}
 _NORM_TYPES: tuple[type, ...] = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 _RELU_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6)
 _FLOAT64 = torch.float64
@@ -70,7 +71,7 @@ def user_frame(depth: int = 1) -> tuple[str, int]:
 
 
 def _flags(func: Any) -> int:
-    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll."""
+    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll, 16 copy."""
     flags = 0
     try:
         if torch.Tag.pointwise in func.tags:
@@ -83,6 +84,8 @@ def _flags(func: Any) -> int:
         flags |= 4
     if func in _NLL_OPS:
         flags |= 8
+    if func in _COPY_OPS:
+        flags |= 16
     return flags
 
 
@@ -181,6 +184,8 @@ class Tracer:
             self._device_mismatch(func, args)
         if flags & 4:
             self._sync(func, args)
+        elif flags & 16 and self._in_step:
+            self._copy_to_host(func, args, kwargs)
         out = func(*args, **kwargs)
         if type(out) is tensor or isinstance(out, tensor):
             odt = out.dtype
@@ -249,6 +254,21 @@ class Tracer:
                     op=str(func), severity="info" if on_host else None,
                     notes=["keep values on the device inside the step; read them (.item()) after optimizer.step(), "
                            "or every N steps"])
+
+    def _copy_to_host(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """`.cpu()`, `.tolist()`, `.numpy()` of an accelerator tensor: a device-to-host copy waits."""
+        if func is aten._to_copy.default:
+            src, dst = args[0], kwargs.get("device")
+            dst_type = dst.type if isinstance(dst, torch.device) else None
+        else:
+            src, dst_t = (args[1], args[0]) if len(args) > 1 else (None, None)
+            dst_type = dst_t.device.type if isinstance(dst_t, torch.Tensor) else None
+        if not isinstance(src, torch.Tensor) or dst_type != "cpu" or src.device.type == "cpu":
+            return
+        self.report("host-sync",
+                    f".cpu() / .tolist() / .numpy() inside the training step copies a {self.device_name(src.device)} "
+                    "tensor to the host and waits for the GPU",
+                    op=str(func), notes=["keep values on the device inside the step; move them after optimizer.step()"])
 
     def _float64(self, func: Any, has64: bool) -> None:
         if torch.is_grad_enabled() and compat.current_autograd_node() is not None:
