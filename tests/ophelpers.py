@@ -166,25 +166,26 @@ def _agree(device: str, name: str, torch_fn: Callable[..., Any], args: tuple[Any
     return ok
 
 
-def _build(cls: Any, ctor: tuple[Any, ...], ctor_kwargs: dict[str, Any]) -> Any:
+def _build(cls: Any, ctor: tuple[Any, ...], ctor_kwargs: dict[str, Any], device: str) -> Any:
     try:
-        return cls(*ctor, **ctor_kwargs, device="meta")
+        return cls(*ctor, **ctor_kwargs, device=device)
     except TypeError:
         return cls(*ctor, **ctor_kwargs)
 
 
-def agree_module(qualname: str, ctor: tuple[Any, ...], ctor_kwargs: dict[str, Any], *inputs: Any) -> bool:
+def agree_module(qualname: str, ctor: tuple[Any, ...], ctor_kwargs: dict[str, Any], *inputs: Any, device: str = "meta") -> bool:
     """Build `qualname(*ctor, **ctor_kwargs)` on meta, call it on `inputs`, compare with ours.
 
-    A constructor that torch itself rejects is not a shape question: the case is skipped (False)."""
+    A constructor that torch itself rejects is not a shape question: the case is skipped (False).
+    `device="cpu"` for modules whose meta kernels skip checks (ConvTranspose's channel check)."""
     module_path, _, cls_name = qualname.rpartition(".")
     cls = getattr(torch.nn, cls_name) if module_path == "torch.nn" else None
     assert cls is not None, qualname
     try:
-        module = _build(cls, ctor, ctor_kwargs)
+        module = _build(cls, ctor, ctor_kwargs, device)
     except Exception:
         return False
-    ok, expected, error = torch_outcome(module, inputs, {})
+    ok, expected, error = torch_outcome(module, inputs, {}, device)
     result, call = ours_module(qualname, ctor, ctor_kwargs, inputs)
     compare_outcomes(f"{qualname}{ctor}{ctor_kwargs}{inputs}", ok, expected, error, result, call)
     return ok
