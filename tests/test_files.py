@@ -81,3 +81,25 @@ def test_force_exclude_from_the_cli_with_config(project: Path) -> None:
     assert invoke("check", "--no-cache", "legacy/old.py")[0] == 1
     assert invoke("check", "--no-cache", "--force-exclude", "legacy/old.py") == (0, "", "")
     assert invoke("check", "--no-cache")[:2] == (0, "")  # the directory walk skips it too
+
+
+def test_git_info_exclude(tmp_path: Path) -> None:
+    (tmp_path / ".git" / "info").mkdir(parents=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text("private_*.py\n")
+    touch(tmp_path, "a.py", "private_notes.py")
+    assert rel(tmp_path, discover([tmp_path], Settings(root=tmp_path))) == ["a.py"]
+
+
+def test_directory_symlinks_are_not_followed(tmp_path: Path) -> None:
+    touch(tmp_path, "pkg/a.py")
+    (tmp_path / "pkg" / "loop").symlink_to(tmp_path / "pkg", target_is_directory=True)
+    assert rel(tmp_path, discover([tmp_path], Settings(root=tmp_path))) == ["pkg/a.py"]
+
+
+@pytest.mark.usefixtures("fake_rules")
+def test_unreadable_file_is_sc901_not_a_traceback(project: Path) -> None:
+    (project / "dangling.py").symlink_to(project / "gone.py")
+    (project / "m.py").write_text("import torch\n")
+    code, out, _ = invoke("check", "--no-cache", "--no-progress")
+    assert code == 1
+    assert out.splitlines()[0] == "dangling.py:1:1: SC901 could not read the file: No such file or directory"
