@@ -20,8 +20,10 @@ import typer
 from shapecheck import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shapecheck.report import Report
-    from shapecheck.runner import RunResult
+    from shapecheck.runner import CheckOptions, RunResult
 
 FORMATS = ("concise", "full", "json", "json-lines", "sarif", "github", "junit")
 PROGRESS_MIN_FILES = 50
@@ -144,17 +146,17 @@ def _empty_report() -> Report:
     return Report([])
 
 
-def _run_with_progress(files: list[Path], options: object, run_check: object) -> RunResult:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _run_with_progress(files: list[Path], options: CheckOptions, run_check: Callable[..., RunResult]) -> RunResult:
+    """A transient rich progress bar on stderr (only called when stderr is a terminal)."""
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=Console(file=sys.stderr), transient=True,
     ) as bar:
         task = bar.add_task("check", total=len(files))
-        return run_check(files, options, progress=lambda n: bar.advance(task, n))  # type: ignore[operator]
+        return run_check(files, options, progress=lambda n: bar.advance(task, n))
 
 
 def _render_report(fmt: str, report: Report, statistics: bool, color: bool) -> str:
