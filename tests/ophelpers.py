@@ -138,7 +138,7 @@ def value_shapes(value: Value) -> Any:
 
 
 def compare_outcomes(where: str, ok: bool, expected: Any, error: str, result: Value, call: OpCall) -> None:
-    errors = [f for f in call.findings if f.code in ERROR_CODES]
+    errors = [f for f in call.findings if f.code in ERROR_CODES and (f.code != "SC105" or f.severity == "error")]
     if ok:
         assert not errors, f"{where}: torch succeeds with {expected} but we report {[(f.code, f.message) for f in errors]}"
         got = value_shapes(result)

@@ -1,0 +1,180 @@
+"""Losses, module and functional forms, with their input/target contracts (SC105).
+
+- element-wise losses (`mse l1 smooth_l1 huber kl_div`): input and target broadcast. When their
+  shapes differ and broadcasting stretches one of them (`(N, 1)` against `(N,)` gives `(N, N)`),
+  torch only warns and the loss silently compares every prediction with every target: SC105
+  warning. When they cannot broadcast at all: SC105 error.
+- `binary_cross_entropy[_with_logits]`: target must have the input's exact shape (SC105 error).
+- `cross_entropy`/`nll_loss`: input (N, C, *d) or (C,); class-index target (N, *d) (int dtype),
+  or class probabilities of the input's shape (float dtype). A target of shape (N, 1) with input
+  (N, C) is the classic mistake (SC105 error: squeeze the target). `weight` must have C entries.
+
+The result is a scalar, or with `reduction="none"` the per-element shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from shapecheck.infer import messages
+from shapecheck.infer.ops._common import as_str, tensor
+from shapecheck.infer.ops.registry import OpCall, module, op
+from shapecheck.infer.values import UNKNOWN, ModuleValue, TensorValue, Value
+from shapecheck.shapes import Shape, broadcast, compare
+
+F = "torch.nn.functional."
+NN = "torch.nn."
+_INTS = frozenset({"int", "int64", "int32", "int16", "int8", "uint8", "long"})
+_FLOATS = frozenset({"float", "float32", "float64", "float16", "bfloat16", "half", "double"})
+
+
+def _error(call: OpCall, title: str, x: TensorValue, y: TensorValue, reason: str, hint: str = "") -> Value:
+    call.report("SC105", *messages.loss_mismatch(title, x.shape, y.shape, reason, hint), severity="error")
+    return UNKNOWN
+
+
+def _result(x: TensorValue, shape: Shape | None, reduction: str | None) -> Value:
+    fields = {"origin": "loss", "contiguous": True, "dtype": x.dtype}
+    if reduction is None:
+        return dataclasses.replace(x, shape=Shape.unknown(), **fields)  # type: ignore[arg-type]
+    if reduction == "none":
+        return dataclasses.replace(x, shape=shape if shape is not None else Shape.unknown(), **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(x, shape=Shape.of(), **fields)  # type: ignore[arg-type]
+
+
+def elementwise_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, reduction: str | None) -> Value:
+    result = broadcast(x.shape, y.shape, facts=call.facts)
+    if not result.ok:
+        if result.error is None:
+            return _result(x, None, reduction)
+        call.report("SC105", *messages.broadcast_error(title, [x.shape, y.shape], ["input", "target"], result), severity="error")
+        return UNKNOWN
+    shape = result.shape
+    if shape is not None and (result.is_trap or _stretches_input(shape, x.shape)):
+        call.report("SC105", *messages.loss_broadcast(title, x.shape, y.shape, shape), severity="warning")
+    return _result(x, shape, reduction)
+
+
+def _stretches_input(result: Shape, x: Shape) -> bool:
+    """The target made the broadcast result larger than the input: every prediction is compared
+    with several targets (a smaller target broadcast over the input is left alone)."""
+    if result.rank is None or x.rank is None:
+        return False
+    if result.rank != x.rank:
+        return True
+    return any(compare(result[i], x[i]) == "different" for i in range(x.rank))
+
+
+def same_shape_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, reduction: str | None) -> Value:
+    """BCE: the target must have exactly the input's shape."""
+    if x.shape.rank is None or y.shape.rank is None:
+        return _result(x, None, reduction)
+    if x.shape.rank != y.shape.rank:
+        return _error(call, title, x, y, "the target must have exactly the input's shape",
+                      "a (N, 1) output against (N,) labels: use output.squeeze(1) (or labels.unsqueeze(1).float())")
+    for i in range(x.shape.rank):
+        verdict = compare(x.shape[i], y.shape[i], call.facts)
+        if verdict == "different":
+            return _error(call, title, x, y, f"axis {i} differs ({x.shape[i]} vs {y.shape[i]}); the shapes must be equal")
+    return _result(x, x.shape, reduction)
+
+
+def class_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, weight: Value | None, reduction: str | None,
+               allow_probabilities: bool) -> Value:
+    """cross_entropy / nll_loss."""
+    rx, ry = x.shape.rank, y.shape.rank
+    if rx is None or ry is None:
+        return _result(x, None, reduction)
+    if rx == 0:
+        return _error(call, title, x, y, "the input needs a class axis: (N, C) or (C,)")
+    class_axis = 0 if rx == 1 else 1
+    classes = x.shape[class_axis]
+    w = tensor(weight)
+    if w is not None and w.shape.rank == 1 and compare(w.shape[0], classes, call.facts) == "different":
+        return _error(call, title, x, y, f"weight has {w.shape[0]} entries but the input has {classes} classes (axis {class_axis})")
+    expected = [x.shape[i] for i in range(rx) if i != class_axis]
+    if ry == rx and y.dtype not in _INTS:
+        if not allow_probabilities:
+            return _error(call, title, x, y, "the target must hold class indices of shape "
+                          f"{Shape.of(*expected)}", "squeeze the class axis: target.squeeze(1)")
+        if y.dtype is None and ry == 2 and y.shape[1].value == 1 and classes.value != 1:
+            return _error(call, title, x, y, f"a (N, 1) target: class indices must have shape {Shape.of(*expected)}",
+                          "squeeze it: target.squeeze(1) (or target.view(-1))")
+        for i in range(rx):
+            if compare(x.shape[i], y.shape[i], call.facts) == "different":
+                return _error(call, title, x, y,
+                              f"a target of the input's rank holds class probabilities and must have the input's shape "
+                              f"(axis {i}: {x.shape[i]} vs {y.shape[i]})",
+                              f"for class indices the target is {Shape.of(*expected)}")
+        return _result(x, Shape.of(*expected), reduction)
+    if ry == rx:  # integer target with a class axis: the (N, 1) mistake
+        return _error(call, title, x, y, f"class indices must have shape {Shape.of(*expected)}, without the class axis",
+                      "squeeze the extra axis: target.squeeze(1) (or target.view(-1))")
+    if ry != rx - 1:
+        return _error(call, title, x, y, f"the target must be {Shape.of(*expected)} (class indices) or the input's shape "
+                      "(probabilities)")
+    if y.dtype in _FLOATS:
+        return _error(call, title, x, y, "class-index targets must be integers (torch.long)", "use target.long()")
+    for i, d in enumerate(expected):
+        verdict = compare(d, y.shape[i], call.facts)
+        if verdict == "different":
+            return _error(call, title, x, y, f"target axis {i} is {y.shape[i]} but the input has {d} there",
+                          "input (N, C, *d) goes with target (N, *d)")
+    return _result(x, y.shape, reduction)
+
+
+def _reduction(value: Value | None) -> str | None:
+    if value is None:
+        return "mean"
+    s = as_str(value)
+    return s
+
+
+_ELEMENTWISE = {"mse_loss": 4, "l1_loss": 4, "smooth_l1_loss": 4, "huber_loss": 2, "kl_div": 4}
+_SAME = {"binary_cross_entropy": 5, "binary_cross_entropy_with_logits": 5}
+_CLASS = {"cross_entropy": 6, "nll_loss": 6}
+
+
+def _functional(name: str, position: int):  # type: ignore[no-untyped-def]
+    def shape_fn(call: OpCall) -> Value:
+        x, y = tensor(call.arg(0, "input")), tensor(call.arg(1, "target"))
+        if x is None or y is None:
+            return UNKNOWN
+        reduction = _reduction(call.arg(position, "reduction"))
+        title = f"F.{name}()"
+        if name in _ELEMENTWISE:
+            return elementwise_loss(call, title, x, y, reduction)
+        if name in _SAME:
+            return same_shape_loss(call, title, x, y, reduction)
+        return class_loss(call, title, x, y, call.arg(2, "weight"), reduction, name == "cross_entropy")
+
+    shape_fn.__name__ = name
+    return shape_fn
+
+
+for _name, _pos in {**_ELEMENTWISE, **_SAME, **_CLASS}.items():
+    op(f"{F}{_name}")(_functional(_name, _pos))
+
+# module class -> (functional name, position of `reduction` in the constructor, position of `weight`)
+_MODULES = {
+    "MSELoss": ("mse_loss", 2, None), "L1Loss": ("l1_loss", 2, None), "SmoothL1Loss": ("smooth_l1_loss", 2, None),
+    "HuberLoss": ("huber_loss", 0, None), "KLDivLoss": ("kl_div", 2, None),
+    "BCELoss": ("binary_cross_entropy", 3, 0), "BCEWithLogitsLoss": ("binary_cross_entropy_with_logits", 3, 0),
+    "CrossEntropyLoss": ("cross_entropy", 4, 0), "NLLLoss": ("nll_loss", 4, 0),
+}
+
+
+@module(*[f"{NN}{name}" for name in _MODULES])
+def loss_module(m: ModuleValue, call: OpCall) -> Value:
+    name, reduction_pos, weight_pos = _MODULES[m.qualname.rsplit(".", 1)[-1]]
+    x, y = tensor(call.arg(0, "input")), tensor(call.arg(1, "target"))
+    if x is None or y is None:
+        return UNKNOWN
+    reduction = _reduction(m.kwarg("reduction", reduction_pos))
+    title = m.qualname.rsplit(".", 1)[-1]
+    if name in _ELEMENTWISE:
+        return elementwise_loss(call, title, x, y, reduction)
+    if name in _SAME:
+        return same_shape_loss(call, title, x, y, reduction)
+    weight = m.kwarg("weight", weight_pos) if weight_pos is not None else None
+    return class_loss(call, title, x, y, weight, reduction, name == "cross_entropy")
