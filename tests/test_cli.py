@@ -391,3 +391,31 @@ def test_cache_tracks_cross_file_dependencies(project: Path, monkeypatch: pytest
     write(project / "helpers.py", "import torch\nOK = 1  # BAD\n")
     assert run().startswith("a.py:2:1: SC603 imports a module marked BAD")
     assert checked == ["a.py"]  # helpers.py itself has no import-from; a.py depended on it
+
+
+def test_progress_bar_goes_to_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import shapecheck.cli as cli
+    from shapecheck.runner import RunResult
+
+    class TTY(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = TTY()
+    monkeypatch.setattr("sys.stderr", err)
+    seen = []
+
+    def fake_run(files: list[Path], options: object, progress=None) -> RunResult:  # noqa: ANN001
+        for _ in files:
+            progress(1)
+            seen.append(1)
+        return RunResult([])
+
+    assert cli.use_color(err)
+    result = cli._run_with_progress([Path("a.py"), Path("b.py")], None, fake_run)  # type: ignore[arg-type]
+    assert result.files == [] and len(seen) == 2
+    assert "checking" in err.getvalue() and "2/2" in err.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not cli.use_color(err)
