@@ -194,6 +194,9 @@ class Interpreter:
         self.project = project
         self.budget = budget or _Budget()
         self._peers: dict[str, Interpreter] = {}
+        # module-level bindings (`criterion = nn.MSELoss()`), visible to functions once the
+        # module's own code has run; functions never write them
+        self.globals: dict[str, Value] = {}
         self._divisions_of: dict[str, list[tuple[Dim, Dim]]] = {}
 
     # ------------------------------------------------------------------ entry points
@@ -204,6 +207,7 @@ class Interpreter:
         module_frame = self._new_frame(None, None, record=True)
         module_frame.result = FunctionResult("<module>", None)
         self.exec_block(self.summary.module.body, module_frame, top=True)
+        self.globals = module_frame.env
         analysis.functions.append(module_frame.result)
         analysis.findings.extend(module_frame.findings)
         for fn, cls in self._all_functions():
@@ -628,6 +632,8 @@ class Interpreter:
         name = node.value
         if name in frame.env:
             return frame.env[name]
+        if name in self.globals:
+            return self.globals[name]
         if name in ("True", "False"):
             return ConstValue(name == "True")
         if name == "None":
@@ -660,7 +666,7 @@ class Interpreter:
 
     def eval_attribute(self, node: cst.Attribute, frame: Frame) -> Value:
         head = _head_name(node)
-        if head is not None and head not in frame.env:
+        if head is not None and head not in frame.env and head not in self.globals:
             qualified = frame.summary.names.qualify(node)
             if qualified is not None:
                 return _qualified_constant(qualified)
@@ -785,13 +791,13 @@ class Interpreter:
         args, kwargs, arg_nodes, ok = self.eval_args(node, frame)
         func = node.func
         head = _head_name(func)
-        if isinstance(func, cst.Attribute) and (head is None or head in frame.env):
+        if isinstance(func, cst.Attribute) and (head is None or head in frame.env or head in self.globals):
             receiver = self.eval(func.value, frame)
             if not ok:
                 return UNKNOWN
             return self.call_method(receiver, func.attr.value, args, kwargs, node, [func.value, *arg_nodes], frame)
-        if isinstance(func, cst.Name) and func.value in frame.env:
-            callee = frame.env[func.value]
+        if isinstance(func, cst.Name) and (func.value in frame.env or func.value in self.globals):
+            callee = frame.env[func.value] if func.value in frame.env else self.globals[func.value]
             return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
         if not isinstance(func, (cst.Name, cst.Attribute)):
             callee = self.eval(func, frame)

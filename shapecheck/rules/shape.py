@@ -238,6 +238,52 @@ def split_heads(x: Float[Tensor, "b s d"], h: int) -> Float[Tensor, "b h s e"]:
     ]
 
 
+class LossShapeMismatch(_ShapeRule):
+    """## What it does
+    Flags a loss whose input and target shapes disagree: `mse_loss` of `(N, 1)` against `(N,)`
+    (PyTorch broadcasts to `(N, N)` with only a warning), a cross-entropy target of `(N, 1)`
+    instead of `(N,)`, a class count that differs between logits and weights, a binary
+    cross-entropy target whose shape is not the input's.
+
+    ## Why is this bad?
+    The broadcasting cases run and train on a loss averaged over every pair of samples; the
+    others raise at the first step. A warning when the loss still runs, an error when it cannot.
+    """
+
+    CODE: ClassVar[str] = "SC105"
+    INVALID = [
+        Invalid(_ex('''
+def loss(pred: Float[Tensor, "n 1"], target: Float[Tensor, "n"]):
+    return F.mse_loss(pred, target)  # SC105
+'''), "regression output (N, 1) against targets (N,)"),
+        Invalid(_ex('''
+def loss(logits: Float[Tensor, "n classes"], labels: Int[Tensor, "n 1"]):
+    return F.cross_entropy(logits, labels)  # SC105
+'''), "class indices as a column"),
+        Invalid(_ex('''
+criterion = nn.BCEWithLogitsLoss()
+
+
+def loss(logits: Float[Tensor, "n 1"], targets: Float[Tensor, "n"]):
+    return criterion(logits, targets)  # SC105
+'''), "module form"),
+    ]
+    VALID = [
+        Valid(_ex('''
+def loss(pred: Float[Tensor, "n 1"], target: Float[Tensor, "n"]):
+    return F.mse_loss(pred.squeeze(1), target)
+'''), "shapes match"),
+        Valid(_ex('''
+def loss(logits: Float[Tensor, "n classes"], labels: Int[Tensor, "n"]):
+    return F.cross_entropy(logits, labels)
+'''), "class indices (N,)"),
+        Valid(_ex('''
+def loss(model, x, y):
+    return F.mse_loss(model(x), y)
+'''), "unknown shapes: silent"),
+    ]
+
+
 class DimOutOfRange(_ShapeRule):
     """## What it does
     Flags a `dim=`/`axis=` argument outside the tensor's rank, e.g. `softmax(dim=2)` on a 2-d
