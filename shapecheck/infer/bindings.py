@@ -67,13 +67,17 @@ other modules, and `setattr` are not followed.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterator
+from typing import TypeVar
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from shapecheck.names import dotted
+
+N = TypeVar("N", bound=cst.CSTNode)
 
 # ---------------------------------------------------------------------------------------------
 # Public types
@@ -262,33 +266,101 @@ _FUNCTIONAL_DROPOUT = frozenset(
 # Building
 
 
-class _Builder(cst.CSTVisitor):
+_SKIP_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header",
+        "footer", "newline", "colon", "dot", "equal", "operator", "whitespace", "trailing_whitespace",
+        "whitespace_before", "whitespace_after", "whitespace_before_colon", "whitespace_after_colon",
+        "whitespace_before_params", "whitespace_after_def", "whitespace_after_class",
+        "whitespace_before_args", "whitespace_after_arg", "whitespace_after_star", "whitespace_after_for",
+        "whitespace_before_in", "whitespace_after_in", "whitespace_before_if", "whitespace_after_if",
+        "whitespace_after_with", "whitespace_before_indent", "whitespace_after_lambda",
+        "whitespace_after_import", "whitespace_after_from", "whitespace_before_import",
+        "whitespace_after_return", "whitespace_after_del", "whitespace_after_assert",
+        "whitespace_after_raise", "whitespace_after_await", "whitespace_after_walrus",
+        "whitespace_before_walrus", "whitespace_after_indicator", "whitespace_before_from",
+        "whitespace_after_equal", "whitespace_before_equal", "whitespace_after_as", "whitespace_before_as",
+        "whitespace_after_else", "whitespace_before_else", "whitespace_after_cases", "whitespace_after_match",
+        "whitespace_after_case", "whitespace_after_at", "whitespace_after_global", "whitespace_after_nonlocal",
+        "whitespace_after_async", "whitespace_after_except", "whitespace_after_type", "whitespace_after_lbracket",
+        "whitespace_before_rbracket", "whitespace_after_star_star", "indent", "first_line", "empty_lines",
+        "between", "lbrace", "rbrace", "lbracket", "rbracket", "asynchronous", "star_tok",
+    }
+)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The syntactic children of `node` in field order (close to source order), without
+    whitespace, commas and parentheses. libcst's `node.children` runs a visitor on each call
+    (research/perf-baseline.md); reading the dataclass fields is ~10x cheaper."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = tuple(
+            f.name for f in dataclasses.fields(node) if f.name not in _SKIP_FIELDS and "whitespace" not in f.name
+        )
+        _FIELDS[type(node)] = names
+    out: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
+
+
+class _Builder:
+    """One manual walk of the module (libcst's visitor machinery costs ~3x the parse here):
+    parent and children maps, scopes and bindings."""
+
     def __init__(self, bindings: Bindings) -> None:
         self.b = bindings
-        self.stack: list[cst.CSTNode] = []
         self.scopes: list[Scope] = []
+        self._visit = {
+            cst.ClassDef: self.visit_ClassDef,
+            cst.FunctionDef: self.visit_FunctionDef,
+            cst.Assign: self.visit_Assign,
+            cst.AnnAssign: self.visit_AnnAssign,
+            cst.AugAssign: self.visit_AugAssign,
+            cst.NamedExpr: self.visit_NamedExpr,
+            cst.For: self.visit_For,
+            cst.With: self.visit_With,
+            cst.Import: self.visit_Import,
+            cst.ImportFrom: self.visit_ImportFrom,
+        }
 
-    # parent map ---------------------------------------------------------------------------
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            self.b.parents[node] = self.stack[-1]
-        self.stack.append(node)
-        return super().on_visit(node)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        self.stack.pop()
+    def run(self, module: cst.Module) -> None:
+        s = Scope(module, "module", None)
+        self.b.scopes[module] = s
+        self.b.module_scope = s
+        self.scopes.append(s)
+        parents = self.b.parents
+        children_map = self.b.children
+        visit = self._visit
+        by_type = self.b.by_type
+        stack: list[tuple[cst.CSTNode, bool]] = [(module, False)]
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                self.scopes.pop()
+                continue
+            handler = visit.get(type(node))
+            if handler is not None:
+                handler(node)
+                if isinstance(node, (cst.ClassDef, cst.FunctionDef)):
+                    stack.append((node, True))
+            by_type.setdefault(type(node), []).append(node)
+            kids = child_nodes(node)
+            children_map[node] = kids
+            for kid in reversed(kids):
+                parents[kid] = node
+                stack.append((kid, False))
 
     # scopes -------------------------------------------------------------------------------
     @property
     def scope(self) -> Scope:
         return self.scopes[-1]
-
-    def visit_Module(self, node: cst.Module) -> None:
-        s = Scope(node, "module", None)
-        self.b.scopes[node] = s
-        self.b.module_scope = s
-        self.scopes.append(s)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.scope.add(node.name.value, Binding("class", node, node.name))
@@ -297,9 +369,6 @@ class _Builder(cst.CSTVisitor):
         s = Scope(node, "class", self.scope)
         self.b.scopes[node] = s
         self.scopes.append(s)
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self.scopes.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.scope.add(node.name.value, Binding("def", node, node.name))
@@ -318,12 +387,6 @@ class _Builder(cst.CSTVisitor):
                 s.add(star.name.value, Binding("param", star, star.name))
         self.b.scopes[node] = s
         self.scopes.append(s)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self.scopes.pop()
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return True  # lambda parameters are not recorded; their bodies are expressions
 
     # bindings -----------------------------------------------------------------------------
     def _bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression, kind: str) -> None:
@@ -412,9 +475,7 @@ class _Builder(cst.CSTVisitor):
             if isinstance(local, cst.Name):
                 self.scope.add(local.value, Binding("import", node, local))
 
-    # comprehensions have their own scope in Python 3: their targets bind nothing outside
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        pass
+    # comprehension targets (CompFor) bind nothing outside: they have their own scope
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,6 +487,8 @@ class Bindings:
     module: cst.Module
     names: object  # shapecheck.names.ImportTable
     parents: dict[cst.CSTNode, cst.CSTNode] = field(default_factory=dict)
+    children: dict[cst.CSTNode, list[cst.CSTNode]] = field(default_factory=dict)
+    by_type: dict[type, list[cst.CSTNode]] = field(default_factory=dict)  # every node, in source order
     scopes: dict[cst.CSTNode, Scope] = field(default_factory=dict)
     module_scope: Scope | None = None
     classes: dict[str, list[cst.ClassDef]] = field(default_factory=dict)
@@ -439,7 +502,7 @@ class Bindings:
     def build(cls, ctx: object) -> Bindings:
         """`ctx` is a `FileContext` (anything with `.module` and `.names`)."""
         b = cls(ctx.module, ctx.names)  # type: ignore[attr-defined]
-        b.module.visit(_Builder(b))
+        _Builder(b).run(b.module)
         return b
 
     @classmethod
@@ -449,10 +512,14 @@ class Bindings:
 
         module = cst.parse_module(source)
         b = cls(module, ImportTable.from_module(module))
-        module.visit(_Builder(b))
+        _Builder(b).run(module)
         return b
 
     # tree navigation -----------------------------------------------------------------------
+    def nodes(self, kind: type[N]) -> list[N]:
+        """Every node of exactly this type, in source order (`b.nodes(cst.Call)`)."""
+        return self.by_type.get(kind, [])  # type: ignore[return-value]
+
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self.parents.get(node)
 
@@ -736,13 +803,12 @@ class Bindings:
     def _all_calls(self) -> dict[str, list[cst.Call]]:
         if self._calls is None:
             calls: dict[str, list[cst.Call]] = {}
-            for node in self.parents:
-                if isinstance(node, cst.Call):
-                    f = node.func
-                    if isinstance(f, cst.Name):
-                        calls.setdefault(f.value, []).append(node)
-                    elif isinstance(f, cst.Attribute):
-                        calls.setdefault("." + f.attr.value, []).append(node)
+            for node in self.nodes(cst.Call):
+                f = node.func
+                if isinstance(f, cst.Name):
+                    calls.setdefault(f.value, []).append(node)
+                elif isinstance(f, cst.Attribute):
+                    calls.setdefault("." + f.attr.value, []).append(node)
             self._calls = calls
         return self._calls
 
@@ -820,11 +886,12 @@ class Bindings:
     def _nodes_in(self, root: cst.CSTNode) -> Iterator[cst.CSTNode]:
         """Nodes under `root` (from the parent map; order unspecified)."""
         # cheap enough: a function's subtree, walked through children
+        children = self.children
         stack = [root]
         while stack:
             n = stack.pop()
             yield n
-            stack.extend(n.children)
+            stack.extend(children.get(n, ()))
 
     # models --------------------------------------------------------------------------------
     def model_class(self, expr: cst.BaseExpression, at: cst.CSTNode | None = None) -> cst.ClassDef | None | object:

@@ -146,7 +146,7 @@ class TreeBuilder:
     def __init__(self, bindings: Bindings, names: object) -> None:
         self.b = bindings
         self.names = names
-        self._cache: dict[tuple[int, tuple[tuple[str, str], ...]], Seq] = {}
+        self.loops: dict[int, Loop] = {}
 
     # public ------------------------------------------------------------------------------
     def body(self, node: cst.CSTNode) -> Seq:
@@ -190,7 +190,10 @@ class TreeBuilder:
             self._expr(st.iter if isinstance(st, cst.For) else st.test, seq, subst, stack, site)
             orelse = self._block(st.orelse.body, subst, stack, site) if st.orelse else Seq()
             seq.items.append(Ev("loop-start", st, site or st))
-            seq.items.append(Loop(st, self._block(st.body, subst, stack, site), orelse))
+            loop = Loop(st, self._block(st.body, subst, stack, site), orelse)
+            if site is None:
+                self.loops[id(st)] = loop  # the loop's own tree, reused by the per-loop rules
+            seq.items.append(loop)
             seq.items.append(Ev("loop-end", st, site or st))
         elif isinstance(st, cst.With):
             for item in st.items:
@@ -242,7 +245,7 @@ class TreeBuilder:
     # expressions -------------------------------------------------------------------------
     def _expr(self, expr: cst.CSTNode, seq: Seq, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> None:
         """Calls in evaluation order (arguments before the call), not entering lambdas."""
-        for call in _calls_postorder(expr):
+        for call in _calls_postorder(expr, self.b.children):
             self._call(call, seq, subst, stack, site)
 
     def _key(self, expr: cst.BaseExpression, subst: dict[str, str]) -> str | None:
@@ -356,20 +359,24 @@ class TreeBuilder:
         return out
 
 
-def _calls_postorder(expr: cst.CSTNode) -> Iterator[cst.Call]:
+def _calls_postorder(expr: cst.CSTNode, children: dict[cst.CSTNode, list[cst.CSTNode]]) -> Iterator[cst.Call]:
     """Calls under `expr`, children before parents, left to right, not entering lambdas."""
+    call_t, lambda_t = cst.Call, cst.Lambda
     stack: list[tuple[cst.CSTNode, bool]] = [(expr, False)]
     while stack:
         node, done = stack.pop()
         if done:
-            assert isinstance(node, cst.Call)
-            yield node
+            yield node  # type: ignore[misc]
             continue
-        if isinstance(node, cst.Lambda):
+        t = type(node)
+        if t is lambda_t:
             continue
-        if isinstance(node, cst.Call):
+        if t is call_t:
             stack.append((node, True))
-        stack.extend((c, False) for c in reversed(node.children))
+        kids = children.get(node)
+        if kids:
+            for c in reversed(kids):
+                stack.append((c, False))
 
 
 def _mentions_grad(expr: cst.BaseExpression) -> bool:
@@ -659,13 +666,20 @@ class _Analysis:
 
     def tree(self, node: cst.CSTNode) -> tuple[Seq, list[Flat]]:
         if id(node) not in self._trees:
-            t = self.builder.body(node)
+            t: Seq | None = None
+            if isinstance(node, (cst.For, cst.While)):
+                owner = self.b.enclosing_function(node) or self.module
+                self.tree(owner)  # builds the loop's tree on the way
+                loop = self.builder.loops.get(id(node))
+                t = loop.body if loop is not None else None
+            if t is None:
+                t = self.builder.body(node)
             self._trees[id(node)] = (t, flat(t))
         return self._trees[id(node)]
 
     def run(self) -> None:
-        loops = [n for n in self.b.parents if isinstance(n, (cst.For, cst.While))]
-        funcs = [n for n in self.b.parents if isinstance(n, cst.FunctionDef)]
+        loops = [*self.b.nodes(cst.For), *self.b.nodes(cst.While)]
+        funcs = self.b.nodes(cst.FunctionDef)
         for loop in loops:
             self.missing_zero_grad(loop)
             self.scheduler_order(loop)
@@ -1018,9 +1032,7 @@ class _Analysis:
 
     # SC213 -------------------------------------------------------------------------------
     def backward_under_no_grad(self) -> None:
-        for node in self.b.parents:
-            if not isinstance(node, cst.Call):
-                continue
+        for node in self.b.nodes(cst.Call):
             func = node.func
             value: cst.BaseExpression | None = None
             if isinstance(func, cst.Attribute) and func.attr.value == "backward":
