@@ -207,10 +207,10 @@ def _named_args(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> I
 
 def _device_problem(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     # Hot path: plain loops, no generators; `.device.type` costs ~1 us so it is read only
-    # for 0-dim tensors (a CPU scalar tensor may meet any device, as in torch).
+    # when two devices differ (a CPU scalar tensor may meet any device, as in torch).
     tensor = torch.Tensor
     first: Any = None
-    first_index: Any = None
+    first_tensor: Any = None
     exempt = plan.cross_device
     names = plan.names
     for i, v in enumerate(args):
@@ -219,15 +219,15 @@ def _device_problem(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) 
                 continue
             dev = v.device
             if first is None:
-                first, first_index = dev, i
-            elif dev != first and not _cpu_scalar(v) and not _cpu_scalar(args[first_index]):
+                first, first_tensor = dev, v
+            elif dev != first and not _cpu_scalar(v) and not _cpu_scalar(first_tensor):
                 return _device_text(plan, args, kwargs)
     for k, v in kwargs.items():
         if isinstance(v, tensor) and k not in exempt:
             dev = v.device
             if first is None:
-                first, first_index = dev, k
-            elif dev != first and not _cpu_scalar(v):
+                first, first_tensor = dev, v
+            elif dev != first and not _cpu_scalar(v) and not _cpu_scalar(first_tensor):
                 return _device_text(plan, args, kwargs)
     return ""
 
@@ -295,13 +295,10 @@ def _devices(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict
 
 
 def _raise(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any], seed: dict[str, Any],
-           subject: str, reason: str, spec: AnySpec | None, value: Any, returned: bool = False) -> typing.NoReturn:
+           subject: str, reason: str, spec: AnySpec | None, value: Any) -> typing.NoReturn:
     owner = type(args[0]).__name__ if args and seed else ""
+    # The table shows what the arguments bound: what a return value is judged against.
     bindings, _ = _bindings(plan, args, kwargs, seed, owner)
-    if returned:
-        # The return value's own bindings (new dims it introduced) are not in the table:
-        # the table shows what the arguments fixed, which is what the return is judged against.
-        pass
     report = ShapeReport(
         where=call_site(3), function=plan.qualname, subject=subject, reason=reason,
         expected=spec.text if spec is not None else "",
@@ -392,7 +389,7 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
             rkey = (key, out.shape, out.dtype) if key is not None and type(out) is tensor else None
             if rkey is None or rkey not in returned_ok:
                 if (reason := _check_any(ret, out, dict(memo))):
-                    _raise(plan, args, kwargs, seed, "return value", reason, ret, out, returned=True)
+                    _raise(plan, args, kwargs, seed, "return value", reason, ret, out)
                 if rkey is not None:
                     returned_ok.add(rkey)
         return out

@@ -154,7 +154,6 @@ class Tracer:
         max_numel = -1
         max_rank = 0
         mixed = False
-        has64 = other_float = False
         for a in args:
             if isinstance(a, tensor):
                 dev = a.device
@@ -168,11 +167,6 @@ class Tracer:
                         max_numel = n
                     if a.dim() > max_rank:
                         max_rank = a.dim()
-                dt = a.dtype
-                if dt is _FLOAT64:
-                    has64 = True
-                elif dt.is_floating_point:
-                    other_float = True
             elif isinstance(a, (list, tuple)) and a and isinstance(a[0], tensor):
                 for b in a:
                     if isinstance(b, tensor):
@@ -189,8 +183,8 @@ class Tracer:
         out = func(*args, **kwargs)
         if type(out) is tensor or isinstance(out, tensor):
             odt = out.dtype
-            if odt is _FLOAT64 and (not has64 or other_float):
-                self._float64(func, has64)
+            if odt is _FLOAT64:
+                self._float64(func, args)
             if flags & 1 and max_numel >= 0 and out.numel() > max_numel and out.dim() > 0:
                 self._broadcast(func, args, out)
             if self.detect_nan and odt.is_floating_point:
@@ -270,8 +264,12 @@ class Tracer:
                     "tensor to the host and waits for the GPU",
                     op=str(func), notes=["keep values on the device inside the step; move them after optimizer.step()"])
 
-    def _float64(self, func: Any, has64: bool) -> None:
-        if torch.is_grad_enabled() and compat.current_autograd_node() is not None:
+    def _float64(self, func: Any, args: tuple[Any, ...]) -> None:
+        dtypes = [a.dtype for a in args if isinstance(a, torch.Tensor)]
+        has64 = _FLOAT64 in dtypes
+        if has64 and not any(d.is_floating_point and d is not _FLOAT64 for d in dtypes):
+            return  # float64 in, float64 out: the origin was reported where it appeared
+        if compat.current_autograd_node() is not None:
             return  # backward of a float64 op: the forward origin was already reported
         how = "float64 meets float32 and promotes the result" if has64 else "this op creates a float64 tensor"
         self.report("float64", f"{func}: {how}; float64 runs far slower on GPUs and mixes badly with "
