@@ -158,3 +158,52 @@ def test_symbolic_result_is_the_non_one_size(n_ops: int) -> None:
     r = broadcast(*shapes)
     assert r.ok and r.assumptions == []
     assert r.shape == Shape.of("b", "t", "d")
+
+
+# ----- symbolic soundness: instantiate the symbols and ask torch ----------------------------------
+sym_dims = st.sampled_from(["a", "b", "a + 1", "2 * b", 1, 1, 2, 3])
+sym_shapes = st.lists(sym_dims, max_size=4)
+ENVS = [{"a": a, "b": b} for a in (1, 2, 3) for b in (1, 2, 3)]
+
+
+def _instantiate(shape: Shape, env: dict[str, int]) -> tuple[int, ...]:
+    out = []
+    for d in shape.axes:
+        assert isinstance(d, Dim)
+        v = d.evaluate(env)
+        assert v is not None
+        out.append(v)
+    return tuple(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sym_shapes, min_size=2, max_size=3))
+def test_symbolic_broadcast_is_sound(specs: list[list]) -> None:
+    shapes = [Shape.of(*s) for s in specs]
+    result = broadcast(*shapes)
+    for env in ENVS:
+        concrete = [_instantiate(s, env) for s in shapes]
+        expected = _oracle(*concrete)
+        holds = all(x.evaluate(env) == y.evaluate(env) for x, y in result.assumptions)
+        if not result.ok:
+            assert expected is None, (specs, env)  # an error is an error for every size
+        elif not result.assumptions:
+            assert expected is not None and expected == _instantiate(result.shape, env), (specs, env)  # type: ignore[arg-type]
+        elif holds:
+            assert expected is not None and expected == _instantiate(result.shape, env), (specs, env)  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(concrete_shapes, min_size=2, max_size=3), st.data())
+def test_variadic_broadcast_is_sound(shapes: list[tuple[int, ...]], data: st.DataObject) -> None:
+    """Hide a random prefix of some shapes behind `*v`: we may know less, never something false."""
+    cuts = [data.draw(st.integers(0, len(s))) if data.draw(st.booleans()) else None for s in shapes]
+    abstract = [Shape.of("*v", *s[c:]) if c is not None else Shape.of(*s) for s, c in zip(shapes, cuts)]
+    result = broadcast(*abstract)
+    expected = _oracle(*shapes)
+    if not result.ok:
+        assert expected is None
+    elif expected is not None:
+        assert result.shape is not None
+        suffix = [d.value for d in result.shape.suffix]
+        assert tuple(suffix) == expected[len(expected) - len(suffix):] if suffix else True
