@@ -303,3 +303,15 @@ def test_verdict_agrees_with_jaxtyping(first: str, second: str, shape_x: list[in
     except ShapeError:
         ours = False
     assert ours == theirs, (first, second, shape_x, shape_y)
+
+
+def test_coroutine_return_annotation_is_not_checked_against_the_coroutine() -> None:
+    import asyncio
+
+    @shapecheck.check
+    async def load(x: Float[Tensor, "n"]) -> Float[Tensor, "n"]:
+        return x
+
+    assert asyncio.run(load(torch.zeros(3))).shape == (3,)
+    with pytest.raises(ShapeError, match="argument 'x'"):
+        load(torch.zeros(3, 2))

@@ -320,3 +320,17 @@ def test_summary_text_lists_findings_with_source() -> None:
 
 
 
+
+
+def test_a_failing_forward_keeps_module_paths_right() -> None:
+    class Boom(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise ValueError("boom")
+
+    outer = nn.Sequential(nn.Linear(4, 4), Boom())
+    with shapecheck.trace(print_summary=False) as t:
+        with pytest.raises(ValueError):
+            outer(torch.zeros(2, 4))
+        _ = torch.randn(3, 1) - torch.randn(3)  # outside any module now
+    [f] = t.findings
+    assert f.kind == "broadcast-trap" and f.module == ""

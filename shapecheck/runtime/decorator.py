@@ -144,7 +144,9 @@ def _plan(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
         elif p.kind is p.KEYWORD_ONLY and spec is not None:
             params.append(_Param(p.name, -1, True, spec))
     ret = None
-    if "return" in hints and not (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
+    # A generator's or coroutine's annotation describes what it yields or awaits, not the call's value.
+    if "return" in hints and not (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+                                  or inspect.iscoroutinefunction(fn)):
         ret = _compile(hints["return"])
     code = getattr(fn, "__code__", None)
     defined_at = f"{code.co_filename}:{code.co_firstlineno}" if code else "?"

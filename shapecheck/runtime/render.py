@@ -8,6 +8,7 @@ from typing import Any
 from shapecheck.runtime.findings import Finding
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
+_MAX_ROWS = 60
 
 
 def _finding_lines(f: Finding) -> list[str]:
@@ -33,6 +34,8 @@ def render_text(tracer: Any) -> str:
         out.append("")
         out.append("module shapes (first call):")
         rows = list(tracer.modules.values())
+        hidden = max(0, len(rows) - _MAX_ROWS)
+        rows = rows[:_MAX_ROWS]
         width = max(len(r.path) for r in rows)
         twidth = max(len(r.type) for r in rows)
         for r in rows:
@@ -44,6 +47,8 @@ def render_text(tracer: Any) -> str:
             mode = "" if r.training else " [eval]"
             out.append(f"  {r.path.ljust(width)}  {r.type.ljust(twidth)}  x{r.calls}  "
                        f"{', '.join(r.inputs)} -> {r.output}{mode}{stats}")
+        if hidden:
+            out.append(f"  ... and {hidden} more modules (all of them are in the JSON: --json FILE / .to_json())")
     return "\n".join(out)
 
 

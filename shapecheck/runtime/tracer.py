@@ -118,6 +118,7 @@ class Tracer:
         self._handles: list[Any] = []
         self._kind_counts: dict[str, int] = {}
         self._created: dict[int, tuple[Any, str, int]] = {}  # id -> (weakref, file, line) of tensors made in forward
+        self.internal_errors = 0
         self.device_names: dict[str, str] = {}  # dry run: the `meta` stand-in prints as `cuda:0`
 
     # --- findings ------------------------------------------------------------------------
@@ -152,7 +153,6 @@ class Tracer:
         tensor = torch.Tensor
         first_dev = None
         max_numel = -1
-        max_rank = 0
         mixed = False
         for a in args:
             if isinstance(a, tensor):
@@ -165,8 +165,6 @@ class Tracer:
                     n = a.numel()
                     if n > max_numel:
                         max_numel = n
-                    if a.dim() > max_rank:
-                        max_rank = a.dim()
             elif isinstance(a, (list, tuple)) and a and isinstance(a[0], tensor):
                 for b in a:
                     if isinstance(b, tensor):
@@ -174,26 +172,41 @@ class Tracer:
                             first_dev = b.device
                         elif b.device != first_dev and not (flags & 2):
                             mixed = True
-        if mixed:
-            self._device_mismatch(func, args)
-        if flags & 4:
-            self._sync(func, args)
-        elif flags & 16 and self._in_step:
-            self._copy_to_host(func, args, kwargs)
+        # A bug in a rule must never break the user's program: rules are guarded, the op is not.
+        try:
+            if mixed:
+                self._device_mismatch(func, args)
+            if flags & 4:
+                self._sync(func, args)
+            elif flags & 16 and self._in_step:
+                self._copy_to_host(func, args, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            self.internal_error(exc)
         out = func(*args, **kwargs)
-        if type(out) is tensor or isinstance(out, tensor):
-            odt = out.dtype
-            if odt is _FLOAT64:
-                self._float64(func, args)
-            if flags & 1 and max_numel >= 0 and out.numel() > max_numel and out.dim() > 0:
-                self._broadcast(func, args, out)
-            if self.detect_nan and odt.is_floating_point:
-                self._nan(func, args, out)
-            if first_dev is None and self._stack:
-                self._remember_creation(out)
-        elif flags & 8 and not self._first_loss_checked:
-            self._first_loss(args, out)
+        try:
+            if type(out) is tensor or isinstance(out, tensor):
+                odt = out.dtype
+                if odt is _FLOAT64:
+                    self._float64(func, args)
+                if flags & 1 and max_numel >= 0 and out.numel() > max_numel and out.dim() > 0:
+                    self._broadcast(func, args, out)
+                if self.detect_nan and odt.is_floating_point:
+                    self._nan(func, args, out)
+                if first_dev is None and self._stack:
+                    self._remember_creation(out)
+            elif flags & 8 and not self._first_loss_checked:
+                self._first_loss(args, out)
+        except Exception as exc:  # noqa: BLE001
+            self._busy = False
+            self.internal_error(exc)
         return out
+
+    def internal_error(self, exc: BaseException) -> None:
+        """Say once that a check failed internally; the traced program goes on."""
+        self.internal_errors += 1
+        if self.internal_errors == 1:
+            print(f"shapecheck: internal error in the tracer ({type(exc).__name__}: {exc}); "
+                  "the program continues, some checks are skipped", file=sys.stderr)
 
     def _device_mismatch(self, func: Any, args: tuple[Any, ...]) -> None:
         devices = []
@@ -426,6 +439,13 @@ class Tracer:
         ref = weakref.ref(param)
 
         def hook(grad: torch.Tensor) -> None:
+            try:
+                check(grad)
+            except Exception as exc:  # noqa: BLE001 - never break the traced program
+                self.internal_error(exc)
+            return None
+
+        def check(grad: torch.Tensor) -> None:
             p = ref()
             if p is None or self._busy:
                 return None
@@ -483,12 +503,27 @@ class Tracer:
         from torch.nn.modules import module as module_hooks
         from torch.optim import optimizer as optim_hooks
 
+        try:  # always_call: the module stack stays right when a forward raises
+            post = module_hooks.register_module_forward_hook(self._guard(self.post_forward), always_call=True)
+        except TypeError:
+            post = module_hooks.register_module_forward_hook(self._guard(self.post_forward))
         self._handles += [
-            module_hooks.register_module_forward_pre_hook(self.pre_forward),
-            module_hooks.register_module_forward_hook(self.post_forward),
-            optim_hooks.register_optimizer_step_pre_hook(self.pre_step),
-            optim_hooks.register_optimizer_step_post_hook(self.post_step),
+            module_hooks.register_module_forward_pre_hook(self._guard(self.pre_forward)),
+            post,
+            optim_hooks.register_optimizer_step_pre_hook(self._guard(self.pre_step)),
+            optim_hooks.register_optimizer_step_post_hook(self._guard(self.post_step)),
         ]
+
+    def _guard(self, hook: Any) -> Any:
+        def guarded(*args: Any) -> None:
+            try:
+                hook(*args)
+            except Exception as exc:  # noqa: BLE001 - never break the traced program
+                self._busy = False
+                self.internal_error(exc)
+            return None  # a forward hook returning a value would replace the module's output
+
+        return guarded
 
     def remove_hooks(self) -> None:
         for handle in self._handles:
