@@ -292,3 +292,19 @@ def test_divisibility_simplification_is_sound(x: Tree, sym: str, y: Tree) -> Non
         v1, v2 = expr.evaluate(env), simple.evaluate(env)
         if v1 is not None and v2 is not None:
             assert v1 == v2
+
+
+def test_pickle_round_trip_rebuilds_hashes() -> None:
+    import pickle
+
+    u = Dim.unknown()
+    shape = Shape.of(d_model // n_heads, 2 * (n // 3) + h * w, u, u, 4)
+    back = pickle.loads(pickle.dumps(shape))
+    assert back.axes[:2] == shape.axes[:2] and hash(back.axes[0]) == hash(shape.axes[0])
+    assert back.axes[2] == back.axes[3] and back.axes[2] != u  # still one unknown, a fresh one
+    assert {back.axes[0]: 1}[d_model // n_heads] == 1
+
+
+def test_power() -> None:
+    assert n**2 == n * n and str(n**2) == "n * n" and n**0 == 1
+    assert (n**2).evaluate({"n": 5}) == 25

@@ -60,6 +60,10 @@ class _Atom:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple:
+        # str hashes differ between processes: rebuild (and re-hash) on unpickling.
+        return (_Atom, (self.kind, self.name, self.num, self.den))
+
     @property
     def key(self) -> tuple:
         """Canonical sort key (printing order, leading terms); computed lazily."""
@@ -252,6 +256,13 @@ class Dim:
     def __repr__(self) -> str:
         return f"Dim({self})"
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt on unpickling: hashes of names differ between processes, and an unknown from
+        # another process must not collide with a local one (it becomes a fresh unknown).
+        if self._terms is None:
+            return (Dim.unknown, ())
+        return (Dim, (self._terms,))
+
     # ----- arithmetic ---------------------------------------------------------------------
     def __add__(self, other: IntLike) -> Dim:
         o = _coerce(other)
@@ -273,6 +284,14 @@ class Dim:
         return Dim(terms)
 
     __radd__ = __add__
+
+    def __pow__(self, exponent: int) -> Dim:
+        if isinstance(exponent, bool) or not isinstance(exponent, int) or exponent < 0:
+            return NotImplemented
+        out = Dim.const(1)
+        for _ in range(exponent):
+            out = out * self
+        return out
 
     def __neg__(self) -> Dim:
         if self._terms is None:

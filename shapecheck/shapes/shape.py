@@ -189,6 +189,9 @@ class Shape:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple:
+        return (Shape, (self._axes, self._unknown))  # re-hash on unpickling (str hashes differ per process)
+
     def __str__(self) -> str:
         if self._unknown:
             return "(*?)"
