@@ -106,6 +106,8 @@ def test_unsqueeze_squeeze(shape, dim) -> None:  # type: ignore[no-untyped-def]
 def test_expand(shape, sizes) -> None:  # type: ignore[no-untyped-def]
     if not sizes:
         return  # x.expand() without sizes is a Python call error
+    if 0 in sizes and -1 in sizes[: len(sizes) - len(shape)]:
+        return  # torch returns a shape holding -1 here (a torch bug), nothing to agree with
     agree_cpu("Tensor.expand", torch.Tensor.expand, Tz(shape), *sizes)  # meta lets -1 through on new axes
 
 
