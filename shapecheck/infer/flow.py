@@ -77,6 +77,8 @@ class Flow:
         self.calls_by_method: dict[str, list[cst.Call]] = {}
         self.attribute_uses: dict[str, list[cst.Attribute]] = {}
         self.name_uses: dict[str, list[cst.Name]] = {}
+        self.fn_returns: dict[cst.CSTNode, list[cst.Return]] = {}
+        self.forward_cache: dict[cst.ClassDef, set[str] | None] = {}
         _Builder(self).build(ctx.module)
 
     # -- structure -------------------------------------------------------------------------
@@ -259,11 +261,8 @@ class Flow:
         return None
 
     def returns(self, fn: cst.FunctionDef) -> list[cst.Return]:
-        out: list[cst.Return] = []
-        for node in _walk(fn.body):
-            if isinstance(node, cst.Return) and self.function_of(node) is fn:
-                out.append(node)
-        return out
+        """The `return` statements of `fn` itself (not of nested functions)."""
+        return self.fn_returns.get(fn, [])
 
     def is_module_subclass(self, cls: cst.ClassDef, seen: frozenset[str] = frozenset()) -> bool | None:
         """Whether `cls` derives from `torch.nn.Module` (None: a base we cannot see)."""
@@ -286,14 +285,6 @@ class Flow:
 
 def _is_false(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "False"
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        yield cur
-        stack.extend(reversed(cur.children))
 
 
 def peel_transparent(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -363,45 +354,70 @@ def literal_string(expr: cst.BaseExpression) -> str | None:
     return None
 
 
+_RECORDED = frozenset(
+    {
+        cst.Name, cst.Call, cst.Assign, cst.AnnAssign, cst.AugAssign, cst.NamedExpr, cst.For, cst.CompFor,
+        cst.WithItem, cst.ExceptHandler, cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal, cst.Return,
+    }
+)
+
+
 def flow_of(ctx: FileContext) -> Flow:
     return ctx.fact("flow", Flow)
 
 
-class _Builder:
-    """One pre-order walk: parents, order, scopes, bindings, class attributes, method calls."""
+class _Builder(cst.CSTVisitor):
+    """One pre-order walk: parents, order, scopes, bindings, class attributes, method calls.
+
+    A `CSTVisitor` rather than a loop over `node.children`: libcst computes `children` by
+    running a visitor over the node, which made the walk ~10x slower."""
 
     def __init__(self, flow: Flow) -> None:
+        super().__init__()
         self.flow = flow
         self.counter = 0
+        # (node, scope its children see, class its children are directly in)
+        self.stack: list[tuple[cst.CSTNode, ScopeInfo, cst.ClassDef | None]] = []
 
     def build(self, module: cst.Module) -> None:
+        self.flow.scopes[module] = ScopeInfo(module)
+        module.visit(self)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
         flow = self.flow
-        flow.scopes[module] = ScopeInfo(module)
-        # iterative pre-order walk: recursion would hit the limit on deep expressions
-        stack: list[tuple[cst.CSTNode, cst.CSTNode | None, ScopeInfo, cst.ClassDef | None]] = [
-            (module, None, flow.scopes[module], None)
-        ]
-        while stack:
-            node, parent, scope, cls = stack.pop()
-            if parent is not None:
-                flow.parents[node] = parent
-            flow.order[node] = self.counter
-            self.counter += 1
-            child_scope, child_cls = scope, cls
-            if isinstance(node, cst.FunctionDef):
-                child_scope = self._function_scope(node, scope, cls)
-                child_cls = None
-                self._bind(scope, node.name.value, None, node, always=False)
-            elif isinstance(node, cst.ClassDef):
-                flow.classes.setdefault(node.name.value, node)
-                flow.class_attrs.setdefault(node, {})
-                child_cls = node
+        if self.stack:
+            parent, scope, cls = self.stack[-1]
+            flow.parents[node] = parent
+        else:
+            scope, cls = flow.scopes[node], None
+        flow.order[node] = self.counter
+        self.counter += 1
+        child_scope, child_cls = scope, cls
+        if type(node) is cst.FunctionDef:
+            child_scope = self._function_scope(node, scope, cls)  # type: ignore[arg-type]
+            child_cls = None
+            if cls is None:
                 self._bind(scope, node.name.value, None, node)
-            else:
-                self._record(node, scope, cls)
-            children = node.children
-            for child in reversed(children):
-                stack.append((child, node, child_scope, child_cls))
+        elif type(node) is cst.ClassDef:
+            flow.classes.setdefault(node.name.value, node)
+            flow.class_attrs.setdefault(node, {})
+            child_cls = node
+            if cls is None:
+                self._bind(scope, node.name.value, None, node)
+        elif type(node) is not cst.Module:
+            self._record(node, scope, cls)
+        self.stack.append((node, child_scope, child_cls))
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+    # no per-attribute callbacks: they cost a getattr per field of every node
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        return None
 
     def _function_scope(self, fn: cst.FunctionDef, outer: ScopeInfo, cls: cst.ClassDef | None) -> ScopeInfo:
         info = ScopeInfo(fn)
@@ -458,16 +474,33 @@ class _Builder:
                 )
 
     def _record(self, node: cst.CSTNode, scope: ScopeInfo, cls: cst.ClassDef | None) -> None:
+        # Dispatch on the exact type: libcst node classes are ABCs, so a chain of isinstance
+        # checks on every node was the slowest part of the walk.
+        kind = type(node)
+        if kind not in _RECORDED:
+            return
         flow = self.flow
+        if kind is cst.Name:
+            parent = self.stack[-1][0] if self.stack else None
+            if not (type(parent) is cst.Attribute and parent.attr is node):  # type: ignore[union-attr]
+                flow.name_uses.setdefault(node.value, []).append(node)  # type: ignore[attr-defined]
+            return
+        if kind is cst.Return:
+            flow.fn_returns.setdefault(scope.node, []).append(node)  # type: ignore[arg-type]
+            return
+        if kind is cst.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is cst.Attribute:
+                flow.calls_by_method.setdefault(func.attr.value, []).append(node)  # type: ignore[arg-type]
+            return
         if cls is not None:  # directly in a class body: `loss_fn = nn.MSELoss()` is a class attribute
-            if isinstance(node, cst.Assign):
-                for t in node.targets:
+            if kind is cst.Assign:
+                for t in node.targets:  # type: ignore[attr-defined]
                     if isinstance(t.target, cst.Name):
                         flow.class_attrs.setdefault(cls, {}).setdefault(t.target.value, []).append(
-                            Binding(t.target.value, node.value, node, flow.order[node])
+                            Binding(t.target.value, node.value, node, flow.order[node])  # type: ignore[attr-defined]
                         )
-            if not isinstance(node, (cst.Call, cst.Name)):
-                return
+            return
         if isinstance(node, cst.Assign):
             for t in node.targets:
                 self._bind_target(scope, t.target, node.value, node, cls)
@@ -491,16 +524,9 @@ class _Builder:
             for alias in names:
                 local = alias.evaluated_alias or alias.evaluated_name.split(".")[0]
                 self._bind(scope, local, None, node)
-        elif isinstance(node, cst.Global) or isinstance(node, cst.Nonlocal):
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
             for item in node.names:
                 scope.global_names.add(item.name.value)
-        elif isinstance(node, cst.Call):
-            if isinstance(node.func, cst.Attribute):
-                flow.calls_by_method.setdefault(node.func.attr.value, []).append(node)
-        elif isinstance(node, cst.Name):
-            parent = flow.parents.get(node)
-            if not (isinstance(parent, cst.Attribute) and parent.attr is node):
-                flow.name_uses.setdefault(node.value, []).append(node)
 
     def _stmt(self, node: cst.CSTNode) -> cst.CSTNode:
         # parents of the current node are already recorded (pre-order)
@@ -675,6 +701,15 @@ def instance_ops(flow: Flow, func: cst.BaseExpression, at: cst.CSTNode, depth: i
 
 def forward_ops(flow: Flow, cls: cst.ClassDef, depth: int = 0) -> set[str] | None:
     """The ops the `forward` of a local nn.Module class returns (all returns must be known)."""
+    if cls in flow.forward_cache:
+        return flow.forward_cache[cls]
+    flow.forward_cache[cls] = None  # a cycle (forward calling a model of its own class) is unknown
+    result = _forward_ops(flow, cls, depth)
+    flow.forward_cache[cls] = result
+    return result
+
+
+def _forward_ops(flow: Flow, cls: cst.ClassDef, depth: int) -> set[str] | None:
     if flow.is_module_subclass(cls) is not True:
         return None
     fn = flow.method(cls, "forward")
