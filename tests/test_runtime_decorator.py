@@ -19,8 +19,9 @@ from torch import Tensor, nn  # noqa: E402
 import shapecheck  # noqa: E402
 from shapecheck import ShapeError  # noqa: E402
 from shapecheck.runtime import decorator as decorator_module  # noqa: E402
+from shapecheck.runtime.findings import shown_path  # noqa: E402
 
-HERE = os.path.abspath(__file__)
+HERE = shown_path(os.path.abspath(__file__))  # relative to the working directory, as printed
 
 
 def _next_line() -> int:

@@ -15,6 +15,7 @@ np = pytest.importorskip("numpy")
 from torch import nn  # noqa: E402
 
 import shapecheck  # noqa: E402
+from shapecheck.runtime.findings import shown_path  # noqa: E402
 from shapecheck.runtime.tracer import Tracer  # noqa: E402
 
 HERE = __file__
@@ -315,7 +316,7 @@ def test_summary_text_lists_findings_with_source() -> None:
         _ = torch.randn(4, 1) + torch.randn(4)
     text = t.summary()
     assert text.splitlines()[0] == "shapecheck trace: 1 finding(s), 3 ops, 0 optimizer step(s)"
-    assert f"{HERE}:" in text and "warning [broadcast-trap]" in text
+    assert f"{shown_path(HERE)}:" in text and "warning [broadcast-trap]" in text
     assert "_ = torch.randn(4, 1) + torch.randn(4)" in text
 
 
@@ -334,3 +335,16 @@ def test_a_failing_forward_keeps_module_paths_right() -> None:
         _ = torch.randn(3, 1) - torch.randn(3)  # outside any module now
     [f] = t.findings
     assert f.kind == "broadcast-trap" and f.module == ""
+
+
+def test_a_broken_rule_does_not_break_the_program(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*args: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(Tracer, "_broadcast", broken)
+    monkeypatch.setattr(Tracer, "post_forward", broken)
+    with shapecheck.trace(print_summary=False) as t:
+        y = nn.Linear(1, 1)(torch.randn(4, 1)) - torch.randn(4)
+    assert y.shape == (4, 4) and t.internal_errors == 2
+    assert "shapecheck: internal error in the tracer (KeyError: 'oops')" in capsys.readouterr().err

@@ -34,6 +34,7 @@ import torch
 
 from shapecheck.runtime._torch_compat import is_compiling
 from shapecheck.runtime.errors import Binding, ShapeError, ShapeReport, format_report
+from shapecheck.runtime.findings import shown_path
 from shapecheck.runtime.specs import Spec, check_value, compile_annotation, describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -262,7 +263,7 @@ def call_site(depth: int = 2) -> str:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (filename.startswith(_OWN_DIR) or filename.startswith(_TORCH_DIR)) and filename != "<string>":
-            return f"{filename}:{frame.f_lineno}"
+            return f"{shown_path(filename)}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
     return "<unknown>"
 

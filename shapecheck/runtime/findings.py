@@ -77,5 +77,16 @@ class ModuleRow:
         return asdict(self)
 
 
+def shown_path(filename: str) -> str:
+    """`train.py` for a file under the working directory (as ruff prints paths), else absolute."""
+    import os
+
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
 def shape_text(shape: Any) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"

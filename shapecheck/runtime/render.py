@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from shapecheck.runtime.findings import Finding
+from shapecheck.runtime.findings import Finding, shown_path
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 _MAX_ROWS = 60
 
 
 def _finding_lines(f: Finding) -> list[str]:
-    where = f"{f.filename}:{f.line}" if f.filename else "(end of trace)"
+    where = f"{shown_path(f.filename)}:{f.line}" if f.filename else "(end of trace)"
     times = f" (x{f.count})" if f.count > 1 else ""
     lines = [f"{where}: {f.severity} [{f.kind}]{times} {f.message}"]
     if f.source:
