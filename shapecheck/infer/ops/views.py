@@ -77,6 +77,8 @@ def reshape_to(call: OpCall, t: TensorValue, sizes: list[Dim] | None, origin: st
     if compare(numel, known, call.facts) == "different":
         call.report("SC101", *messages.element_count(name, t.shape, target, numel, known))
         return UNKNOWN
+    if call.facts is not None:
+        sizes = [call.facts.simplify(s) for s in sizes]
     return dataclasses.replace(t, shape=Shape.of(*sizes), origin=origin, contiguous=True)
 
 
