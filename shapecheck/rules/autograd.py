@@ -299,8 +299,17 @@ def epoch(model, loader, opt):
         binds = flow.reaching(total, loops[0])
         if not binds:
             return
-        # the sum is itself backpropagated: several losses summed on purpose
-        if any(r == total for r, _ in _backward_receivers(flow)):
+        # Several losses summed on purpose before one backward() (`style_loss += mse(...)` then
+        # `(content + style_loss).backward()`) look the same: report only when the added loss is
+        # itself backpropagated in the loop (the PyTorch FAQ case) or nothing in the function
+        # is backpropagated at all (an evaluation loop that keeps every graph).
+        fn = flow.function_of(node)
+        backwards = [(r, c) for r, c in _backward_receivers(flow) if flow.function_of(c) is fn]
+        name = dotted(loss)
+        own = name is not None and any(r == name and _inside(flow, c, loops[0]) for r, c in backwards)
+        if not own and backwards:
+            return
+        if any(r == total for r, _ in backwards):
             return
         new = cst.Call(func=cst.Attribute(value=loss, attr=cst.Name("item")))
         safe = all(b.value is not None and _is_tensor_init(flow, b.value) for b in binds) or not self._used_as_tensor(
@@ -896,6 +905,8 @@ class ForwardCalledDirectly(LintRule):
     and what DDP/FSDP, quantisation, pruning and `torch.compile` attach there. `model.forward(x)`
     skips all of that: with any hook registered the results differ silently.
 
+    `self.forward(x)` inside the module's own methods is left alone, and so are RPC proxies
+    (`remote_module.forward(x)`, `rref.rpc_async().forward(x)`: that is their API).
     `self.forward(x)` inside the module's own methods is left alone: it is deliberate there
     (the module is already inside its own `__call__`, or deliberately bypasses it).
 
@@ -994,8 +1005,8 @@ y = model.forward(None)  # SC405
         if not isinstance(func, cst.Attribute) or func.attr.value != "forward":
             return
         recv = func.value
-        if isinstance(recv, cst.Call) and isinstance(recv.func, cst.Name) and recv.func.value == "super":
-            return
+        if isinstance(recv, cst.Call):
+            return  # `super().forward(x)`, `rref.remote().forward(x)` (RPC proxies)
         flow = flow_of(self.ctx)
         scope = flow.scope_of(node)
         if isinstance(recv, cst.Name):
@@ -1003,15 +1014,24 @@ y = model.forward(None)  # SC405
                 return
             if recv.value in flow.classes or recv.value[:1].isupper() and flow.reaching(recv.value, node) is None:
                 return  # a class object: `MyFn.forward(ctx, x)`
+        recv_name = (dotted(recv) or "").lower()
+        if "remote" in recv_name or "rref" in recv_name:
+            return  # RPC proxies (`RemoteModule`, RRefs) expose forward() as their API
         q = self.ctx.qualify(recv) or ""
         if q.startswith("torch.") and q.rsplit(".", 1)[-1][:1].isupper():
             return  # `nn.Linear.forward(layer, x)`: an unbound method on purpose
         origins = flow.origins(recv, node)
-        if origins:
-            for origin in origins:
-                cls = flow.local_class(origin)
-                if cls is not None and flow.is_module_subclass(cls) is False:
+        for origin in origins or []:
+            # known to be something other than an nn.Module: a plain local class, or an object
+            # from another library (`RemoteModule.forward` is that API's documented call)
+            cls = flow.local_class(origin)
+            if cls is not None:
+                if flow.is_module_subclass(cls) is False:
                     return
+                continue
+            oq = self.ctx.qualify(origin.func) if isinstance(origin, cst.Call) else None
+            if oq is not None and not oq.startswith("torch.nn."):
+                return
         new = node.with_changes(func=recv)
         hooks = "register_forward" in self.ctx.source or "register_full_backward" in self.ctx.source
         message = f"Call `{_code(recv)}(...)`"

@@ -227,8 +227,11 @@ class Noisy(nn.Module):
                 for call in flow.method_calls(method):
                     if flow.receiver_name(call) == name and flow.function_of(call) is fn:
                         return True
-        # `self.register_buffer("m", torch.zeros(n))` moves with the module
+        # `self.register_buffer("m", torch.zeros(n))` moves with the module; an index tensor
+        # used right in a subscript (`x[torch.arange(n), y]`) may live on the CPU
         for anc in flow.ancestors(node):
+            if isinstance(anc, cst.SubscriptElement):
+                return True
             if isinstance(anc, cst.Call) and isinstance(anc.func, cst.Attribute) and anc.func.attr.value == "register_buffer":
                 return True
             if isinstance(anc, cst.BaseSmallStatement):
