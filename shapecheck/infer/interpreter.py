@@ -641,12 +641,7 @@ class Interpreter:
         return frame.summary.constants.get(name, UNKNOWN)
 
     def eval_const(self, node: cst.BaseExpression, frame: Frame) -> Value:
-        if isinstance(node, (cst.Integer, cst.Float)):
-            return ConstValue(node.evaluated_value)
-        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-            value = node.evaluated_value
-            return ConstValue(value) if isinstance(value, str) else UNKNOWN
-        return UNKNOWN
+        return _literal(node)
 
     def eval_tuple(self, node: cst.Tuple | cst.List, frame: Frame) -> Value:
         items: list[Value] = []
@@ -802,7 +797,7 @@ class Interpreter:
         if not isinstance(func, (cst.Name, cst.Attribute)):
             callee = self.eval(func, frame)
             return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
-        qualified = frame.summary.names.qualify(func)
+        qualified = _qualify(frame.summary, func)
         if qualified is None or not ok:
             return UNKNOWN
         return self.call_name(qualified, func, args, kwargs, node, arg_nodes, frame)
@@ -1046,8 +1041,7 @@ class Interpreter:
 
     def make_call(self, name: str, args: list[Value], kwargs: dict[str, Value], node: cst.CSTNode,
                   arg_nodes: Sequence[cst.CSTNode], frame: Frame) -> OpCall:
-        labels = [source_of(n) for n in arg_nodes]
-        return OpCall(name, list(args), dict(kwargs), node, list(arg_nodes), frame.facts, [], labels)
+        return OpCall(name, list(args), dict(kwargs), node, list(arg_nodes), frame.facts, [], _LazyLabels(arg_nodes))
 
     def collect(self, call: OpCall, frame: Frame) -> None:
         for finding in call.findings:
@@ -1184,6 +1178,15 @@ def _join_all(values: Sequence[Value]) -> Value:
     return out
 
 
+def _qualify(summary: ModuleSummary, node: cst.BaseExpression) -> str | None:
+    """`summary.names.qualify`, cached per node (loops and inlining evaluate calls again)."""
+    cache = summary.qualified
+    key = id(node)
+    if key not in cache:
+        cache[key] = summary.names.qualify(node)
+    return cache[key]
+
+
 def _head_name(node: cst.BaseExpression) -> str | None:
     while isinstance(node, cst.Attribute):
         node = node.value
@@ -1303,6 +1306,57 @@ def _int_arithmetic(op: str, left: Value, right: Value, frame: Frame) -> Value:
 SOME_FLOAT = ConstValue(float("nan"))
 _MATH_FLOAT = {"math.sqrt", "math.log", "math.exp", "math.log2", "math.log10", "math.pow", "math.cos", "math.sin",
                "numpy.sqrt", "numpy.log", "numpy.exp"}
+
+
+def _literal(node: cst.BaseExpression) -> Value:
+    """A literal's value without libcst's `evaluated_value` (an `ast.literal_eval`, i.e. a
+    compile per literal) for the common plain forms."""
+    try:
+        if isinstance(node, cst.Integer):
+            return ConstValue(int(node.value, 0))
+        if isinstance(node, cst.Float):
+            return ConstValue(float(node.value))
+        if isinstance(node, cst.SimpleString):
+            text = node.value
+            if text[:1] in ("'", '"') and "\\" not in text:
+                quote = text[:3] if text[:3] in ('"""', "'''") else text[0]
+                return ConstValue(text[len(quote):-len(quote)])
+    except ValueError:
+        pass
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        value = node.evaluated_value
+        return ConstValue(value) if isinstance(value, (int, float, str)) else UNKNOWN
+    return UNKNOWN
+
+
+class _LazyLabels(list):  # type: ignore[type-arg]
+    """An OpCall's argument labels (source text), rendered only when a message asks for one:
+    generating code for every argument of every call costs more than the analysis itself."""
+
+    def __init__(self, nodes: Sequence[cst.CSTNode]) -> None:
+        super().__init__()
+        self._nodes: Sequence[cst.CSTNode] | None = nodes
+
+    def _fill(self) -> None:
+        if self._nodes is not None:
+            nodes, self._nodes = self._nodes, None
+            self.extend(source_of(n) for n in nodes)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        self._fill()
+        return super().__getitem__(i)
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._fill()
+        return super().__iter__()
+
+    def __bool__(self) -> bool:
+        self._fill()
+        return super().__len__() > 0
 
 
 def _number(v: Value) -> int | float | None:

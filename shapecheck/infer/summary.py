@@ -80,6 +80,7 @@ class ModuleSummary:
     constants: dict[str, Value] = field(default_factory=dict)
     relative_imports: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
     _statements: Statements | None = None
+    qualified: dict[int, str | None] = field(default_factory=dict)  # call-site qualify cache
 
     def statements(self) -> Statements:
         if self._statements is None:

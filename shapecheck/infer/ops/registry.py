@@ -131,12 +131,19 @@ def call_op(name: str, call: OpCall) -> Value:
 
 
 _loaded = False
+_load_error: Exception | None = None
+NOT_FAMILIES = ("registry", "coverage")  # modules of this package that register no ops
 
 
 def _load_families() -> None:
-    """Import every family module once so their decorators register."""
-    global _loaded
+    """Import every family module once so their decorators register.
+
+    A family that fails to import fails every lookup (each file then reports SC903), never
+    just the first one: a half-filled registry would silently check less."""
+    global _loaded, _load_error
     if _loaded:
+        if _load_error is not None:
+            raise _load_error
         return
     _loaded = True
     import importlib
@@ -145,5 +152,10 @@ def _load_families() -> None:
     import shapecheck.infer.ops as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name not in ("registry",) and not info.name.startswith("_"):
-            importlib.import_module(f"shapecheck.infer.ops.{info.name}")
+        if info.name not in NOT_FAMILIES and not info.name.startswith("_"):
+            try:
+                importlib.import_module(f"shapecheck.infer.ops.{info.name}")
+            except Exception as exc:  # noqa: BLE001 - re-raised on every lookup
+                _load_error = _load_error or exc
+    if _load_error is not None:
+        raise _load_error
