@@ -184,7 +184,21 @@ class Flow:
             block = self.block_of(b.stmt)
             if block is not None and (block is self.ctx.module or self.is_ancestor(block, at)):
                 return out
+            if self._both_branches(out, at):
+                return out
         return None  # may be unbound here, or bound by the caller / a previous iteration
+
+    def _both_branches(self, binds: list[Binding], at: cst.CSTNode) -> bool:
+        """`if c: p = a` / `else: p = b` before `at`: together they run on every path."""
+        for anc in self.ancestors(binds[0].stmt):
+            if isinstance(anc, cst.If) and isinstance(anc.orelse, cst.Else):
+                body, orelse = anc.body, anc.orelse
+                in_body = [b for b in binds if self.is_ancestor(body, b.stmt)]
+                in_else = [b for b in binds if self.is_ancestor(orelse, b.stmt)]
+                if in_body and in_else and len(in_body) + len(in_else) == len(binds):
+                    block = self.block_of(anc)
+                    return block is not None and (block is self.ctx.module or self.is_ancestor(block, at))
+        return False
 
     def attr_bindings(self, expr: cst.Attribute, at: cst.CSTNode) -> list[Binding] | None:
         """`self.x` inside a method: every `self.x = ...` of the class (None if none or unknown)."""

@@ -424,6 +424,8 @@ class Trainer:
         if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
             return None
         call = origins[0]
+        if has_star(call):
+            return None  # `DataLoader(ds, **cfg)`: pin_memory may be in there
         return call if (self.ctx.qualify(call.func) or "") in _LOADERS else None
 
 
