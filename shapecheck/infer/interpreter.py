@@ -1108,6 +1108,8 @@ class Interpreter:
         name = symbol_name(x.shape.dims[axis])
         if name is None or not is_batch_name(name):
             return
+        if sum(symbol_name(d) == name for d in x.shape.dims) > 1:
+            return  # `(n, n)` similarities: normalising over either axis is a choice, not a bug
         msg, notes = messages.reduction_over_batch(op, d, x.shape, name)
         frame.report("SC111", msg, notes, node)
 
