@@ -299,3 +299,17 @@ def test_enclosing_helpers() -> None:
     assert isinstance(fn, cst.FunctionDef) and fn.name.value == "f"
     cls = b.enclosing_class(x)
     assert isinstance(cls, cst.ClassDef) and cls.name.value == "A"
+
+
+def test_parameters_handed_to_an_optimizer_make_a_model() -> None:
+    src = """
+    import torch
+    from mylib import build_model
+
+    net = build_model()
+    other = build_model()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net, other
+    """
+    assert role_of(src, "net") is Role.MODEL
+    assert role_of(src, "other") is None

@@ -495,6 +495,7 @@ class Bindings:
     functions: dict[str, list[cst.FunctionDef]] = field(default_factory=dict)
     methods: dict[tuple[cst.CSTNode, str], list[cst.FunctionDef]] = field(default_factory=dict)
     _calls: dict[str, list[cst.Call]] | None = None
+    _owners: set[str] | None = None
     _role_cache: dict[tuple[int, int], Role | None] = field(default_factory=dict)
     _resolving: set[int] = field(default_factory=set)
 
@@ -686,6 +687,10 @@ class Bindings:
             return self._role_cache[key]
         roles = self._roles(expr, at, depth=0)
         result = next(iter(roles)) if len(roles) == 1 and None not in roles else None
+        if result is None and roles <= {None} and isinstance(expr, (cst.Name, cst.Attribute)):
+            # built by something we cannot see, but its parameters are handed to an optimizer
+            if dotted(expr) in self._parameter_owners():
+                result = Role.MODEL
         self._role_cache[key] = result
         return result
 
@@ -773,6 +778,28 @@ class Bindings:
                     return self._roles(v, v, depth + 1)
         # `nn.DataParallel(model)` etc. are covered by constructor_role (torch.nn.*)
         return {None}
+
+    def _parameter_owners(self) -> set[str]:
+        """Dotted names `m` whose `m.parameters()` is passed to an optimizer constructor
+        (`torch.optim.SGD(m.parameters(), ...)`): evidence that `m` is a model even when it is
+        built by a function or class of another file."""
+        if self._owners is None:
+            owners: set[str] = set()
+            for call in self.nodes(cst.Call):
+                func = call.func
+                if not (isinstance(func, cst.Attribute) and func.attr.value in ("parameters", "named_parameters")):
+                    continue
+                parent = self.parents.get(call)
+                arg_call = self.parents.get(parent) if isinstance(parent, cst.Arg) else None
+                if not isinstance(arg_call, cst.Call):
+                    continue
+                q = self.names.qualify(arg_call.func)  # type: ignore[attr-defined]
+                if q is not None and constructor_role(q) is Role.OPTIMIZER:
+                    name = dotted(func.value)
+                    if name is not None:
+                        owners.add(name)
+            self._owners = owners
+        return self._owners
 
     # parameters ----------------------------------------------------------------------------
     def _param_role(self, param: cst.Param, depth: int) -> Role | None:
