@@ -13,20 +13,20 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import ConstValue, DeviceValue, DimValue, DtypeValue, TensorValue, TupleValue
 from shapecheck.shapes import Dim, Shape
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=20, deadline=None)
 
 
-@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "rand", "randn"])
+@pytest.mark.parametrize("name", ["torch.zeros", "torch.ones", "torch.empty", "torch.rand", "torch.randn"])
 @SETTINGS
 @given(shape=shapes(0, 4, zero=True), form=st.sampled_from(["varargs", "tuple", "size"]))
 def test_factories(name: str, shape, form) -> None:  # type: ignore[no-untyped-def]
-    fn = getattr(torch, name)
+    fn = getattr(torch, name.removeprefix("torch."))
     if form == "varargs" and shape:
-        agree(f"torch.{name}", fn, *shape, device="meta")
+        agree(name, fn, *shape, device="meta")
     elif form == "tuple":
-        agree(f"torch.{name}", fn, shape, device="meta")
+        agree(name, fn, shape, device="meta")
     else:
-        agree(f"torch.{name}", fn, Size(shape), device="meta")
+        agree(name, fn, Size(shape), device="meta")
 
 
 @SETTINGS
@@ -86,3 +86,20 @@ def test_symbolic_arange_and_new_zeros() -> None:
     x = TensorValue(Shape.of("b", "d"), dtype="float16", device="cuda")
     out = run("Tensor.new_zeros", x, TupleValue((DimValue(Dim.sym("b")), ConstValue(1))))
     assert isinstance(out, TensorValue) and str(out.shape) == "(b, 1)" and out.device == "cuda" and out.dtype == "float16"
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("Tensor.float", torch.Tensor.float), ("Tensor.half", torch.Tensor.half), ("Tensor.long", torch.Tensor.long),
+    ("Tensor.detach", torch.Tensor.detach), ("Tensor.clone", torch.Tensor.clone), ("Tensor.contiguous", torch.Tensor.contiguous),
+    ("Tensor.type_as", None), ("Tensor.to", None),
+])
+@SETTINGS
+@given(shape=shapes(0, 4))
+def test_conversions_keep_shape(name: str, fn, shape) -> None:  # type: ignore[no-untyped-def]
+    if name == "Tensor.type_as":
+        agree(name, torch.Tensor.type_as, Tz(shape), Tz((1,), torch.float16))
+    elif name == "Tensor.to":
+        agree(name, torch.Tensor.to, Tz(shape), torch.float16)
+        agree(name, torch.Tensor.to, Tz(shape), "meta")
+    else:
+        agree(name, fn, Tz(shape))

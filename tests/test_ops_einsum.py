@@ -13,7 +13,7 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import ConstValue, DimValue, TensorValue
 from shapecheck.shapes import Dim, Facts, Shape
 
-SETTINGS = settings(max_examples=50, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 LETTERS = "ijkl"
 
 

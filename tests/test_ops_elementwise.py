@@ -16,13 +16,16 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import UNKNOWN, ConstValue, DimValue, TensorValue
 from shapecheck.shapes import Dim, Shape
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 
 BINARY = [
     ("+", operator.add), ("-", operator.sub), ("*", operator.mul), ("/", operator.truediv),
     ("==", operator.eq), ("<", operator.lt), ("torch.maximum", torch.maximum), ("torch.add", torch.add),
-    ("Tensor.mul", torch.Tensor.mul), ("**", operator.pow),
+    ("Tensor.mul", torch.Tensor.mul), ("**", operator.pow), ("%", operator.mod), ("//", operator.floordiv),
+    ("!=", operator.ne), (">=", operator.ge), ("<=", operator.le), (">", operator.gt), ("torch.sub", torch.sub),
+    ("torch.atan2", torch.atan2), ("Tensor.div", torch.Tensor.div),
 ]
+LOGICAL = [("&", operator.and_), ("|", operator.or_), ("^", operator.xor), ("torch.logical_and", torch.logical_and)]
 
 
 @pytest.mark.parametrize("name,fn", BINARY)
@@ -30,6 +33,13 @@ BINARY = [
 @given(pair=related_shapes(2, zero=True))
 def test_binary_broadcasting_agrees_with_torch(name: str, fn, pair) -> None:  # type: ignore[no-untyped-def]
     agree(name, fn, Tz(pair[0]), Tz(pair[1]))
+
+
+@pytest.mark.parametrize("name,fn", LOGICAL)
+@settings(max_examples=20, deadline=None)
+@given(pair=related_shapes(2))
+def test_logical_broadcasting(name: str, fn, pair) -> None:  # type: ignore[no-untyped-def]
+    agree(name, fn, Tz(pair[0], torch.bool), Tz(pair[1], torch.bool))
 
 
 @SETTINGS

@@ -10,7 +10,7 @@ from strategies import shapes
 
 from shapecheck.infer.values import TensorValue, TupleValue
 
-SETTINGS = settings(max_examples=80, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 
 basic_items = st.one_of(
     st.integers(-4, 4),

@@ -12,7 +12,7 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import UNKNOWN, ConstValue, TensorValue, TupleValue
 from shapecheck.shapes import Shape
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 dims = st.integers(-5, 4)
 
 

@@ -16,7 +16,7 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import UNKNOWN, TensorValue
 from shapecheck.shapes import Shape
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 
 
 @st.composite

@@ -14,7 +14,7 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import UNKNOWN, ConstValue, TensorValue, TupleValue
 from shapecheck.shapes import Shape
 
-SETTINGS = settings(max_examples=50, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 dims = st.integers(-5, 4)
 dim_args = st.one_of(st.none(), dims, st.lists(st.integers(-4, 3), min_size=1, max_size=3).map(tuple))
 

@@ -15,7 +15,7 @@ from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import UNKNOWN, ConstValue, DimValue, TensorValue, TupleValue
 from shapecheck.shapes import Dim, Facts, Shape
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 dims = st.integers(-5, 4)
 
 
