@@ -427,3 +427,41 @@ for i in g():
 """
     diagnostics = lint_snippet(source, TRAINING)
     assert not [d for d in diagnostics if d.code in ("SC901", "SC903")]
+
+
+def test_mc_dropout_through_a_helper_is_deliberate() -> None:
+    source = HEADER + """
+def enable_dropout(m):
+    for layer in m.modules():
+        if isinstance(layer, nn.Dropout):
+            layer.train()
+
+@torch.no_grad()
+def mc_predict(model, loader):
+    enable_dropout(model)
+    for x in loader:
+        model(x)
+
+mc_predict(Net(), [])
+"""
+    assert_marks(source, TRAINING)
+
+
+def test_training_phase_then_evaluation_without_eval() -> None:
+    source = HEADER + """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def train(loader):
+    model.train(mode=True)
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+train([])
+with torch.no_grad():
+    for x, y in []:
+        model(x)  # SC210
+"""
+    assert_marks(source, TRAINING)

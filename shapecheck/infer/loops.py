@@ -392,7 +392,7 @@ def _train_mode(call: cst.Call) -> bool | None:
     """`m.train()` -> True, `m.train(False)`/`m.train(mode=False)` -> False, unknown -> None."""
     if not call.args:
         return True
-    if len(call.args) != 1:
+    if len(call.args) != 1 or (call.args[0].keyword is not None and call.args[0].keyword.value != "mode"):
         return None
     v = call.args[0].value
     if isinstance(v, cst.Name) and v.value in ("True", "False"):
@@ -928,13 +928,18 @@ class _Analysis:
                 self.report("SC212", loop_node, render2)
 
     def _train_before(self, owner: cst.CSTNode, loop: cst.CSTNode) -> bool:
-        """An explicit `.train()` in the evaluation function before the loop (MC dropout)."""
+        """A `.train()` (on the model or on some of its modules, directly or in a helper) before
+        the loop with no training in between: dropout switched on on purpose (MC dropout).
+        A `.train()` followed by a backward is a training phase, not a deliberate choice."""
         _, fl = self.tree(owner)
+        deliberate = False
         for f in fl:
             if f.ev.kind == "loop-start" and f.ev.node is loop:
-                return False
-            if f.ev.kind == "train" and f.ev.site is f.ev.node:
-                return True
+                return deliberate
+            if f.ev.kind == "train":
+                deliberate = True
+            elif f.ev.kind in ("backward", "step", "eval"):
+                deliberate = False
         return False
 
     def _wrapped(self, owner: cst.CSTNode, depth: int) -> bool | None:
