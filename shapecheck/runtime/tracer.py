@@ -98,9 +98,8 @@ class Tracer:
         self.dry_run = dry_run
         self.findings: list[Finding] = []
         self._by_key: dict[tuple[str, str, int, str], Finding] = {}
-        self.op_counts: dict[Any, int] = {}
+        self._ops: dict[int, list[Any]] = {}  # id(op) -> [count, flags, op]
         self.modules: dict[str, ModuleRow] = {}
-        self._flag_cache: dict[Any, int] = {}
         self._paths: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
         self._stack: list[str] = []
         self._roots: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
@@ -145,11 +144,12 @@ class Tracer:
     # --- the op handler ------------------------------------------------------------------
 
     def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        counts = self.op_counts
-        counts[func] = counts.get(func, 0) + 1
-        flags = self._flag_cache.get(func)
-        if flags is None:
-            flags = self._flag_cache[func] = _flags(func)
+        # Keyed by id(func): OpOverload.__hash__ is Python code, and this runs for every op.
+        entry = self._ops.get(id(func))
+        if entry is None:
+            entry = self._ops[id(func)] = [0, _flags(func), func]
+        entry[0] += 1
+        flags = entry[1]
         tensor = torch.Tensor
         first_dev = None
         max_numel = -1
@@ -543,6 +543,11 @@ class Tracer:
                         where=("", 0), module="")
 
     # --- output ---------------------------------------------------------------------------
+
+    @property
+    def op_counts(self) -> dict[Any, int]:
+        """How many times each ATen op ran, keyed by the op."""
+        return {func: count for count, _, func in self._ops.values()}
 
     def op_count_table(self) -> dict[str, int]:
         return {str(k): v for k, v in sorted(self.op_counts.items(), key=lambda kv: -kv[1])}
