@@ -151,12 +151,18 @@ def _run_with_progress(files: list[Path], options: CheckOptions, run_check: Call
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # auto_refresh=False: no refresh thread is running when the worker pool forks
     with Progress(
         TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(file=sys.stderr), transient=True,
+        console=Console(file=sys.stderr), transient=True, auto_refresh=False,
     ) as bar:
         task = bar.add_task("check", total=len(files))
-        return run_check(files, options, progress=lambda n: bar.advance(task, n))
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            bar.refresh()
+
+        return run_check(files, options, progress=advance)
 
 
 def _render_report(fmt: str, report: Report, statistics: bool, color: bool) -> str:
