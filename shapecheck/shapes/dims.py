@@ -509,7 +509,44 @@ def _floordiv(a: Dim, b: Dim) -> Dim:
     exact = exact_quotient(a, b)
     if exact is not None:
         return exact
+    reduced = _cancel_common_factor(a, b)
+    if reduced is not None:  # floor(g*x / (g*y)) == floor(x / y) for g > 0
+        return _floordiv(reduced[0], reduced[1])
     return _atom_dim(_Atom(_Atom.DIV, num=a, den=b))
+
+
+def _common_factor(a: Dim, b: Dim) -> tuple[int, Mono]:
+    """The positive factor shared by every term of a and b: integer gcd times the symbols (sizes,
+    so positive) common to all terms. Floor division and remainder commute with it."""
+    assert a._terms is not None and b._terms is not None
+    g = gcd(_content(a), _content(b))
+    common: dict[_Atom, int] | None = None
+    for mono in itertools.chain(a._terms, b._terms):
+        powers = {atom: p for atom, p in mono if atom.kind == _Atom.SYM}
+        if common is None:
+            common = powers
+        else:
+            common = {atom: min(p, powers[atom]) for atom, p in common.items() if atom in powers}
+        if not common:
+            break
+    return g, frozenset((common or {}).items())
+
+
+def _cancel_common_factor(a: Dim, b: Dim) -> tuple[Dim, Dim] | None:
+    """(a/g, b/g) for the common positive factor g, or None when there is none."""
+    g, mono = _common_factor(a, b)
+    if g <= 1 and not mono:
+        return None
+    assert a._terms is not None and b._terms is not None
+    out = []
+    for d in (a, b):
+        terms: Terms = {}
+        for m, c in d._terms.items():  # type: ignore[union-attr]
+            q = _mono_divide(m, mono)
+            assert q is not None
+            terms[q] = c // g
+        out.append(Dim(terms))
+    return out[0], out[1]
 
 
 def _mod(a: Dim, b: Dim) -> Dim:
@@ -535,6 +572,10 @@ def _mod(a: Dim, b: Dim) -> Dim:
         return _atom_dim(_Atom(_Atom.MOD, num=r, den=Dim.const(bv)))
     if exact_quotient(a, b) is not None:
         return Dim.const(0)
+    g, mono = _common_factor(a, b)
+    reduced = _cancel_common_factor(a, b)
+    if reduced is not None:  # (g*x) % (g*y) == g * (x % y) for g > 0
+        return Dim({mono: g}) * _mod(reduced[0], reduced[1])
     return _atom_dim(_Atom(_Atom.MOD, num=a, den=b))
 
 
@@ -649,14 +690,14 @@ class Facts:
         a, b = Dim.of(divisor), Dim.of(dividend)
         if a.is_unknown or b.is_unknown:
             return
-        self._divides.add((self.simplify(a), self.simplify(b)))
+        self._divides.update(_divisibility_forms(self.simplify(a), self.simplify(b)))
 
     def divides(self, divisor: IntLike, dividend: IntLike) -> bool:
         """Whether `divisor | dividend` is known (recorded, or provable: dividend % divisor == 0)."""
         a, b = self.simplify(Dim.of(divisor)), self.simplify(Dim.of(dividend))
         if a.is_unknown or b.is_unknown:
             return False
-        if (a, b) in self._divides:
+        if any(form in self._divides for form in _divisibility_forms(a, b)):
             return True
         return self.simplify(b % a) == 0
 
@@ -695,6 +736,24 @@ class Facts:
 
     def equal_pairs(self) -> list[tuple[Dim, Dim]]:
         return list(self._equal_pairs)
+
+
+def _divisibility_forms(divisor: Dim, dividend: Dim) -> list[tuple[Dim, Dim]]:
+    """`divisor | dividend` as given and in the reduced form the division atoms take, so the fact
+    matches the atom: `2 | n + 2` also as `2 | n`, `4 | 2*n` as `2 | n`, `b*h | b*d` as `h | d`."""
+    forms = [(divisor, dividend)]
+    c = divisor.value
+    if c is not None:
+        if c > 1 and not dividend.is_const:
+            _, r = _split_by_const(dividend, c)
+            if not r.is_const:
+                g = gcd(_content(r), c)
+                forms.append((Dim.const(c // g), _scale_down(r, g)))
+    elif dividend._terms:
+        reduced = _cancel_common_factor(dividend, divisor)
+        if reduced is not None:
+            forms.append((reduced[1], reduced[0]))
+    return forms
 
 
 def _apply_divisibility(d: Dim, divides: set[tuple[Dim, Dim]]) -> Dim:

@@ -132,6 +132,9 @@ class Shape:
         i = self.variadic_index
         return self._axes if i is None else tuple(self._axes[i + 1:])  # type: ignore[return-value]
 
+    def __bool__(self) -> bool:
+        return True  # a Shape is always truthy: `if shape:` must not depend on (or need) the rank
+
     def __len__(self) -> int:
         r = self.rank
         if r is None:
