@@ -205,7 +205,10 @@ def _add_input(call: OpCall, product: Value, base: Value | None) -> Value:
     out = broadcast_call(call, [(base, call.label(0, "input")), (product, "the product")], title=op_title(call), trap=False)
     if not isinstance(out, TensorValue):
         return UNKNOWN
-    if out.shape.rank is not None and product.shape.rank is not None and out.shape.rank > product.shape.rank:
+    ro, rp = out.shape.rank, product.shape.rank
+    if ro is not None and rp is not None and (
+        ro > rp or any(compare(out.shape[i], product.shape[i], call.facts) == "different" for i in range(rp))
+    ):
         call.report("SC101", *messages.op_error(
             f"{op_title(call)}: {call.label(0, 'input')} {base.shape} does not broadcast to the product's shape {product.shape}"))
         return UNKNOWN
