@@ -106,3 +106,34 @@ def test_explain_mismatch() -> None:
     # an axis inside a variadic cannot be marked, but the sentence still says which
     lines = explain_mismatch(Shape.of("*b", "k"), Shape.unknown(), ["a", "b"], -2, 0)
     assert lines == ["  a : (*b, k)", "  b : (*?)", "  a's axis -2 (?) must equal b's axis 0 (?)"]
+
+
+# ----- never crashes, always aligned -------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from shapecheck.shapes import Dim  # noqa: E402
+
+cells = st.sampled_from([1, 2, 3, 64, "n", "batch", "d_model // n_heads", "n + 1"])
+shapes = st.one_of(
+    st.lists(cells, max_size=4).map(lambda xs: Shape.of(*xs)),
+    st.lists(cells, max_size=3).map(lambda xs: Shape.of("*b", *xs)),
+    st.just(Shape.unknown()),
+    st.lists(st.just(0), min_size=1, max_size=2).map(lambda xs: Shape((Dim.unknown(),) * len(xs))),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(shapes, min_size=1, max_size=3))
+def test_explanations_are_right_aligned(operands: list[Shape]) -> None:
+    labels = [f"op{i}" for i in range(len(operands))]
+    result = broadcast(*operands)
+    lines = explain_broadcast(operands, labels, result)
+    rows = [line for line in lines if " : " in line and line.endswith(")")]
+    assert len(rows) == len(operands) + (1 if result.shape is not None else 0)
+    assert len({len(row) for row in rows}) == 1  # every shape ends in the same column
+    carets = [line for line in lines if line.strip() and set(line.strip()) <= {"^", " "}]
+    if result.error is not None or result.stretched or result.assumptions:
+        assert len(carets) == 1 or any(Shape.unknown() == s for s in operands)
+    for line in carets:
+        assert len(line) <= len(rows[0])

@@ -18,6 +18,7 @@ from shapecheck.shapes.dims import Dim
 from shapecheck.shapes.shape import Shape
 
 INDENT = "  "
+UNKNOWN_RANK = str(Shape.unknown())
 
 
 def _cells(shape: Shape | None) -> list[str] | None:
@@ -38,12 +39,13 @@ class _Grid:
             offset = self.ncols - len(r)
             for j, cell in enumerate(r):
                 self.widths[offset + j] = max(self.widths[offset + j], len(cell))
+        natural = 1 + sum(self.widths) + 2 * max(self.ncols - 1, 0) + 1
+        self.total = max(natural, len(UNKNOWN_RANK)) if any(r is None for r in rows) else natural
         self.starts = []
-        pos = 1
+        pos = 1 + self.total - natural  # shift right when a wider "(*?)" sets the width
         for w in self.widths:
             self.starts.append(pos)
             pos += w + 2
-        self.total = 1 + sum(self.widths) + 2 * max(self.ncols - 1, 0) + 1
 
     def render(self, cells: list[str] | None, fallback: str) -> str:
         if cells is None:
@@ -81,13 +83,9 @@ def explain_broadcast(shapes: Sequence[Shape], labels: Sequence[str], result: Br
     rows = [_cells(s) for s in shapes] + [_cells(result.shape)]
     grid = _Grid(rows)
     width = max(len(n) for n in names)
-    fallback = "(?)"
     lines: list[str] = []
     for name, shape, row in zip(names, list(shapes) + [result.shape], rows):
-        if shape is None:
-            text = "fails"
-        else:
-            text = grid.render(row, str(shape) if shape.is_unknown else fallback)
+        text = "fails" if shape is None else grid.render(row, UNKNOWN_RANK)
         lines.append(f"{INDENT}{name.ljust(width)} : {text}")
     prefix = INDENT + " " * width + "   "
     notes: list[str] = []
