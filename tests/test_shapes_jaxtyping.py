@@ -146,6 +146,7 @@ def test_to_shape() -> None:
     bound = spec.to_shape({"seq": Dim.const(7), "d_model": Dim.const(512), "n_heads": Dim.const(8)})
     assert bound.suffix[:2] == (Dim.const(7), Dim.const(64))
     assert spec.names == ("batch", "seq", "c")  # names in expressions are uses, not bindings
+    assert spec.expression_names == ("d_model", "n_heads")
     assert parse_dims("").to_shape() == Shape.of()  # type: ignore[union-attr]
     assert parse_dims("... n").to_shape() == Shape.of("...", "n")  # type: ignore[union-attr]
     assert parse_dims("min(a,b) a/2").to_shape().axes[0].is_unknown  # type: ignore[union-attr]

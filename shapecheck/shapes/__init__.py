@@ -1,6 +1,16 @@
 """The shape domain: symbolic dims, shapes, broadcasting, jaxtyping annotations, explanations.
 
 Pure Python (no torch, numpy or jaxtyping import): the static checker runs without them.
+
+Conventions every user of this package can rely on:
+- Sizes are positive ints. `compare` says "different" only when two sizes differ for every
+  positive assignment of their symbols; two different names are "unknown", never "different".
+- `Dim` equality is equality of normal forms, so it proves equality but never refutes it:
+  `a == b` False means "not shown equal". Use `compare` for a three-way answer.
+- Any arithmetic on an unknown dim gives a fresh unknown; unknown things are never reported.
+- Broadcast axes are negative, counted from the right (-1 = last), in every operand and the result.
+- `Facts` carries divisibility (`h | d`, recorded for `d // h` sizes) and equalities; pass it to
+  `compare`, `broadcast` and `Facts.simplify`.
 """
 
 from shapecheck.shapes.annotations import TensorAnnotation, parse_annotation

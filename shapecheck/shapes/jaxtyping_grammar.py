@@ -75,6 +75,17 @@ class DimSpec:
         return tuple(seen)
 
     @property
+    def expression_names(self) -> tuple[str, ...]:
+        """Names used inside symbolic axes (`n` in `n-1`), in order of first use."""
+        seen: list[str] = []
+        for d in self.dims:
+            if d.kind == "symbolic" and d.expr is not None:
+                for sym in sorted(evaluate_expr(d.expr).symbols()):
+                    if sym not in seen:
+                        seen.append(sym)
+        return tuple(seen)
+
+    @property
     def variadic_index(self) -> int | None:
         for i, d in enumerate(self.dims):
             if d.variadic:
