@@ -29,6 +29,7 @@ from jaxtyping import Float, jaxtyped
 from torch import Tensor, nn
 
 import shapecheck
+from shapecheck.runtime._torch_compat import dispatch_mode_base
 
 
 # CPU time of this process, not wall time: on a shared machine the wall clock also counts the
@@ -99,7 +100,7 @@ def _transformer_step() -> Callable[[], None]:
     return step
 
 
-class _PassThrough(torch.utils._python_dispatch.TorchDispatchMode):
+class _PassThrough(dispatch_mode_base()):  # type: ignore[misc]
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         return func(*args, **(kwargs or {}))
 

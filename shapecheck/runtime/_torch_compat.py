@@ -2,6 +2,7 @@
 
 Private names used: `torch.utils._python_dispatch.TorchDispatchMode` (the op tracer),
 `torch._subclasses.fake_tensor.FakeTensorMode` / `FakeTensor.fake_device` (the dry run),
+`torch._C._nn._parse_to`, `torch._C._current_autograd_node`, `Tensor._version`, the `_DropoutNd`/`_BatchNorm` bases,
 `torch.overrides.TorchFunctionMode` (public, but grouped here with its siblings).
 Tested with torch 2.1-2.13 APIs; older versions are refused with a clear message.
 """
@@ -106,6 +107,25 @@ def device_mismatch_error() -> type[BaseException]:
     from torch._subclasses import fake_tensor
 
     return getattr(fake_tensor, "FakeTensorDeviceMismatchError", RuntimeError)
+
+
+def parse_to(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """(device, dtype) from the arguments of `Module.to(...)`, as torch itself parses them."""
+    device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+    return device, dtype
+
+
+def norm_layer_types() -> tuple[tuple[type, ...], type]:
+    """(Dropout and BatchNorm base classes, the BatchNorm base): behave differently in train/eval."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.nn.modules.dropout import _DropoutNd
+
+    return (_DropoutNd, _BatchNorm), _BatchNorm
+
+
+def tensor_version(t: Any) -> int:
+    """The in-place modification counter of a tensor (`zero_()`, `add_()` bump it)."""
+    return int(t._version)
 
 
 def current_autograd_node() -> Any:

@@ -94,7 +94,7 @@ def _patched_torch(target: torch.device) -> Iterator[None]:
     original_count = torch.cuda.device_count
 
     def module_to(self: nn.Module, *args: Any, **kwargs: Any) -> nn.Module:
-        device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+        device, dtype = compat.parse_to(*args, **kwargs)
         if device is not None:
             _move_module(self, stand_in(device) if torch.device(device).type == "cuda" else device)
         if dtype is not None:

@@ -53,7 +53,7 @@ _DEVICE_EXEMPT = {aten._to_copy.default, aten.copy_.default, aten.index.Tensor, 
                   aten.set_.source_Storage_storage_offset, aten.set_.source_Tensor}
 _NLL_OPS = {aten.nll_loss_forward.default, aten.nll_loss2d_forward.default}
 _COPY_OPS = {aten._to_copy.default, aten.copy_.default}
-_NORM_TYPES: tuple[type, ...] = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+_NORM_TYPES, _BATCHNORM = compat.norm_layer_types()
 _RELU_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6)
 _FLOAT64 = torch.float64
 _MAX_PER_KIND = 50
@@ -102,7 +102,6 @@ class Tracer:
         self.modules: dict[str, ModuleRow] = {}
         self._paths: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
         self._stack: list[str] = []
-        self._roots: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
         self._busy = False  # our own tensor ops (statistics) must not be traced
         self._in_step = False  # between a training forward and optimizer.step()
         self._steps = 0
@@ -360,7 +359,6 @@ class Tracer:
                 if p is not None:
                     self._param_names.setdefault(id(p), f"{root}.{name}.{pname}" if name else f"{root}.{pname}")
                     self._param_owner[id(p)] = module
-        self._roots[module] = root
         return self._paths[module]
 
     def pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -374,7 +372,7 @@ class Tracer:
             self._hook_params(module)
         if module.training and not grad and isinstance(module, _NORM_TYPES) and path not in self._warned_modules:
             self._warned_modules.add(path)
-            kind = "BatchNorm" if isinstance(module, nn.modules.batchnorm._BatchNorm) else "Dropout"
+            kind = "BatchNorm" if isinstance(module, _BATCHNORM) else "Dropout"
             effect = ("normalises with the batch's statistics and updates its running averages"
                       if kind == "BatchNorm" else "still zeroes activations at random")
             self.report("train-mode-under-no-grad",
@@ -453,7 +451,7 @@ class Tracer:
             self._got_grad.add(pid)
             snapshot = self._after_step.pop(pid, None)
             if snapshot is not None and p.grad is not None and p.grad is snapshot[0] \
-                    and p.grad._version == snapshot[1]:
+                    and compat.tensor_version(p.grad) == snapshot[1]:
                 name = self._param_names.get(pid, "a parameter")
                 self.report("grad-accumulation",
                             f"gradients accumulate across optimizer steps: {name}.grad still holds the last step's "
@@ -495,7 +493,7 @@ class Tracer:
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._after_step[id(p)] = (p.grad, p.grad._version)
+                    self._after_step[id(p)] = (p.grad, compat.tensor_version(p.grad))
 
     # --- lifecycle ------------------------------------------------------------------------
 
