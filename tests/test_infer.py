@@ -384,6 +384,23 @@ def test_project_index_resolves_annotated_callees_in_other_files(tmp_path: Path)
     assert ProjectIndex([pkg / "missing.py"]).lookup("missing.f") is None
 
 
+def test_relative_imports_resolve_against_the_file_s_package(tmp_path: Path) -> None:
+    pkg = tmp_path / "models"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "blocks.py").write_text(HEADER + textwrap.dedent('''
+    def widen(x: Float[Tensor, "b d"]) -> Float[Tensor, "b 2*d"]:
+        ...
+    '''))
+    model = pkg / "model.py"
+    model.write_text(HEADER + "from .blocks import widen\n\ndef f(x: Float[Tensor, 'n 3']):\n    y: Float[Tensor, 'n 5'] = widen(x)\n    return y\n")
+    index = ProjectIndex([pkg / "__init__.py", pkg / "blocks.py", model])
+    assert index.name_of(model) == "models.model"
+    found = lint_source(str(model), model.read_text(), ["SC104"], project=index)
+    assert [(d.location.row, d.code) for d in found] == [(9, "SC104")]
+    assert "(n, 6)" in found[0].message
+
+
 # ---------------------------------------------------------------------- shapes command
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -1560,6 +1561,9 @@ def analyse_file(ctx: Any) -> FileAnalysis:
     names = ctx.names
     if not any(names.imports(m) for m in ("torch", "numpy", "jax", "einops", "jaxtyping")):
         return FileAnalysis()  # nothing tensor-valued can appear: cheap exit
+    project = getattr(ctx, "project", None)
     name = ""
+    if project is not None and hasattr(project, "name_of") and getattr(ctx, "path", None) is not None:
+        name = project.name_of(Path(ctx.path))
     summary = ModuleSummary.build(ctx.module, names, name)
-    return Interpreter(summary, getattr(ctx, "project", None)).analyse()
+    return Interpreter(summary, project).analyse()

@@ -43,6 +43,18 @@ class ProjectIndex:
             previous = self._paths.get(name)
             self._paths[name] = path if previous is None or previous == path else _AMBIGUOUS
 
+    def name_of(self, path: Path) -> str:
+        """The dotted module name of `path`: its stem under every enclosing folder that is a
+        package (has an `__init__.py`); what relative imports in that file are relative to."""
+        parts = [path.stem]  # `pkg/__init__.py` -> `pkg.__init__`: `.x` in it is `pkg.x`
+        folder = path.parent
+        for _ in range(64):
+            if not (folder / "__init__.py").exists() or not folder.name.isidentifier():
+                break
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        return ".".join(parts)
+
     def module_path(self, dotted: str) -> Path | None:
         path = self._paths.get(dotted)
         return None if path is None or path == _AMBIGUOUS else path
