@@ -348,3 +348,27 @@ def test_a_broken_rule_does_not_break_the_program(monkeypatch: pytest.MonkeyPatc
         y = nn.Linear(1, 1)(torch.randn(4, 1)) - torch.randn(4)
     assert y.shape == (4, 4) and t.internal_errors == 2
     assert "shapecheck: internal error in the tracer (KeyError: 'oops')" in capsys.readouterr().err
+
+
+def test_dead_units_of_functional_relu_in_forward() -> None:
+    class Net(nn.Module):
+        def __init__(self, bias: float) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 16)
+            self.out = nn.Linear(16, 4)
+            with torch.no_grad():
+                self.fc.bias.fill_(bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.fc(x))
+            return self.out(h)
+
+    x, y = _data()
+    with shapecheck.trace(print_summary=False) as bad:
+        nn.functional.cross_entropy(Net(-50.0)(x), y).backward()
+    [f] = bad.findings
+    assert f.kind == "dead-relu" and f.line == _line_of(Net.forward, "torch.relu")
+    assert f.message.startswith("relu: 100% of its 16 units output 0 for the whole batch") and f.module == "Net"
+    with shapecheck.trace(print_summary=False) as good:
+        nn.functional.cross_entropy(Net(0.0)(x), y).backward()
+    assert good.findings == []

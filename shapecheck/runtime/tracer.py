@@ -53,6 +53,8 @@ _DEVICE_EXEMPT = {aten._to_copy.default, aten.copy_.default, aten.index.Tensor, 
                   aten.set_.source_Storage_storage_offset, aten.set_.source_Tensor}
 _NLL_OPS = {aten.nll_loss_forward.default, aten.nll_loss2d_forward.default}
 _COPY_OPS = {aten._to_copy.default, aten.copy_.default}
+_RELU_OPS = {aten.relu.default, aten.relu_.default}
+_RELU_BUDGET = 32  # functional relu calls whose dead fraction is measured (each one syncs)
 _NORM_TYPES, _BATCHNORM = compat.norm_layer_types()
 _RELU_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6)
 _FLOAT64 = torch.float64
@@ -71,7 +73,7 @@ def user_frame(depth: int = 1) -> tuple[str, int]:
 
 
 def _flags(func: Any) -> int:
-    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll, 16 copy."""
+    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll, 16 copy, 32 relu."""
     flags = 0
     try:
         if torch.Tag.pointwise in func.tags:
@@ -86,6 +88,8 @@ def _flags(func: Any) -> int:
         flags |= 8
     if func in _COPY_OPS:
         flags |= 16
+    if func in _RELU_OPS:
+        flags |= 32
     return flags
 
 
@@ -106,6 +110,7 @@ class Tracer:
         self._in_step = False  # between a training forward and optimizer.step()
         self._steps = 0
         self._first_loss_checked = False
+        self._relu_budget = _RELU_BUDGET
         self._warned_modules: set[Any] = set()
         self._param_names: dict[int, str] = {}  # id(param): tensors cannot be weak dict keys (== is elementwise)
         self._param_owner: dict[int, nn.Module] = {}
@@ -193,6 +198,8 @@ class Tracer:
                     self._nan(func, args, out)
                 if first_dev is None and self._stack:
                     self._remember_creation(out)
+                if flags & 32 and self._relu_budget > 0 and self.stats:
+                    self._functional_relu(out)
             elif flags & 8 and not self._first_loss_checked:
                 self._first_loss(args, out)
         except Exception as exc:  # noqa: BLE001
@@ -407,22 +414,36 @@ class Tracer:
                 zero = o == 0
                 row.stats["zero_fraction"] = round(float(zero.float().mean()), 4)
                 if isinstance(module, _RELU_TYPES) and o.dim() >= 2:
-                    unit_axis = 1 if o.dim() in (4, 5) else o.dim() - 1
-                    other = [d for d in range(o.dim()) if d != unit_axis]
-                    dead = zero.all(dim=other[0]) if len(other) == 1 else zero.permute(
-                        unit_axis, *other).reshape(o.shape[unit_axis], -1).all(dim=1)
-                    frac = float(dead.float().mean())
+                    frac, units = _dead_fraction(zero)
                     row.stats["dead_fraction"] = round(frac, 4)
                     if frac >= 0.5:
-                        units = int(o.shape[unit_axis])
-                        self.report("dead-relu",
-                                    f"{type(module).__name__} at {row.path}: {frac:.0%} of its {units} units output 0 "
-                                    "for the whole batch (dead ReLUs: no gradient flows through them)",
-                                    module=row.path,
-                                    notes=["check the initialisation and learning rate; the layer before may have a "
-                                           "large negative bias, or inputs are not normalised"])
+                        self._report_dead(f"{type(module).__name__} at {row.path}", frac, units, row.path)
         finally:
             self._busy = False
+
+    def _functional_relu(self, out: torch.Tensor) -> None:
+        """Dead units of `F.relu`/`torch.relu` in forward code (nn.ReLU modules are measured above)."""
+        if out.dim() < 2 or compat.current_autograd_node() is not None:
+            return
+        if self._stack and self.modules.get(self._stack[-1], ModuleRow("", "")).type in ("ReLU", "ReLU6"):
+            return
+        self._relu_budget -= 1
+        self._busy = True
+        try:
+            with torch.no_grad():
+                frac, units = _dead_fraction(out.detach() == 0)
+        finally:
+            self._busy = False
+        if frac >= 0.5:
+            self._report_dead("relu", frac, units, None)
+
+    def _report_dead(self, what: str, frac: float, units: int, module: str | None) -> None:
+        self.report("dead-relu",
+                    f"{what}: {frac:.0%} of its {units} units output 0 for the whole batch "
+                    "(dead ReLUs: no gradient flows through them)",
+                    module=module,
+                    notes=["check the initialisation and learning rate; the layer before may have a "
+                           "large negative bias, or inputs are not normalised"])
 
     # --- gradients ------------------------------------------------------------------------
 
@@ -568,6 +589,17 @@ class Tracer:
         from shapecheck.runtime.render import render_text
 
         return render_text(self)
+
+
+def _dead_fraction(zero: torch.Tensor) -> tuple[float, int]:
+    """(fraction of units that are 0 for the whole batch, number of units) of a ReLU output mask.
+
+    The unit axis is the channel axis of 4-D/5-D (conv) outputs, else the last axis (features).
+    """
+    unit_axis = 1 if zero.dim() in (4, 5) else zero.dim() - 1
+    units = int(zero.shape[unit_axis])
+    dead = zero.movedim(unit_axis, 0).reshape(units, -1).all(dim=1)
+    return float(dead.float().mean()), units
 
 
 def _describe(value: Any) -> str:
