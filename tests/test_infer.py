@@ -431,3 +431,18 @@ def test_describe_values() -> None:
     assert describe(UNKNOWN) == "?"
     assert describe(TensorValue(Shape.unknown(), "int64", "cuda")) == "? int64 cuda"
     assert describe(TupleValue((TensorValue(Shape.of("b")), UNKNOWN))) == "((b), ?)"
+
+
+def test_mutated_lists_become_unknown() -> None:
+    found = check_reveals('''
+    def f(x: Float[Tensor, "b d"]):
+        pair = [x, x]
+        stacked = torch.stack(pair)    # reveal: (2, b, d) float
+        outs = []
+        for _ in range(3):
+            outs.append(x)
+        y = torch.cat(outs, dim=1)     # reveal: <nothing>
+        pair[0] = torch.zeros(1)
+        z = torch.stack(pair)          # reveal: <nothing>
+    ''')
+    assert found

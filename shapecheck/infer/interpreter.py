@@ -80,6 +80,7 @@ _CMPOPS: dict[type, str] = {
     cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
     cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
 }
+_LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
 _CONTAINERS = {"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
 _VIEW_LIKE = {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unflatten", "torch.unflatten",
               "numpy.reshape", "Tensor.expand"}
@@ -583,7 +584,10 @@ class Interpreter:
             if isinstance(owner, ObjectValue):
                 owner.attrs[target.attr.value] = value
             self.record_assignment(f"{target.value.value}.{target.attr.value}", value, frame, stmt)
-        # subscripts and other targets change no binding
+        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            if isinstance(frame.env.get(target.value.value), TupleValue):
+                frame.env[target.value.value] = UNKNOWN  # `outs[i] = y` on a list
+        # other targets change no binding
 
     def record_assignment(self, name: str, value: Value, frame: Frame, stmt: cst.CSTNode) -> None:
         if frame.record and frame.result is not None and _has_tensor(value):
@@ -788,6 +792,10 @@ class Interpreter:
         func = node.func
         head = _head_name(func)
         if isinstance(func, cst.Attribute) and (head is None or head in frame.env or head in self.globals):
+            if func.attr.value in _LIST_MUTATORS and isinstance(func.value, cst.Name):
+                if isinstance(frame.env.get(func.value.value), TupleValue):
+                    frame.env[func.value.value] = UNKNOWN  # `outs.append(x)`: the list is no longer what we saw
+                    return UNKNOWN
             receiver = self.eval(func.value, frame)
             if not ok:
                 return UNKNOWN
