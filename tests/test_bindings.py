@@ -313,3 +313,41 @@ def test_parameters_handed_to_an_optimizer_make_a_model() -> None:
     """
     assert role_of(src, "net") is Role.MODEL
     assert role_of(src, "other") is None
+
+
+def test_parameter_stepped_first_after_backward_is_an_optimizer() -> None:
+    src = """
+    def train(model, optimizer, scheduler, loader):
+        for x, y in loader:
+            model(x).sum().backward()
+            optimizer.step()
+            scheduler.step()
+        optimizer, scheduler
+    """
+    assert role_of(src, "optimizer") is Role.OPTIMIZER
+    assert role_of(src, "scheduler") is None
+    src2 = """
+    def rollout(env, policy, opt):
+        loss = policy(1).sum()
+        loss.backward()
+        env.step(1)
+        opt.step()
+        env, opt
+    """
+    assert role_of(src2, "env") is None  # step(action) takes an argument: not an optimizer
+    assert role_of(src2, "opt") is Role.OPTIMIZER
+
+
+def test_scheduler_after_a_scaler_step_is_not_an_optimizer() -> None:
+    src = """
+    import torch
+    scaler = torch.cuda.amp.GradScaler()
+
+    def train(model, optimizer, scheduler, loader):
+        for x, y in loader:
+            scaler.scale(model(x).sum()).backward()
+            scaler.step(optimizer)
+            scheduler.step()
+        scheduler
+    """
+    assert role_of(src, "scheduler") is None

@@ -304,6 +304,15 @@ def train(m, o, data):
 net = Net()
 train(net, optim.SGD(net.parameters(), lr=0.1), [])
 """,
+    "parameters of a function called from another file": """
+def train_epoch(model, optimizer, scheduler, loader):
+    model.train()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()  # SC201
+        scheduler.step()
+""",
     "eval mode never restored, while loop": """
 model = Net()
 opt = optim.SGD(model.parameters(), lr=0.1)

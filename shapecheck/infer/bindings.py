@@ -895,19 +895,38 @@ class Bindings:
         return next(iter(roles)) if len(roles) == 1 else None
 
     def _param_role_from_use(self, func: cst.FunctionDef, name: str) -> Role | None:
+        """Role of a parameter from what the function does with it (no annotation, no caller
+        in this file). OPTIMIZER: `p.zero_grad()` and `p.step()`, or `p.step()` as the first
+        `.step()` after a `backward()` (a scheduler's step comes after the optimizer's), with
+        `p` never called and no `parameters()`. MODEL: called, and `.eval()`/`.train()`/
+        `.parameters()`/`.state_dict()` used."""
         methods: set[str] = set()
         called = False
-        for node in self._nodes_in(func):
-            if isinstance(node, cst.Call):
-                f = node.func
-                if isinstance(f, cst.Name) and f.value == name:
-                    called = True
-                elif isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == name:
+        first_step_after_backward: str | None = None
+        seen_backward = False
+        for node in self.nodes(cst.Call):
+            if self.enclosing_function(node) is not func:
+                continue
+            f = node.func
+            if isinstance(f, cst.Name) and f.value == name:
+                called = True
+            elif isinstance(f, cst.Attribute):
+                if isinstance(f.value, cst.Name) and f.value.value == name:
                     methods.add(f.attr.value)
-        if {"zero_grad", "step"} <= methods and not called and "parameters" not in methods:
+                if f.attr.value in ("backward", "manual_backward"):
+                    seen_backward = True
+                elif f.attr.value == "step" and seen_backward and first_step_after_backward is None:
+                    if not node.args:
+                        first_step_after_backward = f.value.value if isinstance(f.value, cst.Name) else ""
+                    elif self.role(f.value, node) is Role.SCALER:
+                        first_step_after_backward = ""  # `scaler.step(opt)`: the optimizer stepped
+                    # other `x.step(arg)` (an environment, a profiler) are not optimizer steps
+        if called or methods & {"parameters", "named_parameters", "forward", "get_last_lr"}:
+            if called and methods & {"eval", "train", "parameters", "named_parameters", "state_dict"}:
+                return Role.MODEL
+            return None
+        if {"zero_grad", "step"} <= methods or first_step_after_backward == name:
             return Role.OPTIMIZER
-        if called and methods & {"eval", "train", "parameters", "named_parameters", "state_dict"}:
-            return Role.MODEL
         return None
 
     def _nodes_in(self, root: cst.CSTNode) -> Iterator[cst.CSTNode]:
