@@ -225,6 +225,17 @@ for x, y in loader:
     F.cross_entropy(model(x), y).backward()
     opt.step()
 """,
+    "a step called under no_grad that sets the grad mode itself": """
+model = Net()
+
+def train_step(x):
+    with torch.enable_grad():
+        loss = model(x).sum()
+    loss.backward()
+
+with torch.no_grad():
+    train_step(torch.randn(2, 8))
+""",
     "enable_grad inside an inference_mode function": """
 model = Net()
 
@@ -350,6 +361,20 @@ def evaluate(loader):
 for epoch in range(5):
     evaluate([])
     train_epoch([])
+""",
+    "training step called under no_grad": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def train_step(x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+
+with torch.no_grad():
+    for x, y in loader:
+        train_step(x, y)  # SC213
 """,
     "backward in a no_grad block under set_grad_enabled(False)": """
 model = Net()

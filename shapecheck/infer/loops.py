@@ -1054,7 +1054,10 @@ class _Analysis:
             if value is None:
                 continue
             ctx = grad_context(self.b, self.names, node)
-            if ctx is None or ctx[0] != "off":
+            if ctx is None:
+                self._backward_in_callee(node, value)
+                continue
+            if ctx[0] != "off":
                 continue
             region = ctx[1]
             if not self._computed_without_grad(value, node):
@@ -1075,7 +1078,36 @@ class _Analysis:
 
             self.report("SC213", node, render)
 
-    def _computed_without_grad(self, value: cst.BaseExpression, at: cst.CSTNode) -> bool:
+    def _backward_in_callee(self, backward: cst.Call, value: cst.BaseExpression) -> None:
+        """`with torch.no_grad(): train_step(x)` where `train_step` (same file) computes its loss
+        and calls backward() without setting the grad mode itself: flagged at the call."""
+        func = self.b.enclosing_function(backward)
+        if func is None or not self._computed_without_grad(value, backward, inherit=True):
+            return
+        for call, _bound in self.b.callers(func):
+            ctx = grad_context(self.b, self.names, call)
+            if ctx is None or ctx[0] != "off":
+                continue
+            region = ctx[1]
+
+            def render(line: Callable[[cst.CSTNode], int], call: cst.Call = call, bw: cst.Call = backward, region: cst.CSTNode = region) -> tuple[str, list[str]]:
+                what = "a `@torch.no_grad()` function" if isinstance(region, cst.FunctionDef) else "`" + _src(region.items[0].item) + "`"  # type: ignore[attr-defined]
+                msg = (
+                    f"`{_src(call)}` runs under {what} (line {line(region)}) and calls `{_src(bw)}` (line {line(bw)}) "
+                    "on a loss it computes there: no gradient graph is recorded, so backward() raises"
+                )
+                notes = [
+                    "RuntimeError: element 0 of tensors does not require grad and does not have a grad_fn",
+                    "call the training step outside no_grad()/inference_mode()",
+                ]
+                return msg, notes
+
+            self.report("SC213", call, render)
+
+    def _computed_without_grad(self, value: cst.BaseExpression, at: cst.CSTNode, inherit: bool = False) -> bool:
+        """`value` was computed with grad off: inline, or assigned only under a grad-off region
+        (`inherit`: assigned only where the function does not set the mode, so the caller's
+        mode applies)."""
         if isinstance(value, (cst.Call, cst.BinaryOperation, cst.UnaryOperation, cst.Subscript)):
             return True
         if isinstance(value, cst.Name):
@@ -1086,7 +1118,10 @@ class _Analysis:
                 if d.kind not in ("assign", "annassign", "augassign", "walrus", "unpack", "unpack-call"):
                     return False
                 ctx = grad_context(self.b, self.names, d.target)
-                if ctx is None or ctx[0] != "off":
+                if inherit:
+                    if ctx is not None or self.b.enclosing_function(d.target) is not self.b.enclosing_function(at):
+                        return False
+                elif ctx is None or ctx[0] != "off":
                     return False
             return True
         return False

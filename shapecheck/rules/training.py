@@ -1043,8 +1043,10 @@ run_validation(Classifier(), iter([]))
 class BackwardUnderNoGrad(_LoopRule):
     """## What it does
     Flags `backward()` inside `torch.no_grad()` / `torch.inference_mode()` (a `with` block or a
-    decorated function) on a loss computed in that same grad-disabled region.
-    `with torch.enable_grad():` inside resets the mode.
+    decorated function) on a loss computed in that same grad-disabled region, and calls made
+    under `no_grad()` of a function of the same file that computes its loss and calls
+    `backward()` without setting the grad mode itself. `with torch.enable_grad():` inside resets
+    the mode.
 
     ## Why is this bad?
     A tensor computed with autograd off has no graph: `backward()` raises
