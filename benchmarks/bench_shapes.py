@@ -18,27 +18,52 @@ from shapecheck.shapes import Dim, Facts, Shape, broadcast, compare, explain_bro
 SYMBOLS = ["batch", "seq", "d_model", "n_heads", "h", "w", "c"]
 
 
-def random_dim(rng: random.Random, depth: int = 3) -> Dim:
+Tree = object  # str (symbol) | int | tuple[op, Tree, Tree]
+
+
+def random_tree(rng: random.Random, depth: int = 3) -> Tree:
     """A random size expression of the kinds real models produce (sums, products, conv formulas)."""
-    r = rng.random()
-    if depth == 0 or r < 0.3:
-        return Dim.sym(rng.choice(SYMBOLS)) if rng.random() < 0.7 else Dim.const(rng.randint(1, 8))
-    left, right = random_dim(rng, depth - 1), random_dim(rng, depth - 1)
-    op = rng.choice("+-*/c")
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice(SYMBOLS) if rng.random() < 0.7 else rng.randint(1, 8)
+    op = rng.choice(["+", "-", "*", "//", "conv"])
+    left = random_tree(rng, depth - 1)
+    if op == "//":
+        return ("//", left, rng.choice([2, rng.choice(SYMBOLS)]))
+    if op == "conv":
+        return ("conv", left, rng.choice([1, 2]))
+    return (op, left, random_tree(rng, depth - 1))
+
+
+def build(tree: Tree) -> Dim:
+    """Normalise: build the Dim bottom-up with the domain's arithmetic."""
+    if isinstance(tree, str):
+        return Dim.sym(tree)
+    if isinstance(tree, int):
+        return Dim.const(tree)
+    op, left, right = tree  # type: ignore[misc]
+    a, b = build(left), build(right)
     if op == "+":
-        return left + right
+        return a + b
     if op == "-":
-        return left - right
+        return a - b
     if op == "*":
-        return left * right
-    if op == "/":
-        return left // rng.choice([Dim.const(2), Dim.sym(rng.choice(SYMBOLS))])
-    return (left + 2 - 3) // rng.choice([1, 2]) + 1  # conv/pool output size
+        return a * b
+    if op == "//":
+        return a // b
+    return (a + 2 - 3) // b + 1  # conv/pool output size, k=3 p=1
+
+
+def random_dim(rng: random.Random) -> Dim:
+    return build(random_tree(rng))
 
 
 def random_shape(rng: random.Random, pool: list[Dim]) -> Shape:
     rank = rng.randint(0, 4)
     return Shape(tuple(rng.choice(pool) if rng.random() < 0.7 else Dim.const(1) for _ in range(rank)))
+
+
+def _count(tree: Tree) -> int:
+    return 1 + sum(_count(t) for t in tree[1:]) if isinstance(tree, tuple) else 1
 
 
 def timed(label: str, n: int, fn: Callable[[], object]) -> float:
@@ -52,8 +77,11 @@ def timed(label: str, n: int, fn: Callable[[], object]) -> float:
 
 def main(n: int = 100_000) -> None:
     rng = random.Random(0)
+    trees = [random_tree(rng) for _ in range(n)]
+    nodes = sum(_count(t) for t in trees)
     dims: list[Dim] = []
-    timed("normalise random size expressions", n, lambda: dims.extend(random_dim(rng) for _ in range(n)))
+    timed("normalise random size expressions", n, lambda: dims.extend(build(t) for t in trees))
+    print(f"  ({nodes / n:.1f} tree nodes per expression on average)")
 
     facts = Facts()
     facts.assume_divides(Dim.sym("n_heads"), Dim.sym("d_model"))

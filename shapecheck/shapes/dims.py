@@ -146,15 +146,24 @@ class Dim:
     # ----- constructors -------------------------------------------------------------------
     @staticmethod
     def const(n: int) -> Dim:
+        cached = _CONSTS.get(n)
+        if cached is not None and type(n) is int:
+            return cached
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"Dim.const expects an int, got {n!r}")
         return Dim({_ONE: n} if n else {})
 
     @staticmethod
     def sym(name: str) -> Dim:
+        cached = _SYMS.get(name)
+        if cached is not None:
+            return cached
         if not isinstance(name, str) or not name:
             raise ValueError(f"Dim.sym expects a non-empty name, got {name!r}")
-        return Dim({_mono_of(_Atom(_Atom.SYM, name)): 1})
+        dim = Dim({_mono_of(_Atom(_Atom.SYM, name)): 1})
+        if len(_SYMS) < 4096:  # immutable, so shared; bounded so a huge project cannot grow it
+            _SYMS[name] = dim
+        return dim
 
     @staticmethod
     def unknown() -> Dim:
@@ -422,6 +431,10 @@ class Dim:
             else:
                 out += (" - " if coef < 0 else " + ") + body
         return out
+
+
+_CONSTS: dict[int, Dim] = {k: Dim({_ONE: k} if k else {}) for k in range(-64, 1025)}
+_SYMS: dict[str, Dim] = {}
 
 
 def _coerce(x: object) -> Dim | None:
