@@ -758,7 +758,8 @@ for epoch in range(10):
 class TrainModeNotRestored(_LoopRule):
     """## What it does
     Flags `model.eval()` (directly, or in a helper called) inside a loop that trains that model
-    when nothing calls `model.train()` between it and the next iteration's `backward()`.
+    when the loop never calls `model.train()` (directly or in a helper): the next iteration's
+    `backward()` then runs in eval mode.
 
     ## Why is this bad?
     A validation pass at the end of each epoch leaves the model in eval mode: from the second
@@ -771,7 +772,8 @@ class TrainModeNotRestored(_LoopRule):
     loop (an EMA copy that is only evaluated is not flagged).
 
     ## Known problems
-    The mode is tracked per name (`model` and `model.module` are different).
+    The mode is tracked per name (`model` and `model.module` are different). A `train()`
+    anywhere in the loop counts as restoring, even if it is placed after the validation pass.
     """
 
     CODE = "SC211"
