@@ -233,3 +233,18 @@ def test_malformed_annotations_fail_in_jaxtyping_too() -> None:
         jaxtyping.Float[torch.Tensor]  # type: ignore[misc]
     with pytest.raises((ValueError, AttributeError)):  # jaxtyping calls `3.strip()`
         jaxtyping.Float[torch.Tensor, 3]  # type: ignore[misc]
+
+
+def test_quoted_and_wrapped_annotations() -> None:
+    names = _table("from jaxtyping import Float\nfrom torch import Tensor")
+    module = cst.parse_module("def f(x: \"Float[Tensor, 'b c']\", y: Float[Tensor, 'n']) -> 'Tensor': ...\n")
+    func = module.body[0]
+    assert isinstance(func, cst.FunctionDef)
+    x, y = func.params.params
+    assert x.annotation is not None and y.annotation is not None
+    parsed_x = parse_annotation(x.annotation, names)
+    parsed_y = parse_annotation(y.annotation.annotation, names)
+    assert isinstance(parsed_x, TensorAnnotation) and parsed_x.spec.names == ("b", "c")
+    assert isinstance(parsed_y, TensorAnnotation) and parsed_y.spec.names == ("n",)
+    assert func.returns is not None and parse_annotation(func.returns, names) is None
+    assert parse_annotation(cst.parse_expression("'not ( valid'"), names) is None

@@ -116,6 +116,13 @@ def parse_annotation(
 ) -> TensorAnnotation | AnnotationError | None:
     """A jaxtyping annotation, an `AnnotationError` when it is one but malformed, or None when
     it is not a jaxtyping array annotation (or its shape string is not a literal)."""
+    if isinstance(node, cst.Annotation):
+        node = node.annotation
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):  # a quoted annotation
+        quoted = node.evaluated_value
+        if not isinstance(quoted, str):
+            return None
+        node = quoted
     if isinstance(node, str):
         try:
             node = cst.parse_expression(node.strip())
