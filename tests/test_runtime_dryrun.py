@@ -154,3 +154,64 @@ def test_copy_to_host_inside_the_step_is_a_sync_in_a_script_dry_run(tmp_path: ob
     [f] = json.loads(json_path.read_text())["findings"]
     assert (f["kind"], f["line"], f["severity"]) == ("host-sync", 8, "warning")
     assert "copies a cuda:0 tensor to the host" in f["message"]
+
+
+LOADER_SCRIPT = """
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.cuda.manual_seed_all(0)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+
+        def forward(self, x):
+            temperature = torch.ones(3{DEVICE})
+            return self.body(x) / temperature
+
+
+    loader = DataLoader(TensorDataset(torch.randn(64, 10), torch.randint(0, 3, (64,))), batch_size=16, shuffle=True)
+    model = Net().to(device)
+    opt = torch.optim.Adam(model.parameters())
+    for epoch in range(100):
+        for xb, yb in loader:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device)
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            print(f"{{loss.item():.3f}}")
+        if loss.item() != loss.item():
+            break
+    torch.cuda.synchronize()
+"""
+
+
+@pytest.mark.parametrize("device_arg", ["", ", device=x.device"])
+def test_script_dry_run_goes_through_loader_adam_and_item(tmp_path: object, device_arg: str) -> None:
+    import json
+    import textwrap
+    from pathlib import Path
+
+    from shapecheck.runtime.cli import run_trace
+
+    script = Path(str(tmp_path)) / "train.py"
+    script.write_text(textwrap.dedent(LOADER_SCRIPT.format(DEVICE=device_arg)))
+    out = Path(str(tmp_path)) / "out.json"
+    saved = (torch.cuda.is_available, torch.cuda.synchronize, torch.cuda.manual_seed_all, nn.Module.to)
+    status = run_trace(script, [], dry_run=True, json_path=out, detect_nan=False, device=None)
+    # The script's fake cuda is gone again.
+    assert (torch.cuda.is_available, torch.cuda.synchronize, torch.cuda.manual_seed_all, nn.Module.to) == saved
+    data = json.loads(out.read_text())
+    kinds = [f["kind"] for f in data["findings"]]
+    if device_arg:
+        assert (status, kinds, data["optimizer_steps"]) == (0, ["dry-run-stopped"], 2)
+        assert data["findings"][0]["message"].startswith("the dry run ended after 2 optimizer step(s)")
+    else:
+        assert (status, kinds) == (1, ["device-mismatch"])
+        assert data["findings"][0]["source"] == "return self.body(x) / temperature"

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from shapecheck.runtime.render import print_summary
+
+DRY_RUN_STEPS = 2  # a dry run of a script ends after this many optimizer steps
 from shapecheck.runtime.tracer import Tracer, trace
 
 
@@ -79,7 +81,7 @@ def run_trace(script: Path, script_args: list[str], *, dry_run: bool, json_path:
         if dry_run:
             from shapecheck.runtime.dryrun import fake_environment
 
-            with fake_environment(device or "cuda", patch_torch=True) as tracer:
+            with fake_environment(device or "cuda", patch_torch=True, max_steps=DRY_RUN_STEPS) as tracer:
                 try:
                     runpy.run_path(str(script), run_name="__main__")
                 except SystemExit as exc:

@@ -58,7 +58,39 @@ def _redirect(value: Any, target: torch.device) -> Any:
     return value
 
 
-def _function_mode(target: torch.device) -> Any:
+_VALUE_READS = {torch.Tensor.item: "item", torch.Tensor.tolist: "tolist", torch.Tensor.__bool__: "bool",
+                torch.Tensor.__int__: "int", torch.Tensor.__float__: "float", torch.Tensor.__index__: "index"}
+
+
+def _placeholder(t: torch.Tensor, how: str) -> Any:
+    """A stand-in for the value a real tensor would give (fake tensors have none).
+
+    1 / 1.0 for numbers (not 0: Adam divides by `1 - beta ** step.item()`, and an index 1 is
+    as valid as 0 in a sampler's permutation), False for truth values (`if torch.isnan(loss):`).
+    """
+    one: Any = False if t.dtype == torch.bool else (1 if not t.dtype.is_floating_point else 1.0)
+    if how == "bool":
+        return False
+    if how in ("int", "index"):
+        return 1
+    if how == "float":
+        return 1.0
+    if how == "item" or t.dim() == 0:
+        return one
+    out: Any = one
+    for size in reversed(tuple(t.shape)):
+        out = [out if not isinstance(out, list) else list(out) for _ in range(int(size))]
+    return out
+
+
+class StopDryRun(BaseException):
+    """Raised from the optimizer hook once the dry run has seen enough steps.
+
+    A BaseException, so neither the tracer's guards nor the script's `except Exception` stop it.
+    """
+
+
+def _function_mode(target: torch.device, tracer: Tracer | None = None) -> Any:
     base = compat.function_mode_base()
 
     class _FakeAccelerator(base):  # type: ignore[misc, valid-type]
@@ -66,6 +98,11 @@ def _function_mode(target: torch.device) -> Any:
 
         def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                                kwargs: dict[str, Any] | None = None) -> Any:
+            how = _VALUE_READS.get(func)
+            if how is not None and args and compat.is_fake(args[0]):
+                if tracer is not None:
+                    tracer.placeholders += 1
+                return _placeholder(args[0], how)
             kwargs = dict(kwargs or {})
             if "device" in kwargs:
                 kwargs["device"] = _redirect(kwargs["device"], target)
@@ -90,8 +127,6 @@ def _move_module(module: nn.Module, device: torch.device) -> None:
 def _patched_torch(target: torch.device) -> Iterator[None]:
     """For scripts: `torch.cuda.is_available()` says yes, `model.to("cuda")` moves fakes in place."""
     original_to, original_cuda = nn.Module.to, nn.Module.cuda
-    original_available = torch.cuda.is_available
-    original_count = torch.cuda.device_count
 
     def module_to(self: nn.Module, *args: Any, **kwargs: Any) -> nn.Module:
         device, dtype = compat.parse_to(*args, **kwargs)
@@ -106,32 +141,51 @@ def _patched_torch(target: torch.device) -> Iterator[None]:
         return self
 
     nn.Module.to, nn.Module.cuda = module_to, module_cuda  # type: ignore[method-assign, assignment]
+    # Without CUDA, the calls a training script makes around the device answer as on one GPU.
+    fakes: dict[str, Any] = {}
     if target.type == "meta":
-        torch.cuda.is_available = lambda: True  # type: ignore[assignment]
-        torch.cuda.device_count = lambda: 1  # type: ignore[assignment]
+        fakes = {"is_available": lambda: True, "device_count": lambda: 1, "current_device": lambda: 0,
+                 "synchronize": lambda *a, **k: None, "empty_cache": lambda: None,
+                 "manual_seed": lambda *a: None, "manual_seed_all": lambda *a: None,
+                 "set_device": lambda *a: None, "get_device_name": lambda *a: "fake cuda (shapecheck dry run)"}
+    saved = {name: getattr(torch.cuda, name) for name in fakes if hasattr(torch.cuda, name)}
+    for name, fake in fakes.items():
+        setattr(torch.cuda, name, fake)
     try:
         yield
     finally:
         nn.Module.to, nn.Module.cuda = original_to, original_cuda  # type: ignore[method-assign]
-        torch.cuda.is_available = original_available  # type: ignore[assignment]
-        torch.cuda.device_count = original_count  # type: ignore[assignment]
+        for name in fakes:
+            if name in saved:
+                setattr(torch.cuda, name, saved[name])
+            else:
+                delattr(torch.cuda, name)
 
 
 @contextlib.contextmanager
-def fake_environment(device: str = "cuda", *, patch_torch: bool = False,
-                     print_summary: bool = False) -> Iterator[Tracer]:
-    """Fake tensors + fake accelerator + tracer; yields the tracer. Used by `dry_run` and the CLI."""
+def fake_environment(device: str = "cuda", *, patch_torch: bool = False, print_summary: bool = False,
+                     max_steps: int | None = None) -> Iterator[Tracer]:
+    """Fake tensors + fake accelerator + tracer; yields the tracer. Used by `dry_run` and the CLI.
+
+    Reading a value (`.item()`, `.tolist()`, `bool(t)`) gives a placeholder (1, 1.0, False) so
+    loops, samplers and logging go on; `max_steps` ends the run after that many optimizer steps.
+    """
     compat.require_torch("dry run")
     target = stand_in(device)
     tracer = Tracer(stats=False, dry_run=True)
+    tracer.max_steps = max_steps
     if target.type == "meta":
         tracer.device_names["meta"] = "cuda:0"
     fake = compat.fake_tensor_mode(allow_non_fake_inputs=True)
     patches = _patched_torch(target) if patch_torch else contextlib.nullcontext()
     tracer.install_hooks()
     try:
-        with _quiet_fake_logs(), patches, fake, _function_mode(target), _make_mode(tracer):
+        with _quiet_fake_logs(), patches, fake, _function_mode(target, tracer), _make_mode(tracer):
             yield tracer
+    except StopDryRun:
+        tracer.report("dry-run-stopped",
+                      f"the dry run ended after {tracer._steps} optimizer step(s): forward, backward and step "
+                      "were checked; the rest of the script was not run", where=("", 0), module="")
     except BaseException as exc:  # noqa: BLE001 - turned into a finding, then re-raised if foreign
         if not record_failure(tracer, exc):
             raise
@@ -153,8 +207,8 @@ def record_failure(tracer: Tracer, exc: BaseException) -> bool:
         return True
     if isinstance(exc, compat.fake_errors()):
         tracer.report("dry-run-stopped",
-                      "the dry run stopped at a data-dependent op (.item(), nonzero, a Python branch on a tensor "
-                      "value): fake tensors have no values; everything before this line was checked",
+                      "the dry run stopped at an op whose output shape depends on values (nonzero, boolean-mask "
+                      "indexing, unique): fake tensors have none; everything before this line was checked",
                       where=where)
         return True
     if isinstance(exc, ShapeError):
@@ -226,7 +280,7 @@ def run_script_dry(path: str, device: str) -> Tracer:
     """Run a script file (already set up as __main__ by the caller) inside a fake environment."""
     import runpy
 
-    with fake_environment(device, patch_torch=True) as tracer:
+    with fake_environment(device, patch_torch=True, max_steps=2) as tracer:
         runpy.run_path(path, run_name="__main__")
     return tracer
 

@@ -122,6 +122,8 @@ class Tracer:
         self._kind_counts: dict[str, int] = {}
         self._created: dict[int, tuple[Any, str, int]] = {}  # id -> (weakref, file, line) of tensors made in forward
         self.internal_errors = 0
+        self.placeholders = 0  # dry run: values read from fake tensors (.item() -> 0)
+        self.max_steps: int | None = None  # dry run: stop after this many optimizer steps
         self.device_names: dict[str, str] = {}  # dry run: the `meta` stand-in prints as `cuda:0`
 
     # --- findings ------------------------------------------------------------------------
@@ -515,6 +517,10 @@ class Tracer:
             for p in group["params"]:
                 if p.grad is not None:
                     self._after_step[id(p)] = (p.grad, compat.tensor_version(p.grad))
+        if self.max_steps is not None and self._steps >= self.max_steps:
+            from shapecheck.runtime.dryrun import StopDryRun
+
+            raise StopDryRun
 
     # --- lifecycle ------------------------------------------------------------------------
 
