@@ -227,6 +227,10 @@ class Noisy(nn.Module):
                 for call in flow.method_calls(method):
                     if flow.receiver_name(call) == name and flow.function_of(call) is fn:
                         return True
+            # `r = torch.randperm(n)` used only as an index (`x[:, r]`): CPU indices are fine
+            uses = [u for u in flow.name_uses.get(name, []) if flow.function_of(u) is fn and u is not parent.targets[0].target]
+            if uses and all(self._index_use(flow, u) for u in uses):
+                return True
         # `self.register_buffer("m", torch.zeros(n))` moves with the module; an index tensor
         # used right in a subscript (`x[torch.arange(n), y]`) may live on the CPU
         for anc in flow.ancestors(node):
@@ -236,6 +240,13 @@ class Noisy(nn.Module):
                 return True
             if isinstance(anc, cst.BaseSmallStatement):
                 break
+        return False
+
+    @staticmethod
+    def _index_use(flow: Flow, use: cst.Name) -> bool:
+        parent = flow.parents.get(use)
+        if isinstance(parent, cst.Index):
+            return isinstance(flow.parents.get(parent), cst.SubscriptElement)
         return False
 
     def _fix(self, flow: Flow, node: cst.Call, fn: cst.FunctionDef) -> Fix | None:

@@ -118,8 +118,9 @@ class ConstantWeightInit(LintRule):
     layers of unknown type, on embeddings, and on a *zero* init of a layer whose name marks it
     as an output or the last layer of a residual branch (`out`, `proj`, `head`, `final`, `last`,
     `classifier`, `fc_out`, `out_proj`...) or of the last layer of a `Sequential`
-    (`self.net[-1].weight`): zero-initialising those is a deliberate technique (torchvision's
-    `zero_init_residual`, ReZero, adaLN-Zero).
+    (`self.net[-1].weight`), or inside an `if` that selects such layers by name or option
+    (`if name.startswith("head"):`, `if cfg.zero_init_fc:`): zero-initialising those is a
+    deliberate technique (torchvision's `zero_init_residual`, ReZero, adaLN-Zero, timm's heads).
 
     ## Why is this bad?
     Every unit of the layer starts identical, so every unit receives the same gradient and
@@ -252,7 +253,7 @@ class Head(nn.Module):
         layer = target.value
         flow = flow_of(self.ctx)
         zero = value == 0.0
-        if zero and (_looks_final(_layer_name(layer)) or _is_last_of_sequence(layer)):
+        if zero and (_looks_final(_layer_name(layer)) or _is_last_of_sequence(layer) or _guarded_as_final(flow, node)):
             return
         if _layer_kind(flow, layer, node) != "linear":
             return
@@ -267,6 +268,22 @@ class Head(nn.Module):
                 "zero-init only biases, or the last layer of a residual branch / output head on purpose.",
             ],
         )
+
+
+_FINAL_HINTS = ("head", "classifier", "zero_init", "final", "last", "out", "proj", "residual", "fc")
+
+
+def _guarded_as_final(flow: Flow, node: cst.CSTNode) -> bool:
+    """Inside `if name.startswith("head"):` / `if cfg.zero_init_fc:` (timm's init functions):
+    the zero init is chosen by name for the head or a residual branch."""
+    for anc in flow.ancestors(node):
+        if isinstance(anc, cst.If) and flow.in_body_of(node, anc):
+            test = _code(anc.test).lower()
+            if any(h in test for h in _FINAL_HINTS):
+                return True
+        if isinstance(anc, cst.FunctionDef):
+            break
+    return False
 
 
 def _is_last_of_sequence(layer: cst.BaseExpression) -> bool:
