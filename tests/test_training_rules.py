@@ -236,6 +236,12 @@ def train_step(x):
 with torch.no_grad():
     train_step(torch.randn(2, 8))
 """,
+    "a model built in eval mode": """
+model = Net().to("cuda").eval()
+with torch.no_grad():
+    for x in loader:
+        model(x)
+""",
     "enable_grad inside an inference_mode function": """
 model = Net()
 
@@ -375,6 +381,13 @@ def train_step(x, y):
 with torch.no_grad():
     for x, y in loader:
         train_step(x, y)  # SC213
+""",
+    "inference script that forgets eval()": """
+model = Net()
+model.load_state_dict(torch.load("net.pt"))
+with torch.inference_mode():
+    for x in loader:
+        print(model(x).argmax(1))  # SC210
 """,
     "backward in a no_grad block under set_grad_enabled(False)": """
 model = Net()

@@ -379,6 +379,21 @@ def _calls_postorder(expr: cst.CSTNode, children: dict[cst.CSTNode, list[cst.CST
                 stack.append((c, False))
 
 
+def _chain_mode(call: cst.Call) -> str:
+    """The mode a constructor chain leaves a model in: `Net().to(d).eval()` -> "eval"."""
+    node: cst.BaseExpression = call
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        method = node.func.attr.value
+        if method == "eval" and not node.args:
+            return "eval"
+        if method == "train":
+            mode = _train_mode(node)
+            if mode is not None:
+                return "train" if mode else "eval"
+        node = node.func.value
+    return "train"
+
+
 def _mentions_grad(expr: cst.BaseExpression) -> bool:
     """`p.grad`, `p.grad.data`: an expression that reads a `.grad` attribute."""
     while isinstance(expr, cst.Attribute):
@@ -968,8 +983,9 @@ class _Analysis:
             return found  # type: ignore[return-value]
         known = {m for m in found if m is not None}
         # nothing sets the mode in `owner` before `target`: where does the model come from?
-        if self._built_here(owner, key):
-            return known | {"train"}
+        built = self._built_here(owner, key)
+        if built is not None:
+            return known | {built}
         if isinstance(owner, cst.FunctionDef) and depth < 3:
             callers = self.b.callers(owner)
             if not callers:
@@ -1004,16 +1020,19 @@ class _Analysis:
             i -= 1
         return {None}
 
-    def _built_here(self, owner: cst.CSTNode, key: str) -> bool:
-        """`key` is a model constructed in `owner` (so it starts in train mode)."""
+    def _built_here(self, owner: cst.CSTNode, key: str) -> str | None:
+        """The mode of `key` as built in `owner`: "train" for a freshly constructed model,
+        "eval" for `Net().eval()` / `Net().to(d).eval()`; None when not built here (or when
+        the bindings disagree)."""
         scope = self.b.scopes.get(owner)
         if scope is None or "." in key:
-            return False
+            return None
+        modes: set[str] = set()
         for binding in scope.names.get(key, []):
             if binding.kind in ("assign", "annassign") and isinstance(binding.value, cst.Call):
                 if self.b.role(binding.value, binding.value) is Role.MODEL:
-                    return True
-        return False
+                    modes.add(_chain_mode(binding.value))
+        return next(iter(modes)) if len(modes) == 1 else None
 
     def _map_key(self, callee: cst.FunctionDef, call: cst.Call, key: str) -> str | None:
         subst = self.builder._bind_args(callee, call, {})
