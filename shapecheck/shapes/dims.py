@@ -122,7 +122,7 @@ class Dim:
     `Dim.const`, `Dim.sym`, `Dim.unknown` and the arithmetic operators (ints are accepted).
     """
 
-    __slots__ = ("_terms", "_uid", "_hash", "_skey", "_has_div", "_str", "_value")
+    __slots__ = ("_terms", "_uid", "_hash", "_skey", "_has_div", "_str", "_value", "_syms")
 
     def __init__(self, terms: Terms | None, uid: int = 0) -> None:
         # `terms` maps monomials to nonzero coefficients and is never mutated afterwards.
@@ -131,6 +131,7 @@ class Dim:
         self._skey: tuple | None = None
         self._has_div: bool | None = None
         self._str: str | None = None
+        self._syms: frozenset[str] | None = None
         self._value: int | None = None
         if terms is None:
             self._hash = hash(("?", uid))
@@ -211,14 +212,16 @@ class Dim:
         return atom.name if power == 1 and atom.kind == _Atom.SYM else None
 
     def symbols(self) -> frozenset[str]:
-        out: set[str] = set()
-        for atom in self._atoms():
-            if atom.kind == _Atom.SYM:
-                out.add(atom.name)
-            else:
-                assert atom.num is not None and atom.den is not None
-                out |= atom.num.symbols() | atom.den.symbols()
-        return frozenset(out)
+        if self._syms is None:
+            out: set[str] = set()
+            for atom in self._atoms():
+                if atom.kind == _Atom.SYM:
+                    out.add(atom.name)
+                else:
+                    assert atom.num is not None and atom.den is not None
+                    out |= atom.num.symbols() | atom.den.symbols()
+            self._syms = frozenset(out)
+        return self._syms
 
     def _atoms(self) -> set[_Atom]:
         if self._terms is None:
