@@ -248,3 +248,26 @@ def test_quoted_and_wrapped_annotations() -> None:
     assert isinstance(parsed_y, TensorAnnotation) and parsed_y.spec.names == ("n",)
     assert func.returns is not None and parse_annotation(func.returns, names) is None
     assert parse_annotation(cst.parse_expression("'not ( valid'"), names) is None
+
+
+def test_dtype_table_matches_jaxtyping() -> None:
+    from shapecheck.shapes.annotations import DTYPE_CLASSES, EXACT_DTYPES
+
+    exported = {
+        name for name in dir(jaxtyping)
+        if isinstance(getattr(jaxtyping, name), type)
+        and issubclass(getattr(jaxtyping, name), jaxtyping.AbstractDtype)
+        and name != "AbstractDtype"
+    }
+    assert set(DTYPE_CLASSES) == exported
+    for name, dtype_class in DTYPE_CLASSES.items():
+        dtypes = getattr(jaxtyping, name).dtypes
+        if not isinstance(dtypes, tuple):  # Shaped: any dtype
+            assert dtype_class is None
+            continue
+        classes = {"bool" if d.startswith("bool") else "int" if "int" in d else
+                   "complex" if d.startswith("complex") else "float" if "float" in d else d for d in dtypes}
+        assert dtype_class == (classes.pop() if len(classes) == 1 and classes <= {"bool", "int", "float", "complex"}
+                               else None), name
+        if len(dtypes) == 1 and name in EXACT_DTYPES:
+            assert EXACT_DTYPES[name] == dtypes[0]

@@ -19,7 +19,7 @@ from shapecheck.shapes.jaxtyping_grammar import AnnotationError, DimSpec, parse_
 DTYPE_CLASSES: dict[str, str | None] = {
     "Shaped": None, "Num": None, "Real": None, "Inexact": None, "Key": None,
     "Float": "float", "BFloat16": "float", "Float16": "float", "Float32": "float", "Float64": "float",
-    "Float4e2m1fn": "float", "Float8e4m3b11fnuz": "float", "Float8e4m3fn": "float",
+    "Float8e4m3b11fnuz": "float", "Float8e4m3fn": "float",
     "Float8e4m3fnuz": "float", "Float8e5m2": "float", "Float8e5m2fnuz": "float",
     "Int": "int", "Integer": "int", "UInt": "int",
     "Int2": "int", "Int4": "int", "Int8": "int", "Int16": "int", "Int32": "int", "Int64": "int",
