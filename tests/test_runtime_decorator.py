@@ -312,3 +312,19 @@ def test_verdict_agrees_with_jaxtyping(first: str, second: str, wrapper: object,
     except ShapeError:
         ours = False
     assert ours == theirs, (first, second, wrapper, dtype, shape_x, shape_y)
+
+
+def test_inherited_constructor_still_binds_its_dims() -> None:
+    class Base(nn.Module):
+        def __init__(self, d_model: int) -> None:
+            super().__init__()
+            self.fc = nn.Linear(d_model, d_model)
+
+    @shapecheck.check
+    class Child(Base):
+        def forward(self, x: Float[Tensor, "b d_model"]) -> Float[Tensor, "b d_model"]:
+            return x
+
+    Child(4)(torch.zeros(2, 4))
+    with pytest.raises(ShapeError, match=r"'d_model' is already 4"):
+        Child(4)(torch.zeros(2, 5))

@@ -401,15 +401,18 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
     return checked
 
 
+def _plan_dims(wrapped: Any) -> set[str]:
+    plan = getattr(wrapped, "__shapecheck_plan__", None)
+    return set(plan.dims) if plan is not None else set()
+
+
 def _wrap_member(member: Any, devices: bool, cross_device: Iterable[str],
                  localns: dict[str, Any] | None) -> tuple[Any, set[str]]:
     if isinstance(member, (staticmethod, classmethod)):
         inner = _wrap(member.__func__, devices, cross_device, localns)
-        return type(member)(inner), getattr(inner, "__shapecheck_plan__", _Plan("", (), (), None, False,
-                                                                                  frozenset(), -1, "")).dims
+        return type(member)(inner), _plan_dims(inner)
     wrapped = _wrap(member, devices, cross_device, localns)
-    plan = getattr(wrapped, "__shapecheck_plan__", None)
-    return wrapped, (plan.dims if plan else set())
+    return wrapped, _plan_dims(wrapped)
 
 
 def _check_class(cls: type, devices: bool, cross_device: Iterable[str],
@@ -429,10 +432,11 @@ def _check_class(cls: type, devices: bool, cross_device: Iterable[str],
         forward = getattr(cls, "forward", None)
         if inspect.isfunction(forward) and not hasattr(forward, "__shapecheck_plan__"):
             wrapped = _wrap(forward, devices, cross_device, localns)
-            dims |= getattr(wrapped, "__shapecheck_plan__", _Plan("", (), (), None, False, frozenset(), -1, "")).dims
+            dims |= _plan_dims(wrapped)
             cls.forward = wrapped  # type: ignore[attr-defined]
-    init = vars(cls).get("__init__")
-    if dims and inspect.isfunction(init):
+    # The constructor may be inherited (a subclass that only overrides forward).
+    init = getattr(cls, "__init__", None)
+    if dims and inspect.isfunction(init) and init is not torch.nn.Module.__init__:
         cls.__init__ = _bind_constructor(init, dims)  # type: ignore[misc]
     return cls
 
