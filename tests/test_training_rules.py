@@ -330,6 +330,24 @@ def train_epoch(model, optimizer, scheduler, loader):
         optimizer.step()  # SC201
         scheduler.step()
 """,
+    "trainer class built with the objects it trains": """
+class Trainer:
+    def __init__(self, model, optimizer, scheduler):
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+
+    def fit(self, loader):
+        for x, y in loader:
+            self.scheduler.step()  # SC204
+            self.optimizer.zero_grad()
+            F.cross_entropy(self.model(x), y).backward()
+            self.optimizer.step()
+
+net = Net()
+opt = optim.SGD(net.parameters(), lr=0.1)
+Trainer(net, opt, optim.lr_scheduler.StepLR(opt, 5)).fit([])
+""",
     "eval mode never restored, while loop": """
 model = Net()
 opt = optim.SGD(model.parameters(), lr=0.1)

@@ -858,6 +858,13 @@ class Bindings:
                     out.append((call, False))
         elif scope.parent.kind == "class":
             cls = scope.parent
+            if name == "__init__" and isinstance(cls.node, cst.ClassDef) and cls.parent is not None and cls.parent.kind == "module":
+                # `Trainer(model, opt)` runs `Trainer.__init__(self, model, opt)`
+                cls_name = cls.node.name.value
+                for call in self._all_calls().get(cls_name, []):
+                    if self.local_class(call.func) is cls.node:
+                        out.append((call, True))
+                return out
             for call in self._all_calls().get("." + name, []):
                 recv = call.func.value  # type: ignore[attr-defined]
                 if self.method_class_of(self.scope_at(call), recv) is cls:

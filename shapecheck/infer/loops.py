@@ -338,7 +338,7 @@ class TreeBuilder:
     def _bind_args(self, callee: cst.FunctionDef, call: cst.Call, subst: dict[str, str]) -> dict[str, str]:
         """Callee parameter -> caller's argument text (dotted arguments only)."""
         params = [p for p in (*callee.params.posonly_params, *callee.params.params)]
-        bound = isinstance(call.func, cst.Attribute)
+        bound = isinstance(call.func, cst.Attribute) or callee.name.value == "__init__"
         if bound and params:
             # `self.helper(x)`: self stays self
             out = {params[0].name.value: subst.get("self", "self") if params[0].name.value == "self" else params[0].name.value}
