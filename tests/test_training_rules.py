@@ -242,6 +242,13 @@ with torch.no_grad():
     for x in loader:
         model(x)
 """,
+    "a pytest test running the model under no_grad": """
+def test_output_shapes():
+    model = Net()
+    with torch.no_grad():
+        for batch in (1, 2, 4):
+            assert model(torch.randn(batch, 8)).shape == (batch, 2)
+""",
     "enable_grad inside an inference_mode function": """
 model = Net()
 
