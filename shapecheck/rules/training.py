@@ -598,7 +598,7 @@ class EvalWithoutEvalMode(_LoopRule):
     `Linear`, `Conv`, activations...), when the function deliberately calls `.train()` (Monte
     Carlo dropout), and when the mode cannot be known (an evaluation function whose callers are
     in another file). Models from other files, `torchvision`/`timm` are assumed to have such
-    layers.
+    layers. Loops in pytest `test_*` functions are not evaluation loops.
 
     ## Known problems
     The mode is tracked per name: `model.module.eval()` does not count for `model`.
@@ -918,8 +918,9 @@ class EvalWithoutNoGrad(_LoopRule):
     graph, which costs memory (often enough to run out on large models) and time.
 
     ## Example context
-    Silent when the callers are in another file (they may wrap the call) and when the loop
-    computes gradients (`torch.autograd.grad`, saliency maps, adversarial examples).
+    Silent when the callers are in another file (they may wrap the call), when the loop
+    computes gradients (`torch.autograd.grad`, saliency maps, adversarial examples), and in
+    pytest `test_*` functions.
 
     ## Known problems
     `torch.set_grad_enabled(flag)` with a variable flag is treated as unknown (silent).
