@@ -111,6 +111,7 @@ class Tracer:
         self._steps = 0
         self._first_loss_checked = False
         self._relu_budget = _RELU_BUDGET
+        self._accumulation_step = -1
         self._warned_modules: set[Any] = set()
         self._param_names: dict[int, str] = {}  # id(param): tensors cannot be weak dict keys (== is elementwise)
         self._param_owner: dict[int, nn.Module] = {}
@@ -474,7 +475,8 @@ class Tracer:
             self._got_grad.add(pid)
             snapshot = self._after_step.pop(pid, None)
             if snapshot is not None and p.grad is not None and p.grad is snapshot[0] \
-                    and compat.tensor_version(p.grad) == snapshot[1]:
+                    and compat.tensor_version(p.grad) == snapshot[1] and self._accumulation_step != self._steps:
+                self._accumulation_step = self._steps  # one report per step, not one per parameter
                 name = self._param_names.get(pid, "a parameter")
                 self.report("grad-accumulation",
                             f"gradients accumulate across optimizer steps: {name}.grad still holds the last step's "
