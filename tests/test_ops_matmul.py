@@ -103,3 +103,9 @@ def test_linear_variadic_batch() -> None:
 def test_bmm_does_not_broadcast_batch() -> None:
     out, call = run("torch.bmm", sym(1, 3, 4), sym(2, 4, 5))
     assert out is UNKNOWN and call.findings[0].code == "SC101"
+
+
+@SETTINGS
+@given(batch=shapes(0, 2), p=sizes, r=sizes, m=sizes, m2=sizes)
+def test_cdist(batch, p, r, m, m2) -> None:  # type: ignore[no-untyped-def]
+    agree_cpu("torch.cdist", torch.cdist, Tz((*batch, p, m)), Tz((*batch, r, m2)))

@@ -93,3 +93,12 @@ def test_numpy_axis_keepdims() -> None:
     x = TensorValue(Shape.of("n", 3), library="numpy")
     out = fn(OpCall("numpy.mean", [x], {"axis": ConstValue(0), "keepdims": ConstValue(True)}))
     assert isinstance(out, TensorValue) and str(out.shape) == "(1, 3)"
+
+
+@SETTINGS
+@given(pair=st.lists(st.integers(1, 3), min_size=1, max_size=3).flatmap(
+    lambda base: st.tuples(st.just(tuple(base)), st.lists(st.sampled_from([1, *base]), min_size=len(base), max_size=len(base)).map(tuple))),
+    dim=st.integers(-3, 2))
+def test_cosine_similarity_pairwise_distance(pair, dim) -> None:  # type: ignore[no-untyped-def]
+    agree("torch.nn.functional.cosine_similarity", F.cosine_similarity, Tz(pair[0]), Tz(pair[1]), dim=dim)
+    agree_cpu("torch.nn.functional.pairwise_distance", F.pairwise_distance, Tz(pair[0]), Tz(pair[1]))

@@ -198,3 +198,11 @@ def test_view_of_transposed_tensor(case) -> None:  # type: ignore[no-untyped-def
     if len(shape) < 2 or 0 in shape:
         return
     agree("Tensor.view", torch.Tensor.view, Tz(shape, noncontiguous=True), *target)
+
+
+@SETTINGS
+@given(shape=shapes(0, 3), dims_=st.lists(st.integers(-4, 3), max_size=3))
+def test_flip_roll(shape, dims_) -> None:  # type: ignore[no-untyped-def]
+    agree_cpu("torch.flip", torch.flip, Tz(shape), dims_)
+    if dims_:
+        agree_cpu("torch.roll", torch.roll, Tz(shape), [1] * len(dims_), dims_)

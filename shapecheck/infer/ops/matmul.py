@@ -266,3 +266,30 @@ def linear(call: OpCall) -> Value:
     if x is None or w is None:
         return UNKNOWN
     return linear_shapes(call, x, w, call.arg(2, "bias"), [call.label(0, "input"), call.label(1, "weight")])
+
+
+@op("torch.cdist")
+def cdist(call: OpCall) -> Value:
+    """`cdist(x1 (*, P, M), x2 (*, R, M))` -> (*, P, R); the batch axes broadcast."""
+    a, b = tensor(call.arg(0, "x1")), tensor(call.arg(1, "x2"))
+    if a is None or b is None:
+        return UNKNOWN
+    labels = _labels(call)
+    for t, label in ((a, labels[0]), (b, labels[1])):
+        if t.shape.rank is not None and t.shape.rank < 2:
+            call.report("SC101", *messages.rank_error(op_title(call), label, t.shape, "at least 2 dims (..., points, features)"))
+            return UNKNOWN
+    if tail(a.shape, 2) is None or tail(b.shape, 2) is None:
+        return _out(a, b, None, "cdist")
+    if not check_inner(call, a, b, -1, -1, labels, "both point sets need the same number of features"):
+        return UNKNOWN
+    batch_a, batch_b = with_prefix(a.shape, 2, []), with_prefix(b.shape, 2, [])
+    if batch_a is None or batch_b is None:
+        return _out(a, b, None, "cdist")
+    result = broadcast(batch_a, batch_b, facts=call.facts)
+    if not result.ok:
+        call.report("SC101", *messages.broadcast_error(f"{op_title(call)} batch axes", [batch_a, batch_b], labels, result))
+        return UNKNOWN
+    if result.shape is None or not result.shape.known:
+        return _out(a, b, None, "cdist")
+    return _out(a, b, Shape.of(*result.shape.axes, a.shape[-2], b.shape[-2]), "cdist")

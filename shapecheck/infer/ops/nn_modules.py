@@ -58,6 +58,10 @@ def linear(m: ModuleValue, call: OpCall) -> Value:
     in_f = None if lazy else as_dim(m.kwarg("in_features", 0))
     if out_f is None:
         return unknown_like(x, origin="linear")
+    if in_f is not None and x.shape.known and x.shape.suffix and not check_size(
+            call, "in_features", in_f, x, -1, _label(call),
+            "Linear acts on the LAST axis: it must equal in_features (flatten or permute first if needed)"):
+        return UNKNOWN
     weight = TensorValue(Shape.of(out_f, in_f if in_f is not None else Dim.unknown()))
     return linear_shapes(call, x, weight, None, [_label(call), f"{_module_title(m)}.weight"])
 

@@ -295,3 +295,25 @@ def topk(call: OpCall) -> Value:
     shape = Shape.of(*[k if i == d else t.shape[i] for i in range(rank)]) if rank > 0 else Shape.of()
     values = dataclasses.replace(t, shape=shape, origin="topk", contiguous=True)
     return _tuple_of(values, dataclasses.replace(values, dtype="int64"))
+
+
+@op("torch.nn.functional.cosine_similarity", "torch.cosine_similarity", "torch.nn.functional.pairwise_distance",
+    "torch.pairwise_distance")
+def cosine_similarity(call: OpCall) -> Value:
+    """x1 and x2 broadcast, then `dim` (default 1; -1 for pairwise_distance) is reduced away."""
+    a, b = tensor(call.arg(0, "x1")), tensor(call.arg(1, "x2"))
+    if a is None or b is None:
+        return UNKNOWN
+    joined = broadcast_call(call, [(a, call.label(0, "x1")), (b, call.label(1, "x2"))], title=op_title(call), trap=False)
+    if not isinstance(joined, TensorValue):
+        return joined
+    pairwise = call.name.endswith("pairwise_distance")
+    if pairwise:
+        keep = as_bool(call.arg(4, "keepdim"), default=False)
+        call = OpCall(call.name, [joined], {"dim": _const(-1), "keepdim": _const(bool(keep)) if keep is not None else UNKNOWN},
+                      call.node, facts=call.facts, findings=call.findings, labels=call.labels)
+        return reduce_shape(call, joined, 1, 2, origin="pairwise_distance")
+    dim = call.arg(2, "dim")
+    call = OpCall(call.name, [joined], {"dim": dim if dim is not None else _const(1)}, call.node, facts=call.facts,
+                  findings=call.findings, labels=call.labels)
+    return reduce_shape(call, joined, 1, 99, origin="cosine_similarity")

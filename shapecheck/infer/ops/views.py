@@ -602,3 +602,29 @@ def narrow(call: OpCall) -> Value:
                 f"{op_title(call)}: start {start} and length {length.value} do not fit axis {d} of {t.shape}"))
             return UNKNOWN
     return dataclasses.replace(t, shape=t.shape.replace(d, length))
+
+
+@op("torch.flip", *_m("flip"), "torch.roll", *_m("roll"))
+def flip(call: OpCall) -> Value:
+    """`flip(x, dims)` / `roll(x, shifts, dims)`: the shape is kept; every dim must exist."""
+    t = tensor(call.arg(0, "input"))
+    if t is None:
+        return UNKNOWN
+    rank = t.shape.rank
+    value = call.arg(2, "dims") if call.name.endswith("roll") else None
+    if not call.name.endswith("roll"):
+        order = _dim_list(call, 1, "dims")
+        value_items = order if isinstance(order, list) else None
+    else:
+        value_items = int_items(value) if value is not None else []
+    if rank == 0 and value_items and call.name.endswith("roll"):
+        call.report("SC106", *messages.dim_out_of_range(op_title(call), "dims", value_items[0], 0))
+        return UNKNOWN
+    if rank is not None and value_items is not None:
+        for d in value_items:
+            if normalize_dim(call, d, rank, label="dims") is None:
+                return UNKNOWN
+        if len(set(d % max(rank, 1) for d in value_items)) != len(value_items) and not call.name.endswith("roll"):
+            call.report("SC106", *messages.dim_repeated(op_title(call), value_items))
+            return UNKNOWN
+    return dataclasses.replace(t, contiguous=True, origin=t.origin)
