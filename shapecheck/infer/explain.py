@@ -42,8 +42,16 @@ def analyse_source(source: str, path: Path | None = None) -> tuple[cst.Module, F
     summary = ModuleSummary.build(module)
     project = None
     if path is not None:
-        project = ProjectIndex(_nearby_files(path.resolve().parent))
+        project = ProjectIndex(_nearby_files(_project_root(path.resolve())))
     return module, Interpreter(summary, project).analyse()
+
+
+def _project_root(path: Path) -> Path:
+    """The folder above the outermost package holding `path` (or its own folder)."""
+    folder = path.parent
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
 
 
 def _nearby_files(root: Path, limit: int = 5000) -> list[Path]:

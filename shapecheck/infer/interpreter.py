@@ -80,6 +80,8 @@ _CMPOPS: dict[type, str] = {
     cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
     cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
 }
+_PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.Buffer",
+                        "torch.nn.parameter.Buffer"})
 _LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
 _CONTAINERS = {"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
 _VIEW_LIKE = {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unflatten", "torch.unflatten",
@@ -455,8 +457,8 @@ class Interpreter:
                     value = declared
                 else:
                     value = _refine(value, declared)
-            elif value is UNKNOWN:
-                value = declared
+            else:
+                value = declared  # the annotation is all we know (`self.W: Float[...] = nn.Parameter(...)`)
         self.assign(small.target, value, frame, stmt)
         return False
 
@@ -850,6 +852,8 @@ class Interpreter:
                 qualified = summary.relative_imports[name]
         if qualified in _CONTAINERS:
             return _container(qualified, args)
+        if qualified in _PARAMETER and registry.lookup(qualified) is None:
+            return args[0] if args and isinstance(args[0], TensorValue) else UNKNOWN  # a Parameter is its tensor
         if qualified in _MATH_FLOAT:
             if args and all(isinstance(a, (ConstValue, DimValue)) for a in args):
                 nums = [_number(a) for a in args]
