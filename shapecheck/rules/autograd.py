@@ -480,18 +480,20 @@ def train(model, loader, optimizer, grad_accum):
         body = getattr(loop, "body", None)
         if body is None:
             return None
-        bindings: Bindings = self.ctx.fact("bindings", Bindings.build)
-        found: tuple[cst.If, cst.BaseExpression] | None = None
+        calls: list[tuple[cst.Call, tuple[cst.If, cst.BaseExpression] | None]] = []
         for call in flow.method_calls("step") + flow.method_calls("zero_grad"):
             if not _inside(flow, call, loop) or flow.loops_around(call)[:1] != [loop]:
                 continue
-            assert isinstance(call.func, cst.Attribute)
             gate = self._modulo_if(flow, call, loop)
-            if call.func.attr.value == "zero_grad":
-                if gate is None:
-                    return None  # cleared every iteration: not accumulation
-                continue
-            if not self._is_optimizer_step(flow, bindings, call, loop):
+            if gate is None and method_of(call) == "zero_grad":
+                return None  # cleared every iteration: not accumulation
+            calls.append((call, gate))
+        if not any(gate is not None for _, gate in calls):
+            return None  # no `% k` gate: nothing to look up (roles cost a walk of the file)
+        bindings: Bindings = self.ctx.fact("bindings", Bindings.build)
+        found: tuple[cst.If, cst.BaseExpression] | None = None
+        for call, gate in calls:
+            if method_of(call) == "zero_grad" or not self._is_optimizer_step(flow, bindings, call, loop):
                 continue
             if gate is None:
                 return None  # an unconditional step
@@ -556,6 +558,10 @@ def train(model, loader, optimizer, grad_accum):
             if all(r is False for r in results):
                 return False
         return None
+
+
+def method_of(call: cst.Call) -> str | None:
+    return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
 
 
 def _aug_assigns(flow: Flow, name: str, within: cst.CSTNode) -> list[cst.AugAssign]:
