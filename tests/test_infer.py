@@ -446,3 +446,17 @@ def test_mutated_lists_become_unknown() -> None:
         z = torch.stack(pair)          # reveal: <nothing>
     ''')
     assert found
+
+
+def test_annotated_parameters_in_init_are_known_in_methods() -> None:
+    check_reveals('''
+    class Unembed(nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.W_U: Float[Tensor, "d_model d_vocab"] = nn.Parameter(cfg.initial_unembed())
+            self.b = nn.Parameter(torch.zeros(4, 3))
+
+        def forward(self, residual: Float[Tensor, "batch pos d_model"]):
+            w = self.W_U                       # reveal: (d_model, d_vocab) float
+            bias = self.b                      # reveal: (4, 3) float32
+    ''')
