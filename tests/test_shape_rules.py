@@ -168,3 +168,24 @@ def test_branch_join_is_silent_where_branches_disagree() -> None:
 def test_rules_carry_examples_and_docs() -> None:
     for rule in (AnnotationMismatch, InvalidAnnotation):
         assert len(rule.INVALID) >= 3 and len(rule.VALID) >= 3
+
+
+def test_sc104_constructor_fixes_class_dims() -> None:
+    found = run('''
+    class Block(nn.Module):
+        def __init__(self, d_model: int):
+            super().__init__()
+            self.fc = nn.Linear(d_model, d_model)
+
+        def forward(self, x: Float[Tensor, "b s d_model"]) -> Float[Tensor, "b s d_model"]:
+            return self.fc(x)
+
+    def run_block(x: Float[Tensor, "b s 256"]):
+        block = Block(512)
+        ok = Block(256)(x)
+        return block(x)
+    ''', ["SC104", "SC101"])
+    assert [(d.location.row, d.code) for d in found] == [(18, "SC104")]
+    assert found[0].message == (
+        "Block.forward(): argument `x` has d_model=256 at axis 2, but d_model=512 was bound by the constructor"
+    )

@@ -1001,6 +1001,7 @@ class Interpreter:
                 bindings.update(obj.bindings)
             elif frame.cls is cls:
                 bindings.update({d: Dim.sym(d) for d in cls.dims & cls.int_params})
+        fixed = set(bindings)  # class dims fixed by the constructor (or the class itself)
         scope = summary.annotations
         node_of = _arg_node_map(fn, arg_nodes, node, skip_self=cls is not None)
         for p in _all_params(fn):
@@ -1015,8 +1016,9 @@ class Interpreter:
             mismatch = bind(ann, value.shape, bindings, frame.facts)
             if mismatch is not None:
                 msg, notes = messages.argument_mismatch(
-                    fn.name.value, name, source_of(node_of.get(name, node)), mismatch.expected, mismatch.actual,
+                    f"{cls.name}.{fn.name.value}" if cls is not None else fn.name.value, name, source_of(node_of.get(name, node)), mismatch.expected, mismatch.actual,
                     mismatch.axis, mismatch.name, before,
+                    "the constructor" if mismatch.name in fixed else "an earlier argument",
                 )
                 frame.report("SC104", msg, notes, node_of.get(name, node))
                 return UNKNOWN

@@ -53,9 +53,20 @@ def broadcast_trap(op: str, shapes: Sequence[Shape], labels: Sequence[str], resu
     return (
         f"{op}: {described}: the result broadcasts to {result_shape}, larger than every operand",
         explain_broadcast(list(shapes), list(labels), result)  # type: ignore[arg-type]
-        + ["a size-1 axis was stretched against an axis the other operand has elsewhere; "
-           "did you mean to squeeze/unsqueeze one side so the axes line up?"],
+        + [_trap_hint(shapes, labels)],
     )
+
+
+def _trap_hint(shapes: Sequence[Shape], labels: Sequence[str]) -> str:
+    """Name the likely fix when one operand is the other with a trailing 1: (N,) vs (N, 1)."""
+    if len(shapes) == 2:
+        for i, j in ((0, 1), (1, 0)):
+            a, b = shapes[i], shapes[j]
+            if a.rank is not None and b.rank is not None and a.rank == b.rank + 1 and a.rank > 0 and a[-1].value == 1:
+                return (f"did you mean {labels[i]}.squeeze(-1) or {labels[j]}.unsqueeze(-1)? "
+                        "(if every pair is intended, make it explicit with [:, None])")
+    return ("a size-1 axis was stretched against an axis the other operand has elsewhere; "
+            "squeeze/unsqueeze one side so the axes line up (or index with None if every pair is intended)")
 
 
 def contraction_mismatch(op: str, a: Shape, b: Shape, labels: Sequence[str], axis_a: int, axis_b: int, hint: str = "") -> Message:
@@ -184,13 +195,13 @@ def annotation_mismatch(target: str, expected: Shape, actual: Shape, axis: int |
 
 
 def argument_mismatch(function: str, param: str, label: str, expected: Shape, actual: Shape, axis: int | None,
-                      name: str | None, bindings: dict[str, object]) -> Message:
+                      name: str | None, bindings: dict[str, object], bound_by: str = "an earlier argument") -> Message:
     """SC104 on an argument to an annotated function (dims bound across the call, as jaxtyping)."""
     if axis is None:
         head = f"{function}(): argument `{param}` is {actual} but the annotation expects {expected} (rank {actual.rank} vs {expected.rank})"
     elif name is not None:
         head = (f"{function}(): argument `{param}` has {name}={actual[axis]} at axis {axis}, "
-                f"but {name}={bindings.get(name)} was bound by an earlier argument")
+                f"but {name}={bindings.get(name)} was bound by {bound_by}")
     else:
         head = f"{function}(): argument `{param}` is {actual} but the annotation expects {expected}: axis {axis} is {actual[axis]}, not {expected[axis]}"
     notes = _axis_lines(expected, actual, ["expected", label or param], axis)
