@@ -265,8 +265,9 @@ class SigmoidBeforeBce(LintRule):
     criterion is the functional form or a local `nn.BCELoss(...)` called only here. It is unsafe
     when the sigmoid output is a named value (it may be used elsewhere, e.g. for accuracy),
     when the criterion is an attribute or called in several places (every use changes), and
-    for the double sigmoid (dropping it changes the loss value). No fix is offered when
-    neither edit can be made.
+    for the double sigmoid (dropping it changes the loss value). No fix is offered when either
+    edit cannot be made (the sigmoid's input is a larger expression held in a name, or the
+    criterion's constructor is not found in this file).
     """
 
     CODE = "SC302"
@@ -936,7 +937,10 @@ def step(model, x):
         status, culprit = grad_status(flow, target, node)
         if status != _CUT:
             return
-        why = f"`{_code(culprit)}`" if culprit is not None else "a non-differentiable op"
+        text = _code(culprit) if culprit is not None else ""
+        if len(text) > 60:
+            text = text[:57] + "..."
+        why = f"`{text}`" if text else "a non-differentiable op"
         self.report(
             node,
             "backward() on a value with no gradient path: it is built from " + why,
