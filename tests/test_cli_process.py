@@ -83,11 +83,12 @@ def test_warm_cached_run_does_not_import_libcst(tmp_path: Path) -> None:
     from shapecheck.cache import analysis_hash
 
     (tmp_path / "m.py").write_text("import torch\nx = torch.zeros(3)\n")
-    for _ in range(3):  # the cache key covers the rules' source: retry if the package is edited meanwhile
+    for attempt in range(3):  # the cache key covers the rules' source: retry if the package is edited meanwhile
         analysis_hash.cache_clear()
         before = analysis_hash()
-        first, _ = probe("check", "m.py", cwd=tmp_path)
-        again, _ = probe("check", "m.py", cwd=tmp_path)
+        cache = f"cache{attempt}"
+        first, _ = probe("check", "--cache-dir", cache, "m.py", cwd=tmp_path)
+        again, _ = probe("check", "--cache-dir", cache, "m.py", cwd=tmp_path)
         analysis_hash.cache_clear()
         if analysis_hash() == before:
             break
