@@ -40,6 +40,23 @@ FLAGGED = [
         """,
     ),
     (
+        "SC401",
+        """
+        class Trainer:
+            def __init__(self, model, opt, criterion):
+                self.model, self.opt, self.criterion = model, opt, criterion
+                self.running_loss = 0.0
+
+            def fit(self, loader):
+                for x, y in loader:
+                    loss = self.criterion(self.model(x), y)
+                    loss.backward()
+                    self.opt.step()
+                    self.opt.zero_grad()
+                    self.running_loss += loss  # SC401
+        """,
+    ),
+    (
         "SC402",
         """
         import torch.nn.functional as F

@@ -50,7 +50,8 @@ def _is_tensor_init(flow: Flow, expr: cst.BaseExpression) -> bool:
 
 class LossAccumulatedWithGraph(LintRule):
     """## What it does
-    Flags `total += loss` (and `total = total + loss`, `total += loss * n`) inside a loop when
+    Flags `total += loss` (and `total = total + loss`, `total += loss * n`, `self.total += loss`)
+    inside a loop when
     `loss` is a tensor produced by a loss function or criterion, or the value `backward()` is
     called on in that loop, and `total` is bound before the loop and never backpropagated.
     `losses.append(loss)` is flagged the same way when `loss` is backpropagated in the loop.
@@ -66,7 +67,8 @@ class LossAccumulatedWithGraph(LintRule):
     The fix writes `loss.item()`. It is safe when `total` starts as a tensor
     (`torch.zeros(())`: it stays a tensor, without graph) or is never used as a tensor (no
     `total.something`, not passed to a `torch.` function). Otherwise it is unsafe: `total`
-    becomes a float and `total.item()` would fail.
+    becomes a float and `total.item()` would fail. On an attribute (`self.total += loss`) it is
+    unsafe unless the attribute starts as a tensor: other methods may use it.
 
     ## Known problems
     Summing several losses on purpose before one `backward()` is fine and stays silent when the
@@ -220,8 +222,12 @@ def epoch(model, loader, opt):
     ]
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        if isinstance(node.operator, cst.AddAssign) and isinstance(node.target, cst.Name):
+        if not isinstance(node.operator, cst.AddAssign):
+            return
+        if isinstance(node.target, cst.Name):
             self._check(node, node.target.value, node.value)
+        elif isinstance(node.target, cst.Attribute) and isinstance(node.target.value, cst.Name):
+            self._check(node, node.target, node.value)  # `self.running_loss += loss`
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
@@ -288,7 +294,7 @@ def epoch(model, loader, opt):
             return expr
         return None
 
-    def _check(self, node: cst.CSTNode, total: str, value: cst.BaseExpression) -> None:
+    def _check(self, node: cst.CSTNode, target: str | cst.Attribute, value: cst.BaseExpression) -> None:
         flow = flow_of(self.ctx)
         loops = flow.loops_around(node)
         if not loops or flow.under_no_grad(node):
@@ -296,7 +302,16 @@ def epoch(model, loader, opt):
         loss = self._loss_part(flow, value, loops[0], node)
         if loss is None:
             return
-        binds = flow.reaching(total, loops[0])
+        if isinstance(target, cst.Attribute):
+            # `self.total += loss`: an attribute outlives the loop; it must be set elsewhere in
+            # the class (e.g. `self.total = 0.0` in __init__ or a reset method)
+            binds = flow.attr_bindings(target, node)
+            total = dotted(target) or ""
+            attr = True
+        else:
+            binds = flow.reaching(target, loops[0])
+            total = target
+            attr = False
         if not binds:
             return
         # Several losses summed on purpose before one backward() (`style_loss += mse(...)` then
@@ -312,8 +327,8 @@ def epoch(model, loader, opt):
         if any(r == total for r, _ in backwards):
             return
         new = cst.Call(func=cst.Attribute(value=loss, attr=cst.Name("item")))
-        safe = all(b.value is not None and _is_tensor_init(flow, b.value) for b in binds) or not self._used_as_tensor(
-            flow, total, node
+        safe = all(b.value is not None and _is_tensor_init(flow, b.value) for b in binds) or (
+            not attr and not self._used_as_tensor(flow, total, node)
         )
         msg = f"Accumulate `{_code(loss)}.item()`"
         fix = Fix.safe(msg, NodeEdit(loss, new)) if safe else Fix.unsafe(msg, NodeEdit(loss, new))
