@@ -115,7 +115,10 @@ def broadcast_call(
     shapes = [t.shape for t, _ in tensors]
     labels = [label for _, label in tensors]
     result = broadcast(*shapes, facts=call.facts)
-    name = op_title(call) if title not in _ARITH and title not in _COMPARE else title
+    if (title in _ARITH or title in _COMPARE) and len(labels) == 2:
+        name = f"{labels[0]} {title} {labels[1]}"  # reads like the code: `pred - target`
+    else:
+        name = op_title(call) if title not in _ARITH and title not in _COMPARE else title
     if not result.ok:
         if result.error is not None:
             call.report("SC101", *messages.broadcast_error(name, shapes, labels, result))
