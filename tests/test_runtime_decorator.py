@@ -328,3 +328,16 @@ def test_inherited_constructor_still_binds_its_dims() -> None:
     Child(4)(torch.zeros(2, 4))
     with pytest.raises(ShapeError, match=r"'d_model' is already 4"):
         Child(4)(torch.zeros(2, 5))
+
+
+def test_cached_pass_does_not_hide_a_device_change() -> None:
+    @shapecheck.check
+    def add(a: Float[Tensor, "n"], b: Float[Tensor, "n"]) -> Float[Tensor, "n"]:
+        return a
+
+    for _ in range(3):
+        add(torch.zeros(3), torch.zeros(3))
+    with pytest.raises(ShapeError, match="'a' on cpu, 'b' on meta"):
+        add(torch.zeros(3), torch.zeros(3, device="meta"))
+    with pytest.raises(ShapeError, match="'a' on cpu, 'b' on meta"):
+        add(torch.zeros(3), b=torch.zeros(3, device="meta"))  # keyword call: the generic path

@@ -347,6 +347,25 @@ def _shape_key(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
     return tuple(parts)
 
 
+_DEVICE_KEY = object()  # marks a memo key that includes the devices
+
+
+def _fast_indices(plan: _Plan) -> tuple[int, ...] | None:
+    """Positions of the annotated parameters when they are all the positional parameters
+    (besides `self`), none variadic and none a tuple; None otherwise."""
+    if plan.star_index >= 0 or plan.cross_device:
+        return None
+    indices = []
+    for p in plan.params:
+        if p.index < 0 or p.star or not isinstance(p.spec, Spec):
+            return None
+        indices.append(p.index)
+    expected = set(range(1 if plan.is_method else 0, len(plan.names)))
+    if set(indices) != expected or not indices:
+        return None
+    return tuple(sorted(indices))
+
+
 def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
           localns: dict[str, Any] | None = None) -> Callable[..., Any]:
     plan = _plan(fn, devices, cross_device, localns)
@@ -358,9 +377,13 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
     no_seed: dict[str, Any] = {}
     # Memo of passed checks: the outcome is a function of the shapes and dtypes alone, so a
     # training loop that calls with the same shapes pays for a dict lookup, not a re-check.
+    # When every positional parameter is annotated and the call is positional (the usual
+    # `forward(self, x)`), the key also holds the devices, so a hit skips the device check too.
     passed: dict[Any, dict[str, Any]] = {}
     returned_ok: set[Any] = set()
-    tensor = torch.Tensor
+    tensor, parameter = torch.Tensor, torch.nn.Parameter
+    fast = _fast_indices(plan)
+    nargs = len(plan.names)
 
     @functools.wraps(fn)
     def checked(*args: Any, **kwargs: Any) -> Any:
@@ -370,7 +393,22 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
             seed = getattr(args[0], "__dict__", no_seed).get(_INSTANCE_DIMS, no_seed)
         else:
             seed = no_seed
-        key = _shape_key(plan, args, kwargs)
+        key: Any = None
+        with_devices = False
+        if fast is not None and not kwargs and len(args) == nargs:
+            parts: list[Any] | None = [_DEVICE_KEY]
+            for i in fast:
+                a = args[i]
+                t = type(a)
+                if t is tensor or t is parameter:
+                    parts += (a.shape, a.dtype, a.device)  # type: ignore[operator]
+                else:
+                    parts = None
+                    break
+            if parts is not None:
+                key, with_devices = tuple(parts), True
+        if key is None:
+            key = _shape_key(plan, args, kwargs)
         if key is not None and seed:
             key = (key, tuple(seed.items()))
         memo = passed.get(key) if key is not None else None
@@ -380,12 +418,14 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
                 subject, reason, spec, value = _check_args(plan, args, kwargs, memo)
                 if reason:
                     _raise(plan, args, kwargs, seed, subject, reason, spec, value)
-            if key is not None:
+            if check_devices and (reason := _device_problem(plan, args, kwargs)):
+                _raise(plan, args, kwargs, seed, "arguments", reason, None, None)
+            if key is not None:  # stored only once both checks passed
                 if len(passed) >= _CACHE_LIMIT:
                     passed.clear()
                     returned_ok.clear()
                 passed[key] = memo
-        if check_devices and (reason := _device_problem(plan, args, kwargs)):
+        elif check_devices and not with_devices and (reason := _device_problem(plan, args, kwargs)):
             _raise(plan, args, kwargs, seed, "arguments", reason, None, None)
         out = fn(*args, **kwargs)
         if ret is not None:
