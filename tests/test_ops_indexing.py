@@ -80,3 +80,10 @@ def test_symbolic_slices() -> None:
     assert isinstance(out, TensorValue) and str(out.shape) == "(b, 1, s, v)" and out.origin == "index-none"
     out = fn(OpCall("__getitem__", [x, TupleValue((ConstValue(0), ConstValue(0), ConstValue(0), ConstValue(0)))], {}))
     assert out is not None and not isinstance(out, TensorValue)
+
+
+@SETTINGS
+@given(shape=shapes(1, 3), dim=st.integers(-3, 3))
+def test_scatter_keeps_self_shape(shape, dim) -> None:  # type: ignore[no-untyped-def]
+    agree_cpu("Tensor.scatter", torch.Tensor.scatter, Tz(shape), dim, Tz(shape, torch.int64), 1.0)
+    agree_cpu("Tensor.index_fill", torch.Tensor.index_fill, Tz(shape), dim, Tz((1,), torch.int64), 0.0)

@@ -206,3 +206,13 @@ def test_flip_roll(shape, dims_) -> None:  # type: ignore[no-untyped-def]
     agree_cpu("torch.flip", torch.flip, Tz(shape), dims_)
     if dims_:
         agree_cpu("torch.roll", torch.roll, Tz(shape), [1] * len(dims_), dims_)
+
+
+@SETTINGS
+@given(shape=shapes(0, 4), dim=st.integers(-4, 3))
+def test_tril_triu_glu(shape, dim) -> None:  # type: ignore[no-untyped-def]
+    import torch.nn.functional as F
+
+    agree("torch.tril", torch.tril, Tz(shape))
+    agree("Tensor.triu", torch.Tensor.triu, Tz(shape), 1)
+    agree_cpu("torch.nn.functional.glu", F.glu, Tz(shape), dim)

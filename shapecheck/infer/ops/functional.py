@@ -523,3 +523,31 @@ def scaled_dot_product_attention(call: OpCall) -> Value:
     if q is None or k is None or v is None:
         return UNKNOWN
     return attention_shape(call, q, k, v)
+
+
+@op(f"{F}glu", "torch.glu")
+def glu(call: OpCall) -> Value:
+    """`F.glu(x, dim=-1)`: axis `dim` is halved; it must have an even size."""
+    t = tensor(call.arg(0, "input"))
+    if t is None:
+        return UNKNOWN
+    rank = t.shape.rank
+    if rank is None:
+        return unknown_like(t, origin="glu")
+    if rank == 0:
+        call.report("SC101", *messages.rank_error(_title(call), call.label(0, "input"), t.shape, "at least 1 dim"))
+        return UNKNOWN
+    from shapecheck.infer.ops._common import ERROR, dim_arg
+
+    d = dim_arg(call, 1, rank)
+    if d is ERROR:
+        return UNKNOWN
+    axis = rank - 1 if not isinstance(d, int) else d
+    if not isinstance(d, int) and call.arg(1, "dim") is not None:
+        return unknown_like(t, origin="glu")
+    size = t.shape[axis]
+    if size.value is not None and size.value % 2:
+        call.report("SC101", *messages.op_error(
+            f"{_title(call)}: axis {axis} of {call.label(0, 'input')} {t.shape} has odd size {size.value}; glu halves it"))
+        return UNKNOWN
+    return dataclasses.replace(t, shape=t.shape.replace(axis, size // 2), origin="glu", contiguous=True)

@@ -265,3 +265,17 @@ def nonzero(call: OpCall) -> Value:
     if t.shape.rank is None:
         return unknown_like(t, dtype="int64", origin="nonzero")
     return dataclasses.replace(t, shape=Shape.of(Dim.unknown(), t.shape.rank), dtype="int64", origin="nonzero")
+
+
+@op("torch.scatter", "Tensor.scatter", "Tensor.scatter_", "torch.scatter_add", "Tensor.scatter_add", "Tensor.scatter_add_",
+    "torch.index_add", "Tensor.index_add", "Tensor.index_add_", "Tensor.index_fill", "Tensor.index_fill_",
+    "torch.index_copy", "Tensor.index_copy", "Tensor.index_copy_", "torch.scatter_reduce", "Tensor.scatter_reduce",
+    "Tensor.scatter_reduce_")
+def scatter(call: OpCall) -> Value:
+    """Writes into a copy of (or into) `self` along `dim`: the result has self's shape."""
+    t = tensor(call.arg(0, "input"))
+    if t is None:
+        return UNKNOWN
+    if t.shape.rank is not None and dim_arg(call, 1, t.shape.rank) is ERROR:
+        return UNKNOWN
+    return dataclasses.replace(t, origin="scatter")

@@ -628,3 +628,15 @@ def flip(call: OpCall) -> Value:
             call.report("SC106", *messages.dim_repeated(op_title(call), value_items))
             return UNKNOWN
     return dataclasses.replace(t, contiguous=True, origin=t.origin)
+
+
+@op("torch.tril", "torch.triu", *_m("tril", "triu", "tril_", "triu_"))
+def tril(call: OpCall) -> Value:
+    """`tril/triu(x, diagonal=0)`: the shape is kept; the input needs at least 2 dims."""
+    t = tensor(call.arg(0, "input"))
+    if t is None:
+        return UNKNOWN
+    if t.shape.rank is not None and t.shape.rank < 2:
+        call.report("SC101", *messages.rank_error(op_title(call), call.label(0), t.shape, "a tensor of at least 2 dims"))
+        return UNKNOWN
+    return dataclasses.replace(t, origin=t.origin, contiguous=True)
