@@ -189,3 +189,43 @@ def agree_module(qualname: str, ctor: tuple[Any, ...], ctor_kwargs: dict[str, An
     result, call = ours_module(qualname, ctor, ctor_kwargs, inputs)
     compare_outcomes(f"{qualname}{ctor}{ctor_kwargs}{inputs}", ok, expected, error, result, call)
     return ok
+
+
+def agree_numpy(name: str, np_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """As `agree` with NumPy as the oracle: `Tz` becomes `np.zeros` (and a numpy-library value)."""
+    import numpy as np
+
+    def to_np(arg: Any) -> Any:
+        if isinstance(arg, Tz):
+            return np.zeros(arg.shape, dtype=np.bool_ if arg.dtype == torch.bool else np.float32)
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(to_np(a) for a in arg)
+        return arg
+
+    def to_np_value(arg: Any) -> Value:
+        value = to_value(arg)
+        if isinstance(value, TensorValue):
+            return TensorValue(value.shape, dtype=value.dtype, library="numpy")
+        if isinstance(value, TupleValue):
+            return TupleValue(tuple(to_np_value(a) for a in arg))
+        return value
+
+    try:
+        out = np_fn(*[to_np(a) for a in args], **{k: to_np(v) for k, v in kwargs.items()})
+        ok, expected, error = True, _np_shapes(out), ""
+    except Exception as exc:  # numpy raises ValueError, AxisError (an IndexError), TypeError
+        ok, expected, error = False, None, f"{type(exc).__name__}: {exc}"
+    fn = lookup(name)
+    assert fn is not None, name
+    call = OpCall(name, [to_np_value(a) for a in args], {k: to_np_value(v) for k, v in kwargs.items()},
+                  labels=[f"arg{i}" for i in range(len(args))])
+    compare_outcomes(f"{name}{args}{kwargs or ''}", ok, expected, error, fn(call), call)
+    return ok
+
+
+def _np_shapes(out: Any) -> Any:
+    if hasattr(out, "shape"):
+        return tuple(out.shape)
+    if isinstance(out, (tuple, list)):
+        return tuple(_np_shapes(o) for o in out)
+    return ()

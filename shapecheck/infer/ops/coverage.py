@@ -22,7 +22,7 @@ DOC = ROOT / "docs" / "ops.md"
 TESTS = ROOT / "tests"
 
 
-ORACLE_CALLS = frozenset({"agree", "agree_cpu", "agree_module"})
+ORACLE_CALLS = frozenset({"agree", "agree_cpu", "agree_module", "agree_numpy"})
 
 
 def tested_names(tests_dir: Path = TESTS) -> set[str]:
@@ -90,7 +90,7 @@ def render(tests_dir: Path = TESTS) -> str:
         "(`shapecheck/infer/ops/`); do not edit by hand. A name is *tested against torch* when its",
         "shape function is exercised by a hypothesis oracle test in `tests/test_ops_*.py` that runs the",
         "real op (meta device, or small CPU tensors where the meta kernel skips a check) and compares",
-        "the result shape and whether it raises.",
+        "the result shape and whether it raises (NumPy spellings are also checked against NumPy).",
         "",
         f"{len(table)} names ({sum(1 for r in table if r[1] == 'op')} ops, {sum(1 for r in table if r[1] == 'module')} "
         f"module classes); {n_tested} tested against torch.",
