@@ -20,6 +20,19 @@ def test_the_trap() -> None:
   the result (N, N) is larger than every input"""
 
 
+def test_runtime_values_in_a_second_column() -> None:
+    shapes = [Shape.of("N"), Shape.of("N", 1)]
+    lines = explain_broadcast(shapes, ["pred", "target"], broadcast(*shapes), values={"N": 64})
+    assert lines[:4] == [
+        "  pred   :    (N)        (64)",
+        "  target : (N, 1)    (64,  1)",
+        "  result : (N, N)    (64, 64)",
+        "            ^  ^",
+    ]
+    concrete = [Shape.of(3), Shape.of(3, 1)]  # nothing symbolic: no second column
+    assert explain_broadcast(concrete, ["a", "b"], broadcast(*concrete), values={"N": 64})[0] == "  a      :    (3)"
+
+
 def test_concrete_trap_columns_right_aligned() -> None:
     assert explain([Shape.of(64), Shape.of(64, 1)], ["pred", "target"]) == """\
   pred   :     (64)

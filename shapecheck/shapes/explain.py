@@ -11,7 +11,7 @@ a caret line under the axis that failed or was stretched, then one sentence per 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from shapecheck.shapes.broadcast import BroadcastResult
 from shapecheck.shapes.dims import Dim
@@ -71,21 +71,47 @@ class _Grid:
         return "".join(line).rstrip()
 
 
+def _has_symbols(shape: Shape) -> bool:
+    return any(isinstance(a, Dim) and a.symbols() for a in shape.axes)
+
+
+def _fill(shape: Shape, values: Mapping[str, int]) -> Shape:
+    """The shape with known sizes substituted (what the user saw at run time)."""
+    env = {k: Dim.const(v) for k, v in values.items()}
+    return Shape(tuple(a.substitute(env) if isinstance(a, Dim) else a for a in shape.axes))
+
+
 def _padded(shape: Shape, rank: int) -> str:
     missing = rank - len(shape.axes)
     return str(Shape(tuple([Dim.const(1)] * max(missing, 0)) + shape.axes))
 
 
-def explain_broadcast(shapes: Sequence[Shape], labels: Sequence[str], result: BroadcastResult) -> list[str]:
-    """Lines showing how `shapes` broadcast (or fail to), labelled by `labels`."""
+def explain_broadcast(
+    shapes: Sequence[Shape],
+    labels: Sequence[str],
+    result: BroadcastResult,
+    values: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Lines showing how `shapes` broadcast (or fail to), labelled by `labels`.
+
+    With `values` (dim sizes seen at run time, `{"N": 64}`), a second column shows the same
+    shapes with the sizes filled in, as the course does: `(N, 1)    (64, 1)`."""
     labels = list(labels) + [f"operand {i}" for i in range(len(labels), len(shapes))]
     names = labels[: len(shapes)] + ["result"]
-    rows = [_cells(s) for s in shapes] + [_cells(result.shape)]
+    all_shapes = list(shapes) + [result.shape]
+    rows = [_cells(s) for s in all_shapes]
     grid = _Grid(rows)
+    concrete: list[str] | None = None
+    if values and any(s is not None and not s.is_unknown and _has_symbols(s) for s in all_shapes):
+        filled = [_cells(_fill(s, values)) if s is not None else None for s in all_shapes]
+        second = _Grid(filled)
+        concrete = [second.render(row, UNKNOWN_RANK) if s is not None else "" for row, s in zip(filled, all_shapes)]
     width = max(len(n) for n in names)
     lines: list[str] = []
-    for name, shape, row in zip(names, list(shapes) + [result.shape], rows):
+    for k, (name, shape, row) in enumerate(zip(names, all_shapes, rows)):
         text = "fails" if shape is None else grid.render(row, UNKNOWN_RANK)
+        if concrete is not None and concrete[k]:
+            text = text.ljust(grid.total) + "    " + concrete[k]
         lines.append(f"{INDENT}{name.ljust(width)} : {text}")
     prefix = INDENT + " " * width + "   "
     notes: list[str] = []
