@@ -242,3 +242,18 @@ def test_sc303_through_a_name_has_no_fix() -> None:
     """
     (diag,) = lint_snippet(source, ["SC303"])
     assert diag.fix is None
+
+
+def test_values_bound_inside_with_blocks_are_followed() -> None:
+    source = """
+    import torch
+    import torch.nn as nn
+
+    criterion = nn.CrossEntropyLoss()
+
+    def step(model, x, y, scaler):
+        with torch.autocast("cuda"):
+            probs = torch.softmax(model(x), dim=-1)
+        return criterion(probs, y)  # SC301
+    """
+    assert assert_marks(source, ["SC301"])

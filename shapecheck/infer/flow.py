@@ -119,8 +119,12 @@ class Flow:
         return node
 
     def block_of(self, stmt: cst.CSTNode) -> cst.CSTNode | None:
+        """The block `stmt` runs in, looking through `with` bodies (which always run)."""
         for anc in self.ancestors(stmt):
             if isinstance(anc, BLOCKS):
+                owner = self.parents.get(anc)
+                if isinstance(owner, cst.With):
+                    return self.block_of(owner)
                 return anc
         return None
 
