@@ -70,7 +70,7 @@ def broadcast(*shapes: Shape, facts: Facts | None = None) -> BroadcastResult:
 
     result = BroadcastResult(None)
     out: list[Dim] = []
-    absorbed_clean = True  # axes left of `fixed_depth` carry nothing but 1s/padding/variadics
+    absorbed_clean = True  # no fixed axis left of `fixed_depth`: the variadic passes through as is
     for k in range(1, depth + 1):
         contribs: list[Dim | str] = []
         for sfx, var in zip(suffixes, has_var):
@@ -81,8 +81,8 @@ def broadcast(*shapes: Shape, facts: Facts | None = None) -> BroadcastResult:
         dim = _broadcast_axis(-k, contribs, facts, result)
         if k <= fixed_depth:
             out.append(dim if dim is not None else Dim.unknown())
-        elif any(isinstance(c, Dim) and c.value != 1 for c in contribs):
-            absorbed_clean = False
+        elif any(isinstance(c, Dim) for c in contribs):
+            absorbed_clean = False  # even a 1: `(*b, 3)` with `(1, 3)` is `(1, 3)` when b is empty
     if result.error is not None:
         result.shape = None
         result.stretched = []
