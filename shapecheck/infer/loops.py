@@ -25,6 +25,15 @@ SC211); `GradStates.run()` interprets the tree path by path, for the "must" ques
 errors (SC202, SC203): a step is reported only when *every* path reaching it sees zeroed
 gradients. Paths are joined as sets of small states and capped (64); past the cap the state is
 unknown and nothing is reported.
+
+Loop joins: a nested loop runs 0..n times; its body is re-run from the joined entry states until
+they stop changing (at most 4 rounds). A step is judged only in the body of its innermost loop
+(or its function when it is in no loop), starting that body from a fresh "start" state: what a
+previous iteration left behind never makes an error, so `step(); zero_grad(); backward()` (the
+step uses the previous iteration's gradients) is silent, while `zero_grad(); step(); backward()`
+is SC203. Conditions are not evaluated: `if i % k == 0:` is two paths, and correlated
+conditions (`if phase == "train"` twice) are not seen as correlated, which is why the "may"
+rules count any clearing or any `train()` in the loop as enough.
 """
 
 from __future__ import annotations
