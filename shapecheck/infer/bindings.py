@@ -53,11 +53,16 @@ Role resolution, in order, for `role(expr, at)`:
    agree (bindings to the constant `None` are ignored): `m = Net() if a else get_model()` is
    unknown.
 4. A function parameter resolves by (a) its annotation (`model: nn.Module`), else (b) the
-   arguments passed to it at every call of the function in this file (all must agree), else
-   (c) its use inside the function: a parameter on which both `.zero_grad()` and `.step()` are
-   called and that is never called itself is an OPTIMIZER (a scheduler has `.step()` but no
-   `.zero_grad()`; a model has `.zero_grad()` but no `.step()`); a parameter that is called
-   and on which `.eval()`/`.train()`/`.parameters()` is called is a MODEL.
+   arguments passed to it at every call of the function in this file (all must agree; the
+   parameters of `__init__` through the instantiations `Trainer(model, opt)`), else (c) its use
+   inside the function: a parameter that is never called itself is an OPTIMIZER when both
+   `.zero_grad()` and `.step()` are called on it, or when its `.step()` is the first `.step()`
+   after a `backward()` (a scheduler's step comes after the optimizer's; `env.step(action)`
+   takes an argument and is ignored); a parameter that is called and on which
+   `.eval()`/`.train()`/`.parameters()` is called is a MODEL.
+5. Evidence of use: a name whose `.parameters()` is passed to an optimizer constructor
+   (`torch.optim.SGD(net.parameters())`) is a MODEL even when it is built by something this
+   file cannot see (`net = build_model(cfg)`).
 
 Anything else, and every ambiguity, is `None`. Names are never trusted: `optimizer = Net()`
 is a model. Known limits: attributes other than `self.x`, values returned from functions
