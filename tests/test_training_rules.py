@@ -242,6 +242,13 @@ with torch.no_grad():
     for x in loader:
         model(x)
 """,
+    "a Hugging Face model from from_pretrained is in eval mode": """
+from transformers import AutoModelForCausalLM
+lm = AutoModelForCausalLM.from_pretrained("gpt2").to("cuda")
+with torch.no_grad():
+    for batch in loader:
+        lm(**batch)
+""",
     "a pytest test running the model under no_grad": """
 def test_output_shapes():
     model = Net()

@@ -389,7 +389,8 @@ def _calls_postorder(expr: cst.CSTNode, children: dict[cst.CSTNode, list[cst.CST
 
 
 def _chain_mode(call: cst.Call) -> str:
-    """The mode a constructor chain leaves a model in: `Net().to(d).eval()` -> "eval"."""
+    """The mode a constructor chain leaves a model in: `Net().to(d).eval()` -> "eval",
+    `AutoModel.from_pretrained(name).to(d)` -> "eval", `Net()` -> "train"."""
     node: cst.BaseExpression = call
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
         method = node.func.attr.value
@@ -399,6 +400,8 @@ def _chain_mode(call: cst.Call) -> str:
             mode = _train_mode(node)
             if mode is not None:
                 return "train" if mode else "eval"
+        if method == "from_pretrained":
+            return "eval"  # Hugging Face `from_pretrained` returns the model in eval mode
         node = node.func.value
     return "train"
 
