@@ -16,6 +16,7 @@ guess. Names never imported resolve to themselves (`len` -> 'len', `self.fc` -> 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -50,7 +51,7 @@ class ImportTable:
     def from_module(cls, module: cst.Module) -> ImportTable:
         table = cls()
         collector = _ImportCollector(table)
-        module.visit(collector)
+        _visit_imports(module.body, collector)
         return table
 
     def bind(self, local: str, qualified: str) -> None:
@@ -84,6 +85,31 @@ class ImportTable:
             if isinstance(value, str) and (value == module_prefix or value.startswith(module_prefix + ".")):
                 return True
         return False
+
+
+def _visit_imports(body: Sequence[cst.CSTNode], collector: _ImportCollector) -> None:
+    """Every import statement, at any depth, found by walking statement bodies only: a libcst
+    visitor would walk every expression too, which costs about as much as the parse."""
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import):
+                    collector.visit_Import(small)
+                elif isinstance(small, cst.ImportFrom):
+                    collector.visit_ImportFrom(small)
+            continue
+        inner = getattr(stmt, "body", None)
+        if isinstance(inner, cst.BaseSuite):
+            _visit_imports(inner.body if isinstance(inner, cst.IndentedBlock) else [inner], collector)
+        orelse = getattr(stmt, "orelse", None)
+        if isinstance(orelse, cst.If):
+            _visit_imports([orelse], collector)
+        elif orelse is not None and isinstance(getattr(orelse, "body", None), cst.BaseSuite):
+            _visit_imports([orelse], collector)  # Else: walk its body through the branch above
+        for part in (*(getattr(stmt, "handlers", ()) or ()), getattr(stmt, "finalbody", None),
+                     *(getattr(stmt, "cases", ()) or ())):
+            if part is not None:
+                _visit_imports([part], collector)
 
 
 class _ImportCollector(cst.CSTVisitor):

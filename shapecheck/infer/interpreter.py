@@ -63,7 +63,7 @@ from shapecheck.names import dotted
 from shapecheck.shapes import AnnotationError, Dim, Facts, Shape, TensorAnnotation, Variadic
 
 MAX_INLINE_DEPTH = 2
-MAX_PROBE_DEPTH = 3
+MAX_PROBE_DEPTH = 2
 _EMPTY = cst.Module([])
 
 _BINOPS: dict[type, str] = {
