@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ophelpers import Tz, agree, agree_module, ours
+from ophelpers import Tz, agree, ours
 
 from shapecheck.infer.ops.registry import OpCall, lookup
 from shapecheck.infer.values import ConstValue, DimValue, TensorValue

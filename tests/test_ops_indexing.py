@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ophelpers import Tz, agree, agree_cpu, ours, torch_outcome, value_shapes
+from ophelpers import Tz, agree_cpu, ours, torch_outcome, value_shapes
 from strategies import shapes
 
 from shapecheck.infer.values import TensorValue, TupleValue

@@ -15,7 +15,6 @@ from shapecheck.infer.ops.registry import OpCall
 from shapecheck.infer.values import (
     UNKNOWN,
     ConstValue,
-    DimValue,
     ShapeValue,
     TensorValue,
     TupleValue,
@@ -23,7 +22,7 @@ from shapecheck.infer.values import (
     as_dim,
     as_int,
 )
-from shapecheck.shapes import Dim, Facts, Shape, compare
+from shapecheck.shapes import Dim, Shape
 
 # Origins that say "the extra axis is on purpose": an elementwise op fed by one of these does
 # not get an SC102 broadcast-trap warning (`x[:, None] - x[None, :]` is a pairwise difference).
@@ -32,14 +31,6 @@ EXPLICIT_ORIGINS = frozenset({"unsqueeze", "index-none", "einsum", "einops", "vi
 
 def tensor(value: Value | None) -> TensorValue | None:
     return value if isinstance(value, TensorValue) else None
-
-
-def dims_of(value: Value | None) -> list[Dim] | None:
-    """The dims of a tensor of known rank (no variadic), else None."""
-    t = tensor(value)
-    if t is None or t.shape.rank is None:
-        return None
-    return [t.shape[i] for i in range(t.shape.rank)]
 
 
 def rank_of(value: Value | None) -> int | None:
@@ -52,30 +43,6 @@ def unknown_like(t: TensorValue | None, **changes: object) -> Value:
     if t is None:
         return UNKNOWN
     return dataclasses.replace(t, shape=Shape.unknown(), **changes)  # type: ignore[arg-type]
-
-
-def with_shape(t: TensorValue, dims: Sequence[Dim | int] | Shape, **changes: object) -> TensorValue:
-    """`t` with a new shape (and any other field changed); a new value, `t` is frozen."""
-    shape = dims if isinstance(dims, Shape) else Shape.of(*dims)
-    return dataclasses.replace(t, shape=shape, **changes)  # type: ignore[arg-type]
-
-
-def new_tensor(dims: Sequence[Dim | int] | Shape | None, like: TensorValue | None = None, **fields: object) -> TensorValue:
-    """A fresh tensor value: shape `dims` (None = unknown), device/dtype/library from `like`."""
-    shape = Shape.unknown() if dims is None else (dims if isinstance(dims, Shape) else Shape.of(*dims))
-    base: dict[str, object] = {}
-    if like is not None:
-        base = {"dtype": like.dtype, "device": like.device, "library": like.library}
-    base.update(fields)
-    return TensorValue(shape, **base)  # type: ignore[arg-type]
-
-
-def const(value: Value | None) -> object:
-    """The Python literal of a ConstValue, else a sentinel that equals nothing."""
-    return value.value if isinstance(value, ConstValue) else _MISSING
-
-
-_MISSING = object()
 
 
 def is_none(value: Value | None) -> bool:
@@ -153,6 +120,7 @@ def normalize_dim(call: OpCall, dim: int, rank: int, *, extra: int = 0, label: s
     `extra` is 1 for ops that may address one past the end (`unsqueeze`, `stack`). As torch does,
     a scalar (rank 0) accepts dim 0 and -1.
     """
+    # (NumPy is not consistent on 0-d arrays: np.sum accepts axis=0, np.mean rejects it; we accept)
     size = max(rank + extra, 1)
     if -size <= dim < size:
         return dim + size if dim < 0 else dim
@@ -212,11 +180,6 @@ def product(dims: Iterable[Dim]) -> Dim:
     return total
 
 
-def same(a: Dim, b: Dim, facts: Facts | None) -> str:
-    """compare() under the call's facts: "equal", "different" or "unknown"."""
-    return compare(a, b, facts)
-
-
 def _op_name(call: OpCall) -> str:
     name = call.name
     if name.startswith("Tensor."):
@@ -227,14 +190,6 @@ def _op_name(call: OpCall) -> str:
 def op_title(call: OpCall) -> str:
     """How messages name the op: `.view()`, `matmul()`, `@`."""
     return _op_name(call)
-
-
-def receiver(call: OpCall) -> TensorValue | None:
-    return tensor(call.args[0]) if call.args else None
-
-
-def dimvalue(d: Dim) -> Value:
-    return ConstValue(d.value) if d.value is not None else DimValue(d)
 
 
 def tail(shape: Shape, n: int) -> list[Dim] | None:

@@ -80,8 +80,8 @@ def conv_transpose_out(size: Dim, k: int, s: int, p: int, d: int, op_: int) -> D
     return (size - 1) * s - 2 * p + d * (k - 1) + op_ + 1
 
 
-def _positive(call: OpCall, t: TensorValue, sizes: Sequence[Dim], what: str, label: str) -> bool:
-    bad = [s for s in sizes if s.value is not None and s.value <= 0]
+def _positive(call: OpCall, t: TensorValue, sizes: Sequence[Dim], what: str, label: str, allow_zero: bool = False) -> bool:
+    bad = [s for s in sizes if s.value is not None and (s.value < 0 if allow_zero else s.value <= 0)]
     if bad:
         call.report("SC101", *messages.op_error(
             f"{_title(call)}: {label} {t.shape} is too small for {what}: the output size would be {bad[0].value}",
@@ -126,7 +126,8 @@ def conv_shape(call: OpCall, t: TensorValue, n: int, out_channels: Dim, in_chann
         out = [conv_out(L, k, s, p, d) for L, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)]
     if call.facts is not None:
         out = [call.facts.simplify(o) for o in out]
-    if not _positive(call, t, out, f"kernel {tuple(kernel)}", label):
+    # a transposed convolution may produce an empty output (size 0); torch rejects negative sizes
+    if not _positive(call, t, out, f"kernel {tuple(kernel)}", label, allow_zero=transposed):
         return UNKNOWN
     return dataclasses.replace(t, shape=Shape.of(*lead, out_channels, *out), **fields)  # type: ignore[arg-type]
 
