@@ -460,3 +460,21 @@ def test_annotated_parameters_in_init_are_known_in_methods() -> None:
             w = self.W_U                       # reveal: (d_model, d_vocab) float
             bias = self.b                      # reveal: (4, 3) float32
     ''')
+
+
+def test_run_shapes_method_filter_and_colour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(HEADER + textwrap.dedent('''
+    class A:
+        def f(self, x: Float[Tensor, "n"]):
+            y = x[None]
+            return y
+
+    class B:
+        def f(self, x: Float[Tensor, "m"]):
+            z = x
+            return z
+    '''))
+    assert run_shapes(path, "B.f", color=True) == 0
+    out = capsys.readouterr().out
+    assert "z = x" in out and "z: (m) float" in out and "class A" not in out and "y = x" not in out

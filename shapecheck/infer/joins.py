@@ -10,7 +10,8 @@ Anything the branches disagree on becomes unknown, never an error:
     else:     x = torch.zeros(b, 5)      # (b, 5)
     x                                    # (b, ?)
 
-Known limits: no narrowing on conditions (`if x.dim() == 2:` does not refine `x`), and aliasing
+Loops nested more than two deep skip the probe: names they assign start unknown (bounded work
+on generated code). Known limits: no narrowing on conditions (`if x.dim() == 2:` does not refine `x`), and aliasing
 is not modelled (`y = x; x.unsqueeze_(0)` leaves `y` stale: in-place ops keep shapes anyway).
 """
 
