@@ -249,6 +249,15 @@ with torch.no_grad():
     for batch in loader:
         lm(**batch)
 """,
+    "gradient visualisation of a fresh model per iteration": """
+for act in ["relu", "tanh"]:
+    net = Net()
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    net.eval()
+    opt.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+    opt.step()
+""",
     "a pytest test running the model under no_grad": """
 def test_output_shapes():
     model = Net()

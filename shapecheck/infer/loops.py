@@ -846,13 +846,14 @@ class _Analysis:
     def mode_not_restored(self, loop: cst.CSTNode) -> None:
         _, fl = self.tree(loop)
         kinds = {f.ev.kind for f in fl}
-        if "backward" not in kinds or "eval" not in kinds:
+        # a training loop updates weights: backward() alone may be a gradient visualisation
+        if "backward" not in kinds or "eval" not in kinds or not kinds & {"step", "closure-step", "engine-step"}:
             return
         for f in fl:
             if f.ev.kind != "eval" or f.ev.key is None:
                 continue
             key = f.ev.key
-            if not self._trained_in(fl, key):
+            if not self._trained_in(fl, key) or self._rebuilt_in(loop, key):
                 continue
             # Any train() of this model in the loop restores the mode: either it runs before the
             # next training step in loop order, or it toggles the mode with a condition
@@ -876,6 +877,16 @@ class _Analysis:
                 return msg, notes
 
             self.report("SC211", ev.site, render)
+
+    def _rebuilt_in(self, loop: cst.CSTNode, key: str) -> bool:
+        """`key` is (re)assigned inside the loop: a fresh model each iteration starts in train
+        mode whatever the previous one was left in."""
+        if "." in key:
+            return False
+        for d in self.b.definitions(cst.Name(key), loop):
+            if d.kind in ("assign", "annassign", "unpack", "unpack-call") and _under(self.b, d.target, loop):
+                return True
+        return False
 
     @staticmethod
     def _trained_in(fl: list[Flat], key: str) -> bool:
