@@ -250,9 +250,32 @@ for _n in (1, 2, 3):
     op(f"{F}avg_pool{_n}d", f"torch.avg_pool{_n}d")(_pool_functional(_n, "avg_pool"))
 
 
+def _adaptive_shortcut(t: TensorValue, n: int, output_size: Value | None, call: OpCall) -> Shape | None:
+    """The shape when adaptive average pooling takes torch's shortcut (output all 1, or equal to
+    the input's last n sizes) on an input whose rank is not n + 1 / n + 2; None otherwise."""
+    rank = t.shape.rank
+    if n == 1 or rank is None or rank in (n + 1, n + 2) or rank < n:
+        return None
+    items = list(output_size.items) if isinstance(output_size, TupleValue) else [output_size] * n
+    if len(items) != n:
+        return None
+    if rank < n + 1 and any(v is None or (isinstance(v, ConstValue) and v.value is None) for v in items):
+        return None  # a None size (keep the input's) needs at least n + 1 dims
+    spatial = list(t.shape.dims[rank - n:])
+    sizes = [None if v is None or (isinstance(v, ConstValue) and v.value is None) else as_dim(v) for v in items]
+    if all(s is not None and s.value == 1 for s in sizes):
+        return Shape.of(*t.shape.dims[: rank - n], *[1] * n)
+    if all(s is None or compare(s, d, call.facts) == "equal" for s, d in zip(sizes, spatial)):
+        return t.shape
+    return None
+
+
 def adaptive_shape(call: OpCall, t: TensorValue, n: int, output_size: Value | None, label: str, average: bool = True) -> Value:
-    # (torch's adaptive_avg_pool2d skips its rank check when the output size equals the input's:
-    # we do not model that shortcut, the rank must be n + 1 or n + 2 as documented)
+    shortcut = _adaptive_shortcut(t, n, output_size, call) if average else None
+    if shortcut is not None:
+        # torch's adaptive average pooling to size 1 (a global mean) or to the input's own size
+        # skips the rank check: any rank >= n works
+        return dataclasses.replace(t, shape=shortcut, origin="pool", contiguous=True)
     ok = spatial_rank_ok(call, t, n, label, f"adaptive pooling {n}d")
     if ok is False:
         return UNKNOWN
