@@ -341,3 +341,12 @@ def test_cached_pass_does_not_hide_a_device_change() -> None:
         add(torch.zeros(3), torch.zeros(3, device="meta"))
     with pytest.raises(ShapeError, match="'a' on cpu, 'b' on meta"):
         add(torch.zeros(3), b=torch.zeros(3, device="meta"))  # keyword call: the generic path
+
+
+def test_a_forward_reference_does_not_switch_off_the_other_checks() -> None:
+    @shapecheck.check
+    def f(x: Float[Tensor, "n"]) -> "DefinedLater":  # noqa: F821 - unresolvable at decoration
+        return x
+
+    with pytest.raises(ShapeError, match="argument 'x': rank is 2, but the annotation has 1 dims"):
+        f(torch.zeros(2, 2))

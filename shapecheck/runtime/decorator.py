@@ -103,8 +103,18 @@ def _hints(fn: Callable[..., Any], localns: dict[str, Any] | None = None) -> dic
     in the function's globals plus the locals of the scope that applied the decorator."""
     try:
         return typing.get_type_hints(fn, localns=localns, include_extras=True)
-    except Exception:  # unresolvable forward reference: use what is already an object
-        return {k: v for k, v in getattr(fn, "__annotations__", {}).items() if not isinstance(v, str)}
+    except Exception:  # e.g. `-> "Output"` defined later: resolve the others one by one
+        pass
+    hints: dict[str, Any] = {}
+    globalns = getattr(fn, "__globals__", {})
+    for name, value in getattr(fn, "__annotations__", {}).items():
+        holder = type("_Annotation", (), {"__annotations__": {name: value}})
+        try:
+            hints[name] = typing.get_type_hints(holder, globalns=globalns, localns=localns,
+                                                include_extras=True)[name]
+        except Exception:  # noqa: BLE001 - an annotation we cannot resolve is not checked
+            continue
+    return hints
 
 
 def _decorating_scope() -> dict[str, Any] | None:
