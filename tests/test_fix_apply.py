@@ -100,5 +100,47 @@ def test_json_carries_the_fix() -> None:
     payload = result.applied[0].to_json()["fix"]
     assert payload["applicability"] == "safe"
     assert payload["edits"] == [
-        {"content": "m(x)", "location": {"row": 2, "column": 12}, "end_location": {"row": 2, "column": 24}}
+        {"content": "m", "location": {"row": 2, "column": 12}, "end_location": {"row": 2, "column": 21}}
     ]
+
+
+def test_multiline_calls_keep_their_layout_or_get_no_fix() -> None:
+    src = textwrap.dedent(
+        """
+        import torch
+        import torch.nn as nn
+
+        class M(nn.Module):
+            def forward(self, x):
+                y = self.inner.forward(
+                    x,
+                    1,
+                )
+                mask = torch.zeros(
+                    x.size(0),
+                    3,
+                )
+                return y * mask, torch.log(torch.softmax(
+                    x,
+                    dim=1))
+        """
+    )
+    result = fix_source("x.py", src, ["SC405", "SC501", "SC303"])
+    assert result.source == textwrap.dedent(
+        """
+        import torch
+        import torch.nn as nn
+
+        class M(nn.Module):
+            def forward(self, x):
+                y = self.inner(
+                    x,
+                    1,
+                )
+                mask = torch.zeros(x.size(0), 3, device=x.device)
+                return y * mask, torch.log(torch.softmax(
+                    x,
+                    dim=1))
+        """
+    )
+    assert [(d.code, d.fix) for d in result.remaining] == [("SC303", None)]

@@ -784,6 +784,14 @@ def origin_call(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode | None, op
     return None
 
 
+def one_line(*nodes: cst.CSTNode | None) -> bool:
+    """Whether every replacement renders on one line. A node rendered on its own loses the
+    block indentation of its continuation lines (libcst indents them relative to a block it
+    no longer knows), so fixes whose replacement spans lines are not offered."""
+    empty = cst.Module(body=[])
+    return all(n is None or "\n" not in empty.code_for_node(n) for n in nodes)
+
+
 def alias_for(ctx: FileContext, qualified: str) -> str | None:
     """The local spelling of a module in this file: 'F' for torch.nn.functional when the file
     has `import torch.nn.functional as F`, else `torch.nn.functional` when torch is imported."""

@@ -12,6 +12,7 @@ from shapecheck.infer.flow import (
     Flow,
     flow_of,
     kwarg,
+    one_line,
     positional,
     value_ops,
 )
@@ -332,6 +333,8 @@ def epoch(model, loader, opt):
         )
         msg = f"Accumulate `{_code(loss)}.item()`"
         fix = Fix.safe(msg, NodeEdit(loss, new)) if safe else Fix.unsafe(msg, NodeEdit(loss, new))
+        if not one_line(new):
+            fix = None
         self.report(
             node,
             f"`{total}` accumulates the loss tensor `{_code(loss)}` with its autograd graph across iterations",
@@ -1053,10 +1056,12 @@ y = model.forward(None)  # SC405
             oq = self.ctx.qualify(origin.func) if isinstance(origin, cst.Call) else None
             if oq is not None and not oq.startswith("torch.nn."):
                 return
-        new = node.with_changes(func=recv)
+        new = recv  # replace `model.forward` by `model`: the arguments keep their layout
         hooks = "register_forward" in self.ctx.source or "register_full_backward" in self.ctx.source
         message = f"Call `{_code(recv)}(...)`"
-        fix = Fix.unsafe(message, NodeEdit(node, new)) if hooks else Fix.safe(message, NodeEdit(node, new))
+        fix = Fix.unsafe(message, NodeEdit(func, new)) if hooks else Fix.safe(message, NodeEdit(func, new))
+        if not one_line(new):
+            fix = None
         self.report(
             node,
             f"`{_code(recv)}.forward(...)` bypasses nn.Module.__call__: call `{_code(recv)}(...)`",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from shapecheck.diagnostics import Fix, NodeEdit
-from shapecheck.infer.flow import Flow, flow_of, has_star, kwarg, literal_string, positional
+from shapecheck.infer.flow import Flow, flow_of, has_star, kwarg, literal_string, one_line, positional
 from shapecheck.names import dotted
 from shapecheck.rules.base import Invalid, LintRule, Valid
 
@@ -259,11 +259,25 @@ class Noisy(nn.Module):
         arg = cst.Arg(value=device, keyword=cst.Name("device"), equal=cst.AssignEqual(
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
         args = list(node.args)
-        if args:
+        base = node
+        if "\n" in _code(node):
+            # a call written over several lines is re-laid on one line (its arguments kept),
+            # since a multi-line replacement would lose its indentation
+            if not one_line(*(a.value for a in args)):
+                return None
+            args = [
+                cst.Arg(value=a.value, keyword=a.keyword, star=a.star,
+                        equal=a.equal if a.keyword is not None else cst.MaybeSentinel.DEFAULT)
+                for a in args
+            ]
+            base = node.with_changes(
+                whitespace_before_args=cst.SimpleWhitespace(""), whitespace_after_func=cst.SimpleWhitespace("")
+            )
+        elif args:
             last = args[-1]
             if isinstance(last.comma, cst.Comma):
                 args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        new = node.with_changes(args=[*args, arg])
+        new = base.with_changes(args=[*args, arg])
         message = f"Add `device={pname}.device`"
         kind = self._is_tensor_param(flow, param, fn)
         if kind is None:

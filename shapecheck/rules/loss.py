@@ -17,6 +17,7 @@ from shapecheck.infer.flow import (
     flow_of,
     kwarg,
     method_name,
+    one_line,
     op_of,
     origin_call,
     positional,
@@ -396,7 +397,7 @@ def step(model, x, y):
             fix = None
             if sig is not None and flow.is_ancestor(node, sig):
                 inner = op_input(flow, sig)
-                if inner is not None:
+                if inner is not None and one_line(inner):
                     fix = Fix.unsafe(
                         "Remove the sigmoid: BCEWithLogitsLoss applies it",
                         NodeEdit(sig, _wrap_if_needed(inner, sig, flow)),
@@ -444,6 +445,8 @@ def step(model, x, y):
             return None
         edit, crit_safe = crit
         edits.append(edit)
+        if not one_line(*(e.replacement for e in edits)):
+            return None
         safe = safe and crit_safe
         message = "Use BCEWithLogitsLoss on the logits (drop the sigmoid)"
         return Fix.safe(message, *edits) if safe else Fix.unsafe(message, *edits)
@@ -660,7 +663,7 @@ def log_p(z):
         fix: Fix | None = None
         if what == "softmax":
             replacement = self._log_softmax(inner)
-            if replacement is not None:
+            if replacement is not None and one_line(replacement):
                 fix = Fix.safe("Use log_softmax", NodeEdit(log, replacement))
             self.report(
                 log,
@@ -675,8 +678,9 @@ def log_p(z):
         if x is not None and (inner.func.__class__ is not cst.Call):
             prefix = alias_for(self.ctx, "torch.nn.functional")
             if prefix is not None:
-                new = cst.Call(func=cst.parse_expression(f"{prefix}.logsigmoid"), args=[cst.Arg(x)])
-                fix = Fix.safe("Use logsigmoid", NodeEdit(log, new))
+                bare = x.with_changes(lpar=[], rpar=[]) if getattr(x, "lpar", None) else x
+                new = cst.Call(func=cst.parse_expression(f"{prefix}.logsigmoid"), args=[cst.Arg(bare)])
+                fix = Fix.safe("Use logsigmoid", NodeEdit(log, new)) if one_line(new) else None
         self.report(
             log,
             "log(sigmoid(x)) is unstable: use F.logsigmoid(x)",
@@ -718,13 +722,13 @@ def log_p(z):
             exp_is_method = isinstance(summed.func, cst.Attribute) and summed.func.value is x
             if log_is_method and is_method_sum and exp_is_method:
                 new: cst.BaseExpression = cst.Call(func=cst.Attribute(value=x, attr=cst.Name("logsumexp")), args=rest)
-                fix = Fix.safe("Use logsumexp", NodeEdit(log, new))
+                fix = Fix.safe("Use logsumexp", NodeEdit(log, new)) if one_line(new) else None
             else:
                 prefix = alias_for(self.ctx, "torch")
                 if prefix is not None:
                     first = cst.Arg(value=x.with_changes(lpar=[], rpar=[]) if x.lpar else x)
                     new = cst.Call(func=cst.parse_expression(f"{prefix}.logsumexp"), args=[first, *rest])
-                    fix = Fix.safe("Use logsumexp", NodeEdit(log, new))
+                    fix = Fix.safe("Use logsumexp", NodeEdit(log, new)) if one_line(new) else None
         self.report(
             log,
             "log(sum(exp(x))) overflows: use logsumexp(x, dim)",
