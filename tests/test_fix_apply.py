@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import textwrap
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from shapecheck.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from shapecheck.fix.apply import apply_fixes, fix_source
 
@@ -144,3 +147,38 @@ def test_multiline_calls_keep_their_layout_or_get_no_fix() -> None:
         """
     )
     assert [(d.code, d.fix) for d in result.remaining] == [("SC303", None)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_accepted_edits_never_overlap_and_apply_like_one_by_one(data: st.DataObject) -> None:
+    """Whatever edits come in, the accepted ones are disjoint and the result equals applying
+    them one at a time from the end of the file (ruff's invariant)."""
+    names = ["a", "bb", "ccc"]
+    rows = data.draw(st.lists(st.lists(st.sampled_from(names), min_size=1, max_size=4), min_size=1, max_size=4))
+    src = "".join(" = ".join(r) + "\n" for r in rows) if all(len(r) > 1 for r in rows) else "x = 1\n"
+    lines = src.splitlines()
+    edits = []
+    for _ in range(data.draw(st.integers(0, 6))):
+        row = data.draw(st.integers(1, len(lines)))
+        line = lines[row - 1]
+        a = data.draw(st.integers(1, len(line) + 1))
+        b = data.draw(st.integers(a, len(line) + 1))
+        edits.append((row, a, row, b, data.draw(st.sampled_from(["z", "yy", ""]))))
+    diags = [_diag([e]) for e in edits]
+    out, applied = apply_fixes(src, diags, unsafe=False)
+    spans = sorted(
+        (d.fix.edits[0].location.row, d.fix.edits[0].location.column, d.fix.edits[0].end_location.column, d.fix.edits[0].content)
+        for d in applied
+        if d.fix is not None
+    )
+    for (r1, a1, b1, _), (r2, a2, b2, _) in zip(spans, spans[1:]):
+        assert r1 != r2 or b1 <= a2 and not (a1 == b1 == a2 == b2)
+    expected = src.splitlines(keepends=True)
+    for row, a, b, content in reversed(spans):
+        line = expected[row - 1]
+        expected[row - 1] = line[: a - 1] + content + line[b - 1 :]
+    if applied:
+        assert out == "".join(expected)
+    else:
+        assert out == src

@@ -18,6 +18,12 @@ so both branches of an `if` are candidates. A binding later in a loop body that 
 iteration is not seen. Anything bound by what we do not follow (parameters, `for` targets,
 `with ... as`, tuple unpacking of a call, augmented assignment) makes the value unknown: `None`.
 Rules act only when every candidate agrees (silence on unknowns).
+
+Why not `bindings.py` alone: it answers "what role does this name have" from *all* bindings of
+a name in its scope, which is right for roles (a model stays a model) but not for values that
+are rebound: `out = F.softmax(out, 1)` then `out = model(x)` must not reach the loss call. Here
+the order of bindings matters, so this module keeps its own ordered, reaching-binding view (and
+asks `bindings.py` for roles where a rule needs one, e.g. SC402's optimizer).
 """
 
 from __future__ import annotations
