@@ -330,3 +330,14 @@ def test_pickle_round_trip_rebuilds_hashes() -> None:
 def test_power() -> None:
     assert n**2 == n * n and str(n**2) == "n * n" and n**0 == 1
     assert (n**2).evaluate({"n": 5}) == 25
+
+
+def test_the_domain_imports_nothing_heavy() -> None:
+    """The static path never imports torch/numpy/jaxtyping; the domain does not even need libcst."""
+    import subprocess
+    import sys
+
+    code = ("import sys, shapecheck.shapes; "
+            "print(sorted(m for m in ('torch', 'numpy', 'jaxtyping', 'libcst') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

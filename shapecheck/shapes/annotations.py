@@ -9,11 +9,14 @@ at their word.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
-from shapecheck.names import ImportTable, dotted
 from shapecheck.shapes.jaxtyping_grammar import AnnotationError, DimSpec, parse_dims
+
+if TYPE_CHECKING:  # libcst is imported on first use: `import shapecheck.shapes` stays light
+    import libcst as cst
+
+    from shapecheck.names import ImportTable
 
 # jaxtyping dtype wrappers -> dtype class ("float", "int", "bool", "complex") or None (several / any).
 DTYPE_CLASSES: dict[str, str | None] = {
@@ -80,6 +83,8 @@ class TensorAnnotation:
 
 
 def _dtype_name(node: cst.BaseExpression, names: ImportTable | None) -> str | None:
+    from shapecheck.names import dotted
+
     name = dotted(node)
     if name is None:
         return None
@@ -98,6 +103,8 @@ def _dtype_name(node: cst.BaseExpression, names: ImportTable | None) -> str | No
 
 
 def _array_type(node: cst.BaseExpression, names: ImportTable | None) -> str | None:
+    from shapecheck.names import dotted
+
     name = dotted(node)
     if name is None:
         return None
@@ -116,6 +123,7 @@ def parse_annotation(
 ) -> TensorAnnotation | AnnotationError | None:
     """A jaxtyping annotation, an `AnnotationError` when it is one but malformed, or None when
     it is not a jaxtyping array annotation (or its shape string is not a literal)."""
+    import libcst as cst
     if isinstance(node, cst.Annotation):
         node = node.annotation
     if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):  # a quoted annotation
@@ -150,6 +158,8 @@ def parse_annotation(
 
 
 def _literal_string(node: cst.BaseExpression) -> str | AnnotationError | None:
+    import libcst as cst
+
     if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
         value = node.evaluated_value
         if isinstance(value, bytes):
