@@ -4,14 +4,19 @@ Selection follows ruff's layering: the default set is every rule whose table ent
 `default=True`; then each layer (the config file, then the command line) may *replace* the set
 with `select`, *add* to it with `extend-select`, and *remove* from it with `ignore`:
 
-    >>> sorted(resolve_selection([Layer(select=["SC20"], ignore=["SC204"])]))[:3]
-    ['SC201', 'SC202', 'SC203']
+    >>> sorted(resolve_selection([Layer(select=["SC20"], ignore=["SC204"])]))
+    ['SC201', 'SC202', 'SC203', 'SC901', 'SC903']
 
 Selectors are `ALL`, a full code (`SC602`) or a prefix (`SC6`, `SC60`). Opt-in rules (off by
 default: SC602, SC603, SC902) are enabled only by `ALL` or by their exact code, never by a
 shorter prefix: `--select SC6` means "the init family as shipped", and a hygiene rule nobody
 asked for by name should not start firing because a family was selected. `ignore` removes
 everything a selector covers, opt-in or not.
+
+SC901 (the file does not parse) and SC903 (internal error) are not rules but the tool reporting
+that it could not check a file, so a `select` keeps them (ruff always reports syntax errors):
+`--select SC2` on a broken file still says it is broken. `ignore = ["SC901"]` silences parse
+errors explicitly; SC903 cannot be silenced.
 
 Every problem is a `ConfigError` whose message is one line; the CLI prints it and exits 2.
 """
@@ -139,12 +144,15 @@ def expand_all(selectors: Iterable[str], *, for_ignore: bool = False, source: st
     return out
 
 
+ALWAYS_SELECTED = frozenset({"SC901", "SC903"})
+
+
 def resolve_selection(layers: Iterable[Layer]) -> frozenset[str]:
     """The codes enabled after applying each layer in order (see the module docstring)."""
     enabled = {code for code, info in RULES.items() if info.default}
     for layer in layers:
         if layer.select is not None:
-            enabled = expand_all(layer.select)
+            enabled = expand_all(layer.select) | ALWAYS_SELECTED
         enabled |= expand_all(layer.extend_select)
         enabled -= expand_all(layer.ignore, for_ignore=True)
     return frozenset(enabled)

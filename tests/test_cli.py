@@ -136,6 +136,12 @@ def test_files_without_tensor_libraries_are_not_parsed(project: Path) -> None:
     assert (code, out) == (0, "All checks passed!\n")
 
 
+def test_syntax_errors_are_reported_whatever_the_selection(project: Path) -> None:
+    write(project / "a.py", "import torch\nx = (\n")
+    assert invoke("check", "--no-cache", "--select", "SC4")[1].startswith("a.py:2:5: SC901")
+    assert invoke("check", "--no-cache", "--select", "SC4", "--ignore", "SC901")[:2] == (0, "All checks passed!\n")
+
+
 def test_syntax_error_is_sc901_and_the_run_goes_on(project: Path) -> None:
     write(project / "a.py", "import torch\nx = (\n")
     write(project / "b.py", BUGGY)

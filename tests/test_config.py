@@ -44,12 +44,15 @@ def test_prefixes_and_all() -> None:
 
 
 def test_layers_replace_extend_and_ignore() -> None:
+    tool = {"SC901", "SC903"}  # a select keeps "this file could not be checked"
     config = Layer(select=["SC2"], ignore=["SC21"])
-    assert resolve_selection([config]) == {"SC201", "SC202", "SC203", "SC204"}
+    assert resolve_selection([config]) == {"SC201", "SC202", "SC203", "SC204"} | tool
     cli = Layer(extend_select=["SC210"])
-    assert resolve_selection([config, cli]) == {"SC201", "SC202", "SC203", "SC204", "SC210"}
+    assert resolve_selection([config, cli]) == {"SC201", "SC202", "SC203", "SC204", "SC210"} | tool
     # a later select replaces everything before it, the config's ignore included
-    assert resolve_selection([config, Layer(select=["SC21"])]) == {c for c in DEFAULT if c.startswith("SC21")}
+    assert resolve_selection([config, Layer(select=["SC21"])]) == {c for c in DEFAULT if c.startswith("SC21")} | tool
+    # parse errors can be turned off explicitly
+    assert "SC901" not in resolve_selection([Layer(select=["SC2"], ignore=["SC901"])])
 
 
 @pytest.mark.parametrize("selector", ["SC999", "XX1", "", "E501"])
