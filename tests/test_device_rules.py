@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from shapecheck.diagnostics import Applicability
+from shapecheck.fix.apply import fix_source
 from shapecheck.testing import assert_marks, lint_snippet
 
 FLAGGED = [
@@ -168,3 +171,23 @@ def test_sc503_message_names_both_devices() -> None:
     (diag,) = lint_snippet(source, ["SC503"])
     assert "on cuda" in diag.message and "on cpu" in diag.message
     assert any("without device=" in n for n in diag.notes)
+
+
+def test_sc501_in_a_loop_over_device_batches() -> None:
+    source = """
+    import torch
+
+    def train(model, loader, device, opt):
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            noise = torch.randn(x.shape)  # SC501
+            out = model(x + noise)
+            weights = torch.ones(y.size(0))
+            loss = ((out - y) ** 2).mean() * torch.ones(1) + y * torch.zeros(y.shape)  # SC501
+            counts = torch.zeros(10)
+            counts += torch.bincount(y.cpu(), minlength=10)
+    """
+    assert_marks(source, ["SC501"])
+    fixed = fix_source("x.py", textwrap.dedent(source), ["SC501"])
+    assert "torch.randn(x.shape, device=x.device)" in fixed.source
+    assert "torch.zeros(y.shape, device=y.device)" in fixed.source

@@ -43,7 +43,9 @@ def _is_scalar_data(expr: cst.BaseExpression | None) -> bool:
 class TensorWithoutDevice(LintRule):
     """## What it does
     Flags `torch.zeros/ones/empty/full/rand/randn/randint/arange/linspace/eye/tensor(...)`
-    called inside the `forward` of a class (an `nn.Module`) without `device=`, unless the
+    without `device=` in two places. In a training/evaluation loop, when the new tensor meets
+    (in an arithmetic operator, directly or through its name) a batch that the loop moved with
+    `.to(device)` / `.cuda()`. And inside the `forward` of a class (an `nn.Module`), unless the
     result is moved right away (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`) or the
     name it is bound to is moved later in `forward`. `*_like` factories, `x.new_zeros(...)`,
     buffers registered in `__init__` and 0-dim `torch.tensor(2.0)` scalars are fine.
@@ -54,7 +56,8 @@ class TensorWithoutDevice(LintRule):
     hides on CPU-only test machines.
 
     ## Fix safety
-    The fix adds `device=x.device`, with `x` the first parameter of `forward` after `self`. It
+    In a loop the fix adds `device=x.device` with `x` the moved batch: safe. In `forward` it
+    adds `device=x.device`, with `x` the first parameter of `forward` after `self`. It
     is safe when that parameter is annotated as a tensor or used as one in `forward` (`x.size`,
     `x.shape`, `x.view` ...); otherwise unsafe (it may be a dict or a list). No fix is offered
     when `forward` has no such parameter.
@@ -187,6 +190,7 @@ class Noisy(nn.Module):
         flow = flow_of(self.ctx)
         fn = flow.function_of(node)
         if fn is None or fn.name.value != "forward" or flow.class_of(fn) is None:
+            self._in_device_loop(flow, node)
             return
         cls = flow.class_of(fn)
         assert cls is not None
@@ -205,6 +209,72 @@ class Noisy(nn.Module):
             ],
             fix=fix,
         )
+
+    def _in_device_loop(self, flow: Flow, node: cst.Call) -> None:
+        """In a loop over batches moved to a device (`x = x.to(device)`), a tensor created without
+        device= that meets such a batch in an arithmetic operator, directly or through the name
+        it is bound to. Anything less direct stays silent (CPU-side metrics are common)."""
+        loops = flow.loops_around(node)
+        if not loops:
+            return
+        loop = loops[0]
+        parent = flow.parents.get(node)
+        partners: list[cst.BaseExpression] = []
+        if isinstance(parent, cst.BinaryOperation):
+            partners.append(parent.right if parent.left is node else parent.left)
+        elif isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
+            name = parent.targets[0].target.value
+            for use in flow.name_uses.get(name, []):
+                op = flow.parents.get(use)
+                if isinstance(op, cst.BinaryOperation) and flow.is_ancestor(loop, op) and not isinstance(
+                    op.operator, (cst.LeftShift, cst.RightShift)
+                ):
+                    partners.append(op.right if op.left is use else op.left)
+        if isinstance(parent, cst.BinaryOperation) and isinstance(parent.operator, (cst.LeftShift, cst.RightShift)):
+            return
+        for partner in partners:
+            moved = self._moved_batch(flow, partner, loop)
+            if moved is None:
+                continue
+            device = cst.Arg(value=cst.Attribute(value=cst.Name(moved), attr=cst.Name("device")), keyword=cst.Name("device"),
+                             equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                                   whitespace_after=cst.SimpleWhitespace("")))
+            fix = None
+            if "\n" not in _code(node):
+                args = list(node.args)
+                if args and isinstance(args[-1].comma, cst.Comma):
+                    args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                fix = Fix.safe(f"Add `device={moved}.device`", NodeEdit(node, node.with_changes(args=[*args, device])))
+            self.report(
+                node,
+                f"`{_code(node.func)}(...)` without device= meets `{moved}`, which this loop moved to a device",
+                notes=[
+                    f"`{moved}` was moved with .to()/.cuda(); the new tensor is on the CPU, so on a GPU this fails "
+                    "with \"Expected all tensors to be on the same device\".",
+                    f"Pass `device={moved}.device`.",
+                ],
+                fix=fix,
+            )
+            return
+
+    @staticmethod
+    def _moved_batch(flow: Flow, expr: cst.BaseExpression, loop: cst.CSTNode) -> str | None:
+        """`x` when `x` is bound, inside `loop`, to `<...>.to(...)` or `<...>.cuda()`."""
+        if not isinstance(expr, cst.Name):
+            return None
+        binds = flow.reaching(expr.value, expr)
+        if not binds or len(binds) != 1 or binds[0].value is None or not flow.is_ancestor(loop, binds[0].stmt):
+            return None
+        value = binds[0].value
+        if (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in ("to", "cuda")
+            and (value.func.attr.value == "cuda" or value.args)
+            and not (flow.ctx.qualify(value.func) or "").startswith("torch.")
+        ):
+            return expr.value
+        return None
 
     def _moved(self, flow: Flow, node: cst.Call, fn: cst.FunctionDef) -> bool:
         cur: cst.CSTNode = node
