@@ -1257,7 +1257,19 @@ class Block(nn.Module):
 
     def forward(self, x):
         return torch.nn.functional.dropout2d(self.conv(x), 0.2)  # SC214
-"""
+""",
+            expected_fixed="""
+import torch
+from torch import nn
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3)
+
+    def forward(self, x):
+        return torch.nn.functional.dropout2d(self.conv(x), 0.2, training=self.training)  # SC214
+""",
         ),
         Invalid(
             """
@@ -1273,7 +1285,21 @@ class Encoder(Base):
 
     def forward(self, x):
         return self.embed(x)
-"""
+""",
+            expected_fixed="""
+from torch import nn
+from torch.nn import functional as F
+
+class Base(nn.Module):
+    pass
+
+class Encoder(Base):
+    def embed(me, x):
+        return F.dropout(x, 0.1, training=me.training)  # SC214
+
+    def forward(self, x):
+        return self.embed(x)
+""",
         ),
     ]
 
