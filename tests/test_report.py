@@ -172,3 +172,17 @@ def test_fixable_marker_follows_unsafe_setting() -> None:
     display = Fix(Applicability.DISPLAY_ONLY, "m", [], [Edit("x", Location(1, 1), Location(1, 2))])
     d.fix = display
     assert "[*]" not in render("concise", Report([d], unsafe_fixes=True))
+
+
+def test_full_with_colour_escapes_source_and_notes(project: Path) -> None:
+    from rich.console import Console
+
+    (project / "a.py").write_text("import torch\ny = x[bold] @ w[0]\n")
+    d = Diagnostic("SC101", "bad [red]", "a.py", Location(2, 5), Location(2, 18), notes=["x[bold] is (b, 3)"])
+    text = render("full", Report([d]), RichStyler())
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(text, end="", highlight=False, soft_wrap=True)
+    plain = console.export_text()
+    assert "2 | y = x[bold] @ w[0]" in plain
+    assert "= note: x[bold] is (b, 3)" in plain
+    assert "SC101 bad [red]" in plain

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 from shapecheck.diagnostics import Diagnostic
@@ -25,7 +24,6 @@ from shapecheck.report.summary import summary_lines
 CONTEXT = 1  # lines shown above and below the flagged range
 
 
-@lru_cache(maxsize=64)
 def _file_lines(filename: str, cell: int | None) -> tuple[str, ...]:
     try:
         text = Path(filename).read_text(encoding="utf-8", errors="replace")
@@ -52,7 +50,7 @@ def snippet(d: Diagnostic, style: Styler, lines: tuple[str, ...]) -> list[str]:
     out = [f"{gutter} {style('|', 'blue')}"]
     for row in range(first, last + 1):
         text = lines[row - 1].expandtabs(4) if "\t" in lines[row - 1] else lines[row - 1]
-        out.append(f"{style(str(row).rjust(width), 'blue')} {style('|', 'blue')} {text}".rstrip())
+        out.append(f"{style(str(row).rjust(width), 'blue')} {style('|', 'blue')} {style(text.rstrip(), 'default')}".rstrip())
         if row == d.location.row:
             start = d.location.column - 1
             if d.end_location.row == row:
@@ -66,23 +64,29 @@ def snippet(d: Diagnostic, style: Styler, lines: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _annotation(label: str, text: str, width: int) -> list[str]:
+def _annotation(label: str, text: str, width: int, style: Styler) -> list[str]:
+    """`  = note: first line` with continuation lines aligned under it (`label` is plain text)."""
     head, *rest = text.splitlines() or [""]
     pad = " " * (width + 3 + len(label) + 2)
-    return [f"{' ' * width} = {label}: {head}"] + [f"{pad}{r}" for r in rest]
+    styled = style(label, "bold cyan" if label == "help" else "bold")
+    return [f"{' ' * width} = {styled}: {style(head, 'default')}"] + [f"{pad}{style(r, 'default')}" for r in rest]
 
 
 def render(report: Report, style: Styler) -> str:
     out: list[str] = []
+    sources: dict[tuple[str, int | None], tuple[str, ...]] = {}  # read each file (cell) once per report
     for d in report.diagnostics:
         out.append(line(report, d, style))
-        snip = snippet(d, style, _file_lines(d.filename, d.cell))
+        key = (d.filename, d.cell)
+        if key not in sources:
+            sources[key] = _file_lines(*key)
+        snip = snippet(d, style, sources[key])
         out += snip
         width = len(str(min(d.end_location.row, d.location.row + 4) + CONTEXT)) if snip else 0
         for note in d.notes:
-            out += _annotation(style("note", "bold"), note, width)
+            out += _annotation("note", note, width, style)
         if d.fix is not None and d.fix.message:
-            out += _annotation(style("help", "bold cyan"), d.fix.message, width)
+            out += _annotation("help", d.fix.message, width, style)
         out.append("")
     out += summary_lines(report, style)
     return "\n".join(out) + "\n"
