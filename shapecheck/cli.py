@@ -214,7 +214,8 @@ def _finish(result: RunResult, fmt: str, output_file: Optional[Path], statistics
         unsafe_fixes=unsafe_fixes,
         fixed=len(result.fixed),
     )
-    color = output_file is None and use_color(sys.stdout)
+    # colour (rich markup) only for the text formats on a terminal: JSON/SARIF/XML are never styled
+    color = output_file is None and fmt in ("concise", "full") and not statistics and use_color(sys.stdout)
     _emit(_render_report(fmt, report, statistics, color), output_file, fmt, color)
     if show_fixes and result.fixed:
         sys.stderr.write(_fixed_summary(result))

@@ -425,3 +425,25 @@ def test_progress_bar_goes_to_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "checking" in err.getvalue() and "2/2" in err.getvalue()
     monkeypatch.setenv("NO_COLOR", "1")
     assert not cli.use_color(err)
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "junit", "github"])
+def test_machine_formats_are_never_styled_on_a_terminal(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         fmt: str) -> None:
+    import shapecheck.cli as cli
+
+    write(project / "m.py", BUGGY)
+    monkeypatch.setattr(cli, "use_color", lambda stream: True)
+    code, out, _ = invoke("check", "--no-cache", "--output-format", fmt)
+    monkeypatch.setattr(cli, "use_color", lambda stream: False)
+    assert (code, out) == invoke("check", "--no-cache", "--output-format", fmt)[:2]
+
+
+def test_text_format_is_styled_on_a_terminal(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shapecheck.cli as cli
+
+    write(project / "m.py", BUGGY)
+    monkeypatch.setattr(cli, "use_color", lambda stream: True)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    _, out, _ = invoke("check", "--no-cache")
+    assert "\x1b[" in out and "SC405" in out
