@@ -177,6 +177,26 @@ class Noisy(nn.Module):
         return h + torch.randn(4, 16, device=h.device) * 0.1
 """,
         ),
+        Invalid(
+            """
+import torch
+
+def train(model, loader, device):
+    for x, y in loader:
+        x = x.to(device)
+        noise = torch.randn(x.shape)  # SC501
+        model(x + 0.1 * noise)
+""",
+            expected_fixed="""
+import torch
+
+def train(model, loader, device):
+    for x, y in loader:
+        x = x.to(device)
+        noise = torch.randn(x.shape, device=x.device)
+        model(x + 0.1 * noise)
+""",
+        ),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -221,17 +241,12 @@ class Noisy(nn.Module):
         parent = flow.parents.get(node)
         partners: list[cst.BaseExpression] = []
         if isinstance(parent, cst.BinaryOperation):
-            partners.append(parent.right if parent.left is node else parent.left)
+            partners.extend(self._arith_partners(flow, node))
         elif isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
             name = parent.targets[0].target.value
             for use in flow.name_uses.get(name, []):
-                op = flow.parents.get(use)
-                if isinstance(op, cst.BinaryOperation) and flow.is_ancestor(loop, op) and not isinstance(
-                    op.operator, (cst.LeftShift, cst.RightShift)
-                ):
-                    partners.append(op.right if op.left is use else op.left)
-        if isinstance(parent, cst.BinaryOperation) and isinstance(parent.operator, (cst.LeftShift, cst.RightShift)):
-            return
+                if isinstance(flow.parents.get(use), cst.BinaryOperation) and flow.is_ancestor(loop, use):
+                    partners.extend(self._arith_partners(flow, use))
         for partner in partners:
             moved = self._moved_batch(flow, partner, loop)
             if moved is None:
@@ -256,6 +271,25 @@ class Noisy(nn.Module):
                 fix=fix,
             )
             return
+
+    @staticmethod
+    def _arith_partners(flow: Flow, node: cst.CSTNode) -> list[cst.BaseExpression]:
+        """The names combined with `node` in the arithmetic expression around it
+        (`x + 0.1 * noise` -> [x]); none across shifts (not tensor arithmetic here)."""
+        top: cst.CSTNode = node
+        while isinstance(flow.parents.get(top), cst.BinaryOperation):
+            top = flow.parents[top]
+            if isinstance(top, cst.BinaryOperation) and isinstance(top.operator, (cst.LeftShift, cst.RightShift)):
+                return []
+        out: list[cst.BaseExpression] = []
+        stack: list[cst.CSTNode] = [top]
+        while stack:
+            cur = stack.pop()
+            if isinstance(cur, cst.BinaryOperation):
+                stack.extend([cur.left, cur.right])
+            elif isinstance(cur, cst.Name) and cur is not node:
+                out.append(cur)
+        return out
 
     @staticmethod
     def _moved_batch(flow: Flow, expr: cst.BaseExpression, loop: cst.CSTNode) -> str | None:
