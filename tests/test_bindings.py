@@ -287,7 +287,7 @@ def test_stochastic_layers() -> None:
         "b": Stochastic.NO,
         "c": Stochastic.YES,
         "d": Stochastic.MAYBE,
-        "e": Stochastic.MAYBE,
+        "e": Stochastic.NO,
     }
 
 
@@ -351,3 +351,43 @@ def test_scheduler_after_a_scaler_step_is_not_an_optimizer() -> None:
         scheduler
     """
     assert role_of(src, "scheduler") is None
+
+
+def test_stochastic_layers_of_torch_containers() -> None:
+    src = """
+    import torch.nn as nn
+    a = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1))
+    b = nn.LSTM(4, 4, num_layers=2, dropout=0.2)
+    c = nn.LSTM(4, 4)
+    d = nn.Sequential(make_block(), nn.ReLU())
+    e = nn.Sequential(Encoder(), nn.ReLU())
+    a, b, c, d, e
+    """
+    b = Bindings.from_source("from mypkg import Encoder\n" + textwrap.dedent(src))
+    verdicts = {n: b.stochastic_layers(_last_name(b, n)) for n in "abcde"}
+    assert verdicts == {
+        "a": Stochastic.YES,
+        "b": Stochastic.YES,
+        "c": Stochastic.NO,
+        "d": Stochastic.NO,  # lowercase helpers are not followed
+        "e": Stochastic.MAYBE,  # an imported class
+    }
+
+
+def test_builtin_classes_in_init_are_not_layers() -> None:
+    src = """
+    import torch.nn as nn
+
+    class Net(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            if n < 1:
+                raise ValueError("n must be positive")
+            self.cfg = dict(n=n)
+            self.fc = nn.Linear(n, n)
+
+    net = Net(3)
+    net
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    assert b.stochastic_layers(_last_name(b, "net")) is Stochastic.NO

@@ -72,6 +72,7 @@ other modules, and `setattr` are not followed.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import enum
 from collections.abc import Iterator
@@ -190,6 +191,7 @@ _SELF_RETURNING = frozenset(
 )
 _WRAPPERS = frozenset({"torch.compile", "torch.jit.script", "torch.jit.trace"})
 _NONE = object()
+_BUILTINS = frozenset(dir(builtins))
 
 
 def _nn_member(qname: str) -> str | None:
@@ -953,8 +955,8 @@ class Bindings:
 
     # models --------------------------------------------------------------------------------
     def model_class(self, expr: cst.BaseExpression, at: cst.CSTNode | None = None) -> cst.ClassDef | None | object:
-        """The local class a model expression is an instance of; `MAYBE_EXTERNAL` when it is a
-        model built by something outside this file; None when unknown."""
+        """The local class a model expression is an instance of; `("external", qualified name,
+        constructor call)` when it is built by something outside this file; None when unknown."""
         at = expr if at is None else at
         return self._model_class(expr, at, 0)
 
@@ -974,7 +976,7 @@ class Bindings:
                 if len(expr.args) == 1:
                     return self._model_class(expr.args[0].value, expr, depth + 1)
             if q is not None:
-                return ("external", q)
+                return ("external", q, expr)
             return None
         if isinstance(expr, (cst.Name, cst.Attribute)):
             found: list[object] = []
@@ -1047,9 +1049,10 @@ class Bindings:
         if isinstance(cls, cst.ClassDef):
             return self.class_stochastic(cls)
         if isinstance(cls, tuple) and cls[0] == "external":
-            member = _nn_member(cls[1])
-            if member is not None:
-                return self._nn_call_stochastic(member, None)
+            if _nn_member(cls[1]) is not None:
+                # `nn.Sequential(nn.Linear(...), nn.ReLU())`, `nn.LSTM(..., dropout=0.2)`: the
+                # constructor call shows the layers
+                return self._scan_stochastic(cls[2], set(), set())
         return Stochastic.MAYBE
 
     def class_stochastic(self, cls: cst.ClassDef, seen: set[int] | None = None) -> Stochastic:
@@ -1146,6 +1149,10 @@ class Bindings:
                 continue
             role = constructor_role(q)
             if role is Role.MODEL:  # torchvision/timm backbone inside: assume it may
+                verdict = Stochastic.MAYBE
+            elif q not in _BUILTINS and not q.startswith(("torch.", "typing.", "collections.", "numpy.")) and q.rsplit(".", 1)[-1][:1].isupper():
+                # an imported class (`self.encoder = Encoder(...)` from another module): may have them;
+                # lowercase helpers (`make_layer(...)`) are not followed and assumed not to
                 verdict = Stochastic.MAYBE
         return verdict
 
