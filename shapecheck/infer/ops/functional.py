@@ -126,8 +126,9 @@ def conv_shape(call: OpCall, t: TensorValue, n: int, out_channels: Dim, in_chann
         out = [conv_out(L, k, s, p, d) for L, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)]
     if call.facts is not None:
         out = [call.facts.simplify(o) for o in out]
-    # a transposed convolution may produce an empty output (size 0); torch rejects negative sizes
-    if not _positive(call, t, out, f"kernel {tuple(kernel)}", label, allow_zero=transposed):
+    # a batched transposed convolution may produce an empty output (size 0); unbatched it may not
+    empty_ok = transposed and t.shape.rank == n + 2
+    if not _positive(call, t, out, f"kernel {tuple(kernel)}", label, allow_zero=empty_ok):
         return UNKNOWN
     return dataclasses.replace(t, shape=Shape.of(*lead, out_channels, *out), **fields)  # type: ignore[arg-type]
 
@@ -259,8 +260,8 @@ def _adaptive_shortcut(t: TensorValue, n: int, output_size: Value | None, call: 
     items = list(output_size.items) if isinstance(output_size, TupleValue) else [output_size] * n
     if len(items) != n:
         return None
-    if rank < n + 1 and any(v is None or (isinstance(v, ConstValue) and v.value is None) for v in items):
-        return None  # a None size (keep the input's) needs at least n + 1 dims
+    if rank < n + 1 and isinstance(output_size, TupleValue):
+        return None  # torch reads a tuple output_size against the input's sizes: it needs n + 1 dims
     spatial = list(t.shape.dims[rank - n:])
     sizes = [None if v is None or (isinstance(v, ConstValue) and v.value is None) else as_dim(v) for v in items]
     if all(s is not None and s.value == 1 for s in sizes):
