@@ -785,7 +785,9 @@ class Interpreter:
         for comp in _for_clauses(node.for_in):
             self.assign(comp.target, self.iter_element(self.eval(comp.iter, inner)), inner, node)
         element = self.eval(node.elt, inner)
-        return _Homogeneous(element)
+        if isinstance(element, (ModuleValue, ObjectValue)):
+            return _Homogeneous(element)  # for nn.ModuleList / nn.Sequential(*[...])
+        return UNKNOWN  # a list of tensors of unknown length
 
     # ------------------------------------------------------------------ calls
 
