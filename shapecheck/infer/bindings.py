@@ -295,6 +295,7 @@ _SKIP_FIELDS = frozenset(
     }
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_IS_NODE: dict[type, bool] = {}  # isinstance on libcst's ABCs is slow; one issubclass per type
 
 
 def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -308,12 +309,24 @@ def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
         )
         _FIELDS[type(node)] = names
     out: list[cst.CSTNode] = []
+    is_node = _IS_NODE
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        t = type(value)
+        if t is list or t is tuple:
+            for v in value:
+                tv = type(v)
+                flag = is_node.get(tv)
+                if flag is None:
+                    flag = is_node[tv] = issubclass(tv, cst.CSTNode)
+                if flag:
+                    out.append(v)
+            continue
+        flag = is_node.get(t)
+        if flag is None:
+            flag = is_node[t] = issubclass(t, cst.CSTNode)
+        if flag:
             out.append(value)
-        elif isinstance(value, (list, tuple)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode))
     return out
 
 
