@@ -256,12 +256,14 @@ def test_module_list_loop_keeps_shape_preserving_layers() -> None:
         def __init__(self, d: int, n: int):
             super().__init__()
             self.layers = nn.ModuleList([nn.Linear(d, d) for _ in range(n)])
+            self.seq = nn.Sequential(*[nn.Linear(d, d) for _ in range(n)])
 
         def forward(self, x: Float[Tensor, "b d"]):
             for layer in self.layers:
                 x = layer(x)           # reveal: (b, d) float
             y = x                      # reveal: (b, d) float
             first = self.layers[0](x)  # reveal: (b, d) float
+            z = self.seq(x)            # reveal: (b, d) float
     ''')
 
 

@@ -811,6 +811,10 @@ class Interpreter:
             callee = self.eval(func, frame)
             return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
         qualified = _qualify(frame.summary, func)
+        if qualified in _CONTAINERS and len(node.args) == 1 and node.args[0].star == "*":
+            listed = self.eval(node.args[0].value, frame)  # nn.Sequential(*[Block(d) for _ in range(n)])
+            if isinstance(listed, ModuleValue) and listed.qualname == "<list>":
+                return _container(qualified, [listed])
         if qualified is None or not ok:
             return UNKNOWN
         return self.call_name(qualified, func, args, kwargs, node, arg_nodes, frame)
