@@ -480,3 +480,16 @@ def test_run_shapes_method_filter_and_colour(tmp_path: Path, capsys: pytest.Capt
     assert run_shapes(path, "B.f", color=True) == 0
     out = capsys.readouterr().out
     assert "z = x" in out and "z: (m) float" in out and "class A" not in out and "y = x" not in out
+
+
+def test_optional_annotations_describe_the_tensor_when_present() -> None:
+    check_reveals('''
+    from typing import Optional
+
+    def f(x: Float[Tensor, "b s"], mask: Float[Tensor, "s s"] | None = None, bias: Optional[Float[Tensor, "s"]] = None):
+        m = mask                       # reveal: (s, s) float
+        c = bias                       # reveal: (s) float
+        if mask is None:
+            mask = torch.zeros(x.shape[1], x.shape[1])
+        y = mask                       # reveal: (s, s) float
+    ''')

@@ -100,9 +100,31 @@ class AnnotationScope:
             except cst.ParserSyntaxError:
                 return None  # a string annotation that is not an expression: not ours to judge
             return self.resolve(inner, depth + 1)
+        inner = self._optional_inner(node)
+        if inner is not None:
+            return self.resolve(inner, depth + 1)
         if not isinstance(node, cst.Subscript):
             return None
         return parse_annotation(node, self.names)
+
+    def _optional_inner(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        """`X | None`, `None | X`, `Optional[X]` -> X: where the value is used as a tensor it is X."""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            left_none = isinstance(node.left, cst.Name) and node.left.value == "None"
+            right_none = isinstance(node.right, cst.Name) and node.right.value == "None"
+            if right_none and not left_none:
+                return node.left
+            if left_none and not right_none:
+                return node.right
+            return None
+        if (
+            isinstance(node, cst.Subscript)
+            and self.names.qualify(node.value) in ("typing.Optional", "Optional")
+            and len(node.slice) == 1
+            and isinstance(node.slice[0].slice, cst.Index)
+        ):
+            return node.slice[0].slice.value
+        return None
 
     def tuple_items(self, node: cst.BaseExpression) -> list[cst.BaseExpression] | None:
         """`tuple[A, B]` / `Tuple[A, B]` (also as a string) -> [A, B]; anything else None."""

@@ -54,6 +54,26 @@ def _same(a: object, b: object) -> object | None:
     return a if a == b else None
 
 
+def _dtype_class(d: str) -> str | None:
+    if d in ("float", "int", "bool", "complex"):
+        return d
+    if d.startswith("float") or d in ("bfloat16", "half", "double"):
+        return "float"
+    if d.startswith(("int", "uint")) or d == "long":
+        return "int"
+    if d.startswith("complex"):
+        return "complex"
+    return None
+
+
+def join_dtype(a: str | None, b: str | None) -> str | None:
+    """Equal dtypes stay; `float32` and `float` (or `float16`) meet at the class `float`."""
+    if a == b or a is None or b is None:
+        return a if a == b else None
+    ca, cb = _dtype_class(a), _dtype_class(b)
+    return ca if ca is not None and ca == cb else None
+
+
 def join(a: Value, b: Value) -> Value:
     if a is b:
         return a
@@ -61,7 +81,7 @@ def join(a: Value, b: Value) -> Value:
         contiguous = a.contiguous if a.contiguous == b.contiguous else None
         return TensorValue(
             join_shape(a.shape, b.shape),
-            dtype=_same(a.dtype, b.dtype),  # type: ignore[arg-type]
+            dtype=join_dtype(a.dtype, b.dtype),
             device=_same(a.device, b.device),  # type: ignore[arg-type]
             contiguous=contiguous,
             requires_grad=_same(a.requires_grad, b.requires_grad),  # type: ignore[arg-type]
