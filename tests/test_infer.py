@@ -493,3 +493,20 @@ def test_optional_annotations_describe_the_tensor_when_present() -> None:
             mask = torch.zeros(x.shape[1], x.shape[1])
         y = mask                       # reveal: (s, s) float
     ''')
+
+
+def test_class_constants_and_helper_built_attributes() -> None:
+    check_reveals('''
+    class Bottleneck(nn.Module):
+        expansion = 4
+
+        def __init__(self, planes: int):
+            super().__init__()
+            self._build(planes)
+
+        def _build(self, planes):
+            self.fc = nn.Linear(planes, planes * self.expansion)
+
+        def forward(self, x: Float[Tensor, "b planes"]):
+            y = self.fc(x)                 # reveal: (b, 4 * planes) float
+    ''')

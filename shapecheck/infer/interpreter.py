@@ -296,6 +296,7 @@ class Interpreter:
             base_info = self.summary.classes.get(base)
             if base_info is not None and base_info is not cls:
                 attrs.update(self.init_attrs(base_info))
+        attrs.update(cls.constants)
         init = cls.methods.get("__init__")
         if init is not None:
             frame = self._new_frame(init, cls, record=False)

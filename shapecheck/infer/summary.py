@@ -66,6 +66,7 @@ class ClassInfo:
     dims: frozenset[str] = frozenset()
     int_params: frozenset[str] = frozenset()
     is_module: bool = False
+    constants: dict[str, Value] = field(default_factory=dict)  # `expansion = 4` in the class body
     init_attrs: dict[str, Value] | None = None  # filled lazily by the interpreter
 
 
@@ -146,6 +147,10 @@ class ModuleSummary:
                             dims.update(resolved.spec.names)
             elif isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
+                    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                        target = small.targets[0].target
+                        if isinstance(target, cst.Name) and isinstance(small.value, (cst.Integer, cst.Float, cst.SimpleString)):
+                            info.constants[target.value] = ConstValue(small.value.evaluated_value)  # type: ignore[arg-type]
                     if isinstance(small, cst.AnnAssign):
                         resolved = self.annotations.resolve(small.annotation.annotation)
                         if isinstance(resolved, TensorAnnotation):
