@@ -20,7 +20,7 @@ from shapecheck.infer import messages
 from shapecheck.infer.ops._common import as_str, tensor
 from shapecheck.infer.ops.registry import OpCall, module, op
 from shapecheck.infer.values import UNKNOWN, ModuleValue, TensorValue, Value
-from shapecheck.shapes import Shape, broadcast, compare
+from shapecheck.shapes import Dim, Shape, broadcast, compare
 
 F = "torch.nn.functional."
 NN = "torch.nn."
@@ -93,6 +93,15 @@ def class_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, weight:
     if w is not None and w.shape.rank == 1 and compare(w.shape[0], classes, call.facts) == "different":
         return _error(call, title, x, y, f"weight has {w.shape[0]} entries but the input has {classes} classes (axis {class_axis})")
     expected = [x.shape[i] for i in range(rx) if i != class_axis]
+    if rx == 1 and ry == 1 and (y.dtype in _INTS or not allow_probabilities):
+        # torch accepts a (1,) index target for a (C,) input; cross_entropy reads a (C,) target of the
+        # input's own shape as probabilities first
+        if allow_probabilities and compare(x.shape[0], y.shape[0], call.facts) == "equal":
+            return _error(call, title, x, y, "a target of the input's shape holds class probabilities and must be float",
+                          "for a class index use a 0-d target (or shape (1,))")
+        if compare(y.shape[0], Dim.const(1), call.facts) == "different":
+            return _error(call, title, x, y, "for a 1-d input (C,) the target is one class index: shape () or (1,)")
+        return _result(x, Shape.of(), reduction)
     if ry == rx and y.dtype not in _INTS:
         if not allow_probabilities:
             return _error(call, title, x, y, "the target must hold class indices of shape "
