@@ -7,7 +7,7 @@ drives. It never imports torch.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import libcst as cst
@@ -16,7 +16,8 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from shapecheck.diagnostics import Diagnostic, Edit, Location
 from shapecheck.names import ImportTable
 import shapecheck.rules
-from shapecheck.rules.base import FileContext, RawFinding
+from shapecheck.rules.base import FileContext, LintRule, RawFinding
+from shapecheck.tree import tree_of
 
 
 def parse_error(filename: str, exc: cst.ParserSyntaxError, source: str | None = None) -> Diagnostic:
@@ -95,10 +96,37 @@ def lint_module(
     ctx = FileContext(Path(filename), source, module, ImportTable.from_module(module), project)
     visitors = [rules[c](ctx) for c in codes]
     if visitors:
-        cst.visit_batched(module, visitors)
+        run_visitors(ctx, visitors)
     if not ctx.findings:
         return []
     return resolve(filename, module, ctx.findings)
+
+
+def run_visitors(ctx: FileContext, visitors: list[LintRule]) -> None:
+    """Call every rule's `visit_<Node>` in pre-order over the shared tree index.
+
+    Same order and calls as `libcst.visit_batched`, at a fraction of its cost (see
+    `shapecheck.tree`). A rule that needs what the index lacks (`leave_*`, attribute visitors)
+    gets libcst's own batched pass.
+    """
+    handlers: dict[type, list[Callable[[cst.CSTNode], object]]] = {}
+    fallback: list[LintRule] = []
+    for visitor in visitors:
+        methods = visitor.get_visitors()
+        node_types = [getattr(cst, name[6:], None) if name.startswith("visit_") else None for name in methods]
+        if any(t is None or not isinstance(t, type) for t in node_types):
+            fallback.append(visitor)
+            continue
+        for node_type, method in zip(node_types, methods.values()):
+            handlers.setdefault(node_type, []).append(method)
+    if handlers:
+        for node in tree_of(ctx).preorder:
+            calls = handlers.get(type(node))
+            if calls is not None:
+                for call in calls:
+                    call(node)
+    if fallback:
+        cst.visit_batched(ctx.module, fallback)
 
 
 def resolve(filename: str, module: cst.Module, findings: list[RawFinding]) -> list[Diagnostic]:

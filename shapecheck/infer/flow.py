@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from shapecheck.rules.base import FileContext
+from shapecheck.tree import tree_of
 
 # Methods that keep what a value *is* (its producer) for the questions the rules ask: a squeezed
 # sigmoid output is still probabilities, a moved logits tensor is still logits.
@@ -390,58 +391,44 @@ def flow_of(ctx: FileContext) -> Flow:
     return ctx.fact("flow", Flow)
 
 
-class _Builder(cst.CSTVisitor):
-    """One pre-order walk: parents, order, scopes, bindings, class attributes, method calls.
-
-    A `CSTVisitor` rather than a loop over `node.children`: libcst computes `children` by
-    running a visitor over the node, which made the walk ~10x slower."""
+class _Builder:
+    """One pre-order pass over the shared tree index (`shapecheck.tree`): scopes, bindings,
+    class attributes, method calls. Parents and the pre-order index are the tree's own."""
 
     def __init__(self, flow: Flow) -> None:
-        super().__init__()
         self.flow = flow
+        self.tree = tree_of(flow.ctx)
         self.counter = 0
-        # (node, scope its children see, class its children are directly in)
-        self.stack: list[tuple[cst.CSTNode, ScopeInfo, cst.ClassDef | None]] = []
 
     def build(self, module: cst.Module) -> None:
-        self.flow.scopes[module] = ScopeInfo(module)
-        module.visit(self)
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        flow = self.flow
-        if self.stack:
-            parent, scope, cls = self.stack[-1]
-            flow.parents[node] = parent
-        else:
-            scope, cls = flow.scopes[node], None
-        flow.order[node] = self.counter
-        self.counter += 1
-        child_scope, child_cls = scope, cls
-        if type(node) is cst.FunctionDef:
-            child_scope = self._function_scope(node, scope, cls)  # type: ignore[arg-type]
-            child_cls = None
-            if cls is None:
-                self._bind(scope, node.name.value, None, node)
-        elif type(node) is cst.ClassDef:
-            flow.classes.setdefault(node.name.value, node)
-            flow.class_attrs.setdefault(node, {})
-            child_cls = node
-            if cls is None:
-                self._bind(scope, node.name.value, None, node)
-        elif type(node) is not cst.Module:
-            self._record(node, scope, cls)
-        self.stack.append((node, child_scope, child_cls))
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
-
-    # no per-attribute callbacks: they cost a getattr per field of every node
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        return None
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        return None
+        flow, tree = self.flow, self.tree
+        flow.parents = tree.parents
+        flow.order = tree.order
+        flow.scopes[module] = ScopeInfo(module)
+        children = tree.children
+        order = tree.order
+        # (node, scope it is in, class whose body it is directly in)
+        stack: list[tuple[cst.CSTNode, ScopeInfo, cst.ClassDef | None]] = [(module, flow.scopes[module], None)]
+        while stack:
+            node, scope, cls = stack.pop()
+            self.counter = order[node] + 1
+            child_scope, child_cls = scope, cls
+            kind = type(node)
+            if kind is cst.FunctionDef:
+                child_scope = self._function_scope(node, scope, cls)  # type: ignore[arg-type]
+                child_cls = None
+                if cls is None:
+                    self._bind(scope, node.name.value, None, node)  # type: ignore[attr-defined]
+            elif kind is cst.ClassDef:
+                flow.classes.setdefault(node.name.value, node)  # type: ignore[attr-defined]
+                flow.class_attrs.setdefault(node, {})  # type: ignore[arg-type]
+                child_cls = node  # type: ignore[assignment]
+                if cls is None:
+                    self._bind(scope, node.name.value, None, node)  # type: ignore[attr-defined]
+            elif kind is not cst.Module:
+                self._record(node, scope, cls)
+            for kid in reversed(children[node]):
+                stack.append((kid, child_scope, child_cls))
 
     def _function_scope(self, fn: cst.FunctionDef, outer: ScopeInfo, cls: cst.ClassDef | None) -> ScopeInfo:
         info = ScopeInfo(fn)
@@ -505,7 +492,7 @@ class _Builder(cst.CSTVisitor):
             return
         flow = self.flow
         if kind is cst.Name:
-            parent = self.stack[-1][0] if self.stack else None
+            parent = flow.parents.get(node)
             if not (type(parent) is cst.Attribute and parent.attr is node):  # type: ignore[union-attr]
                 flow.name_uses.setdefault(node.value, []).append(node)  # type: ignore[attr-defined]
             return
