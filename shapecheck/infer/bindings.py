@@ -73,7 +73,6 @@ other modules, and `setattr` are not followed.
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import enum
 from collections.abc import Iterator
 from typing import TypeVar
@@ -82,6 +81,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from shapecheck.names import dotted
+from shapecheck.tree import Tree, tree_of
 
 N = TypeVar("N", bound=cst.CSTNode)
 
@@ -273,69 +273,13 @@ _FUNCTIONAL_DROPOUT = frozenset(
 # Building
 
 
-_SKIP_FIELDS = frozenset(
-    {
-        "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header",
-        "footer", "newline", "colon", "dot", "equal", "operator", "whitespace", "trailing_whitespace",
-        "whitespace_before", "whitespace_after", "whitespace_before_colon", "whitespace_after_colon",
-        "whitespace_before_params", "whitespace_after_def", "whitespace_after_class",
-        "whitespace_before_args", "whitespace_after_arg", "whitespace_after_star", "whitespace_after_for",
-        "whitespace_before_in", "whitespace_after_in", "whitespace_before_if", "whitespace_after_if",
-        "whitespace_after_with", "whitespace_before_indent", "whitespace_after_lambda",
-        "whitespace_after_import", "whitespace_after_from", "whitespace_before_import",
-        "whitespace_after_return", "whitespace_after_del", "whitespace_after_assert",
-        "whitespace_after_raise", "whitespace_after_await", "whitespace_after_walrus",
-        "whitespace_before_walrus", "whitespace_after_indicator", "whitespace_before_from",
-        "whitespace_after_equal", "whitespace_before_equal", "whitespace_after_as", "whitespace_before_as",
-        "whitespace_after_else", "whitespace_before_else", "whitespace_after_cases", "whitespace_after_match",
-        "whitespace_after_case", "whitespace_after_at", "whitespace_after_global", "whitespace_after_nonlocal",
-        "whitespace_after_async", "whitespace_after_except", "whitespace_after_type", "whitespace_after_lbracket",
-        "whitespace_before_rbracket", "whitespace_after_star_star", "indent", "first_line", "empty_lines",
-        "between", "lbrace", "rbrace", "lbracket", "rbracket", "asynchronous", "star_tok",
-    }
-)
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_IS_NODE: dict[type, bool] = {}  # isinstance on libcst's ABCs is slow; one issubclass per type
-
-
-def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The syntactic children of `node` in field order (close to source order), without
-    whitespace, commas and parentheses. libcst's `node.children` runs a visitor on each call
-    (research/perf-baseline.md); reading the dataclass fields is ~10x cheaper."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = tuple(
-            f.name for f in dataclasses.fields(node) if f.name not in _SKIP_FIELDS and "whitespace" not in f.name
-        )
-        _FIELDS[type(node)] = names
-    out: list[cst.CSTNode] = []
-    is_node = _IS_NODE
-    for name in names:
-        value = getattr(node, name)
-        t = type(value)
-        if t is list or t is tuple:
-            for v in value:
-                tv = type(v)
-                flag = is_node.get(tv)
-                if flag is None:
-                    flag = is_node[tv] = issubclass(tv, cst.CSTNode)
-                if flag:
-                    out.append(v)
-            continue
-        flag = is_node.get(t)
-        if flag is None:
-            flag = is_node[t] = issubclass(t, cst.CSTNode)
-        if flag:
-            out.append(value)
-    return out
-
-
 class _Builder:
     """One manual walk of the module (libcst's visitor machinery costs ~3x the parse here):
     parent and children maps, scopes and bindings."""
 
-    def __init__(self, bindings: Bindings) -> None:
+    def __init__(self, bindings: Bindings, tree: Tree) -> None:
         self.b = bindings
+        self.tree = tree
         self.scopes: list[Scope] = []
         self._visit = {
             cst.ClassDef: self.visit_ClassDef,
@@ -355,10 +299,10 @@ class _Builder:
         self.b.scopes[module] = s
         self.b.module_scope = s
         self.scopes.append(s)
-        parents = self.b.parents
-        children_map = self.b.children
+        tree = self.tree
+        self.b.parents, self.b.children, self.b.by_type = tree.parents, tree.children, tree.by_type
+        children_map = tree.children
         visit = self._visit
-        by_type = self.b.by_type
         stack: list[tuple[cst.CSTNode, bool]] = [(module, False)]
         while stack:
             node, leaving = stack.pop()
@@ -370,11 +314,7 @@ class _Builder:
                 handler(node)
                 if isinstance(node, (cst.ClassDef, cst.FunctionDef)):
                     stack.append((node, True))
-            by_type.setdefault(type(node), []).append(node)
-            kids = child_nodes(node)
-            children_map[node] = kids
-            for kid in reversed(kids):
-                parents[kid] = node
+            for kid in reversed(children_map[node]):
                 stack.append((kid, False))
 
     # scopes -------------------------------------------------------------------------------
@@ -523,7 +463,7 @@ class Bindings:
     def build(cls, ctx: object) -> Bindings:
         """`ctx` is a `FileContext` (anything with `.module` and `.names`)."""
         b = cls(ctx.module, ctx.names)  # type: ignore[attr-defined]
-        _Builder(b).run(b.module)
+        _Builder(b, tree_of(ctx)).run(b.module)
         return b
 
     @classmethod
@@ -533,7 +473,7 @@ class Bindings:
 
         module = cst.parse_module(source)
         b = cls(module, ImportTable.from_module(module))
-        _Builder(b).run(module)
+        _Builder(b, Tree.build(module)).run(module)
         return b
 
     # tree navigation -----------------------------------------------------------------------
