@@ -296,20 +296,26 @@ def check_array(spec: ArraySpec, obj: Any, memo: dict[str, Any]) -> str:
     if spec.variadic_name is None:
         return ""
     middle = shape[np_:rank - ns]
-    key = "*" + spec.variadic_name
+    key, flag = "*" + spec.variadic_name, "*" + spec.variadic_name + "#"
     bound = memo.get(key)
     if bound is None:
-        memo[key] = middle
+        memo[key], memo[flag] = middle, spec.variadic_broadcast
+        return ""
+    # jaxtyping's rule: a binding made by `*#name` stretches to what later uses need; a
+    # binding made by plain `*name` is fixed, and a later `*#name` must broadcast *to* it.
+    name = f"'*{spec.variadic_name}'"
+    if memo.get(flag):
+        merged = _broadcast(bound, middle)
+        if merged is None:
+            return f"dims {name} are {middle}, which do not broadcast with {bound}"
+        if not spec.variadic_broadcast and merged != middle:
+            return f"dims {name} are {middle}, which {bound} cannot be broadcast to"
+        memo[key], memo[flag] = merged, spec.variadic_broadcast
+    elif spec.variadic_broadcast:
+        if _broadcast(bound, middle) != bound:
+            return f"dims {name} are {middle}, which do not broadcast to {bound}"
     elif bound != middle:
-        if spec.variadic_broadcast or memo.get(key + "#"):
-            merged = _broadcast(bound, middle)
-            if merged is None:
-                return f"dims '*{spec.variadic_name}' are {middle}, which do not broadcast with {bound}"
-            memo[key] = merged
-        else:
-            return f"dims '*{spec.variadic_name}' are {middle}, but '*{spec.variadic_name}' is already {bound}"
-    if spec.variadic_broadcast:
-        memo[key + "#"] = True
+        return f"dims {name} are {middle}, but {name} is already {bound}"
     return ""
 
 
