@@ -61,6 +61,9 @@ REARRANGE = [
     ("b c h w -> b (h w) c", {}), ("b (h w) c -> b h w c", {"h": 2}), ("b c h w -> b c (h w)", {}),
     ("... d -> d ...", {}), ("b (h d) -> b h d", {"h": 3}), ("a b -> b a", {}), ("b 1 d -> b d", {}),
     ("(b1 b2) c -> b1 b2 c", {"b1": 2}), ("b c -> b c 1", {}),
+    # `...` inside a composite axis: allowed on the right only (vit-pytorch's vaat.py uses the first)
+    ("b ... c -> b (...) c", {}), ("b ... c -> (b ...) c", {}), ("b ... c -> b (... c)", {}),
+    ("b (...) c -> b ... c", {}),
 ]
 
 
@@ -71,7 +74,8 @@ def test_rearrange_agrees_with_einops(pattern: str, lengths: dict, shape) -> Non
     agree("einops.rearrange", einops.rearrange, Tz(shape), pattern, **lengths)
 
 
-@pytest.mark.parametrize("pattern,lengths", [("b c h w -> b c", {}), ("b (h 2) -> b h", {}), ("b s d -> b d", {})])
+@pytest.mark.parametrize("pattern,lengths", [("b c h w -> b c", {}), ("b (h 2) -> b h", {}), ("b s d -> b d", {}),
+                                             ("b ... c -> b (...)", {})])
 @settings(max_examples=15, deadline=None)
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple))
 def test_reduce_agrees_with_einops(pattern: str, lengths: dict, shape) -> None:  # type: ignore[no-untyped-def,type-arg]

@@ -18,6 +18,7 @@ from shapecheck.infer.values import UNKNOWN, ModuleValue, TensorValue, TupleValu
 from shapecheck.shapes import Dim, Shape, compare
 
 ELLIPSIS = "…"
+GROUPED_ELLIPSIS = "(…)"  # `...` inside a composite axis on the right: `b ... c -> b (...) c`
 
 
 class PatternError(ValueError):
@@ -33,10 +34,12 @@ class Side:
 
     @property
     def names(self) -> list[str]:
-        return [a for g in self.groups for a in g if isinstance(a, str) and a != ELLIPSIS]
+        return [a for g in self.groups for a in g if isinstance(a, str) and a not in (ELLIPSIS, GROUPED_ELLIPSIS)]
 
 
-def parse_side(text: str) -> Side:
+def parse_side(text: str, *, output: bool = False) -> Side:
+    """One side of a pattern. Only the output side may put `...` inside parentheses (einops
+    flattens the ellipsis axes into that composite axis); on the input side it is an error."""
     text = text.replace("...", f" {ELLIPSIS} ")
     groups: list[list[str | int]] = []
     current: list[str | int] | None = None
@@ -56,10 +59,10 @@ def parse_side(text: str) -> Side:
             if token == ELLIPSIS:
                 if ellipsis:
                     raise PatternError("'...' can appear only once on each side")
-                if current is not None:
-                    raise PatternError("'...' inside parentheses is not supported")
+                if current is not None and not output:
+                    raise PatternError("'...' inside parentheses is allowed only on the right side")
                 ellipsis = True
-                item = ELLIPSIS
+                item = ELLIPSIS if current is None else GROUPED_ELLIPSIS
             elif token.isdigit():
                 item = int(token)
             elif token.isidentifier() and token != "_":
@@ -72,7 +75,7 @@ def parse_side(text: str) -> Side:
                 groups.append([item])
     if current is not None:
         raise PatternError("unbalanced parentheses")
-    names = [a for g in groups for a in g if isinstance(a, str) and a != ELLIPSIS]
+    names = [a for g in groups for a in g if isinstance(a, str) and a not in (ELLIPSIS, GROUPED_ELLIPSIS)]
     if len(set(names)) != len(names):
         raise PatternError("an axis name is repeated on one side")
     return Side(groups, ellipsis)
@@ -82,7 +85,7 @@ def parse_pattern(pattern: str) -> tuple[Side, Side]:
     if pattern.count("->") != 1:
         raise PatternError("the pattern needs exactly one '->'")
     left, right = pattern.split("->")
-    return parse_side(left), parse_side(right)
+    return parse_side(left), parse_side(right, output=True)
 
 
 def _fail(call: OpCall, title: str, pattern: str, text: str, *notes: str) -> Value:
@@ -153,7 +156,9 @@ def apply_pattern(call: OpCall, kind: str, t: TensorValue, pattern: str, lengths
             continue
         parts: list[Dim] = []
         for a in group:
-            if isinstance(a, int):
+            if a == GROUPED_ELLIPSIS:
+                parts.extend(ellipsis_dims)
+            elif isinstance(a, int):
                 parts.append(Dim.const(a))
             elif a in sizes:
                 parts.append(sizes[a])
