@@ -103,7 +103,9 @@ class BroadcastTrap(_ShapeRule):
 
     ## Known problems
     Silent when the intent is explicit: an operand made by `x[:, None]`, `unsqueeze`, `view`,
-    `reshape`, `expand`, `einsum` or einops says the outer product is on purpose.
+    `reshape`, `expand`, `einsum` or einops says the outer product is on purpose, and so do
+    operands of equal rank whose size-1 axes are all written out (`(n, 1) + (1, m)`, the
+    course's outer product): only a rank-padded operand makes the broadcast implicit.
     """
 
     CODE: ClassVar[str] = "SC102"
@@ -135,6 +137,10 @@ def pairwise(x: Float[Tensor, "n"]):
 def add_bias(x: Float[Tensor, "n c"], bias: Float[Tensor, "c"]):
     return x + bias
 '''), "a per-feature bias (seed 1.5.2, case A)"),
+        Valid(_ex('''
+def grid(col: Float[Tensor, "n 1"], row: Float[Tensor, "1 m"]):
+    return col + row
+'''), "the course's outer product: both size-1 axes written out, no rank padding"),
     ]
 
 

@@ -25,7 +25,7 @@ from shapecheck.infer.ops._common import (
 )
 from shapecheck.infer.ops.registry import OpCall, op
 from shapecheck.infer.values import UNKNOWN, ConstValue, DimValue, TensorValue, Value, as_dim
-from shapecheck.shapes import Dim, Shape, broadcast, compare
+from shapecheck.shapes import BroadcastResult, Dim, Shape, broadcast, compare
 
 # operator symbol -> (torch function names, Tensor method names, numpy function names)
 _ARITH: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -128,9 +128,22 @@ def broadcast_call(
     named = [(a, b) for a, b in result.assumptions if _named(a) and _named(b)]
     if named:
         call.report("SC103", *messages.broadcast_assumption(name, shapes, labels, result, named))
-    elif trap and result.is_trap and not any(t.origin in EXPLICIT_ORIGINS for t, _ in tensors):
+    elif trap and result.is_trap and _rank_padded(result, shapes) and not any(
+        t.origin in EXPLICIT_ORIGINS for t, _ in tensors
+    ):
         call.report("SC102", *messages.broadcast_trap(name, shapes, labels, result, shape))
     return TensorValue(shape, **fields)  # type: ignore[arg-type]
+
+
+def _rank_padded(result: BroadcastResult, shapes: list[Shape]) -> bool:
+    """Whether an operand of lower rank was padded on the left and stretched: the implicit part
+    of `(N) - (N, 1) -> (N, N)`. Operands of equal rank with explicit 1s, `(3, 1) + (1, 3)`, are
+    the course's deliberate outer product (seed §1.5.3 example 2), not a trap."""
+    for i, axis in result.stretched:
+        rank = shapes[i].rank
+        if rank is not None and -axis > rank:
+            return True
+    return False
 
 
 def _named(d: object) -> bool:
