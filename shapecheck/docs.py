@@ -50,6 +50,20 @@ def render_index() -> str:
     return "\n".join(lines) + "\n"
 
 
+README = PAGES_DIR.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- rule-table:start -->", "<!-- rule-table:end -->"
+
+
+def readme_with_table(text: str) -> str:
+    """The README with the rule table between its markers replaced by the current one."""
+    head, sep, rest = text.partition(TABLE_START)
+    _, sep2, tail = rest.partition(TABLE_END)
+    if not sep or not sep2:
+        return text
+    table = render_index().split("\n", 2)[2].replace("](", "](rules/")
+    return f"{head}{TABLE_START}\n{table}{TABLE_END}{tail}"
+
+
 def expected_pages() -> dict[str, str]:
     pages = {f"{code}.md": render_page(rule) for code, rule in all_rules().items()}
     pages["README.md"] = render_index()
@@ -60,7 +74,9 @@ def main() -> int:
     PAGES_DIR.mkdir(exist_ok=True)
     for name, text in expected_pages().items():
         (PAGES_DIR / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(expected_pages())} pages to {PAGES_DIR}")
+    if README.exists():
+        README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {len(expected_pages())} pages to {PAGES_DIR} and the README's rule table")
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shapecheck.docs import PAGES_DIR, expected_pages
+from shapecheck.docs import PAGES_DIR, README, TABLE_START, expected_pages, readme_with_table
 from shapecheck.rules import all_rules
 from shapecheck.testing import assert_marks
 
@@ -40,3 +40,9 @@ def test_rule_pages_are_current() -> None:
         assert path.exists() and path.read_text(encoding="utf-8") == text, (
             f"rules/{name} is stale: run `python -m shapecheck.docs`"
         )
+
+
+def test_readme_rule_table_is_current() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert TABLE_START in text
+    assert readme_with_table(text) == text, "the README's rule table is stale: run `python -m shapecheck.docs`"
