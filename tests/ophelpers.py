@@ -73,8 +73,10 @@ def to_value(arg: Any) -> Value:
     if isinstance(arg, Tz):
         # what our transpose marks: non-contiguous unless the swapped axes keep the memory order
         contiguous = to_torch(arg).is_contiguous() if arg.noncontiguous else True
+        rank = len(arg.shape)
+        layout = (*range(rank - 2), rank - 1, rank - 2) if not contiguous else None
         return TensorValue(Shape.of(*arg.shape), dtype=_DTYPE_NAMES.get(arg.dtype), device="meta",
-                           contiguous=contiguous, origin="transpose" if arg.noncontiguous else None)
+                           contiguous=contiguous, origin="transpose" if arg.noncontiguous else None, layout=layout)
     if isinstance(arg, Size):
         return ShapeValue(Shape.of(*arg.dims))
     if isinstance(arg, slice):

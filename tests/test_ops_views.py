@@ -216,3 +216,22 @@ def test_tril_triu_glu(shape, dim) -> None:  # type: ignore[no-untyped-def]
     agree("torch.tril", torch.tril, Tz(shape))
     agree("Tensor.triu", torch.Tensor.triu, Tz(shape), 1)
     agree_cpu("torch.nn.functional.glu", F.glu, Tz(shape), dim)
+
+
+def test_view_after_transpose_merges_only_axes_still_in_memory_order() -> None:
+    """(b, s, h, d).transpose(2, 3) keeps b and s adjacent in memory: merging them is a valid
+    view; .transpose(1, 2) puts h between s and d, so merging s and d needs a copy (SC108)."""
+    from shapecheck.testing import lint_snippet
+
+    source = '''
+from jaxtyping import Float
+from torch import Tensor
+
+def f(x: Float[Tensor, "b s h d"]):
+    y = x.transpose(2, 3)
+    ok = y.view(-1, y.shape[2], y.shape[3])
+    z = x.transpose(1, 2)
+    bad = z.view(z.shape[0], z.shape[1], -1)
+    return ok, bad
+'''
+    assert [(d.location.row, d.code) for d in lint_snippet(source, ["SC108"])] == [(9, "SC108")]

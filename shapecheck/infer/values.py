@@ -33,6 +33,9 @@ class TensorValue:
     dtype: str | None = None
     device: str | None = None
     contiguous: bool | None = True
+    # For a permuted view of a contiguous tensor: axis k is axis layout[k] of that contiguous base
+    # (so `.view()` can tell which axes still merge); None when contiguous or not known.
+    layout: tuple[int, ...] | None = None
     requires_grad: bool | None = None
     origin: str | None = None
     library: str = "torch"  # "torch" or "numpy"

@@ -126,9 +126,10 @@ def conv_shape(call: OpCall, t: TensorValue, n: int, out_channels: Dim, in_chann
         out = [conv_out(L, k, s, p, d) for L, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)]
     if call.facts is not None:
         out = [call.facts.simplify(o) for o in out]
-    # a batched transposed convolution may produce an empty output (size 0); unbatched it may not
-    empty_ok = transposed and t.shape.rank == n + 2
-    if not _positive(call, t, out, f"kernel {tuple(kernel)}", label, allow_zero=empty_ok):
+    # An output size of 0 is reported for transposed convolutions too: the meta kernel and the
+    # unbatched (or batch-1) CPU kernel raise "Output size is too small"; only the batched CPU
+    # kernel returns an empty tensor, which no training code wants.
+    if not _positive(call, t, out, f"kernel {tuple(kernel)}", label):
         return UNKNOWN
     return dataclasses.replace(t, shape=Shape.of(*lead, out_channels, *out), **fields)  # type: ignore[arg-type]
 

@@ -131,6 +131,73 @@ def merges_axes(before: Shape, after: Shape) -> bool:
     return False
 
 
+def merged_groups(before: Shape, after: Shape) -> list[list[int]] | None:
+    """The groups of input axes (size-1 axes left out) that a reshape from `before` to `after`
+    merges into one output axis, as torch's view algorithm chunks them: grow whichever side is
+    smaller until the products agree. None when symbolic sizes leave it open."""
+    if before.rank is None or after.rank is None:
+        return None
+    inp = [(k, d) for k, d in enumerate(before.dims) if d.value != 1]
+    out = [d for d in after.dims if d.value != 1]
+    groups: list[list[int]] = []
+    i = j = 0
+    while i < len(inp) and j < len(out):
+        members, a, b = [inp[i][0]], inp[i][1], out[j]
+        while compare(a, b) != "equal":
+            if a.value is not None and b.value is not None:
+                grow_input = a.value < b.value
+            elif exact_quotient(a, b) is not None:
+                grow_input = False  # the input axis is split over several outputs
+            elif exact_quotient(b, a) is not None:
+                grow_input = True
+            else:
+                return None
+            if grow_input:
+                i += 1
+                if i >= len(inp):
+                    return None
+                members.append(inp[i][0])
+                a = a * inp[i][1]
+            else:
+                j += 1
+                if j >= len(out):
+                    return None
+                b = b * out[j]
+        if len(members) > 1:
+            groups.append(members)
+        i += 1
+        j += 1
+    return groups
+
+
+def view_breaks_layout(t: TensorValue, after: Shape) -> bool:
+    """Whether `.view()` to `after` needs a copy of the non-contiguous `t` (torch raises).
+
+    With a known layout (a permuted contiguous tensor) merging axes p < q works only when they are
+    in memory order with nothing but size-1 axes between them in the base; otherwise (expand, or a
+    layout we lost) any merge is reported, as before."""
+    if t.layout is None or len(t.layout) != t.shape.rank:  # unknown, or left stale by an op that reshaped
+        return merges_axes(t.shape, after)
+    groups = merged_groups(t.shape, after)
+    if not groups:
+        return False
+    dims = list(t.shape.dims)
+    base_size = {t.layout[k]: dims[k] for k in range(len(dims))}
+    for group in groups:
+        for p, q in zip(group, group[1:]):
+            lo, hi = t.layout[p], t.layout[q]
+            if lo > hi:
+                return True
+            between = [base_size[b] for b in range(lo + 1, hi)]
+            if any(d.is_unknown for d in between):
+                return False
+            # a named axis between them (`h` in (b, s, h, d) -> transpose(1, 2) -> view(b, h, -1))
+            # is taken to be > 1, as the annotation that named it means
+            if any(d.value != 1 for d in between):
+                return True
+    return False
+
+
 @op(*_m("view", "reshape"), "torch.reshape", "numpy.reshape")
 def view(call: OpCall) -> Value:
     t = tensor(call.arg(0, "input"))
@@ -144,7 +211,7 @@ def view(call: OpCall) -> Value:
         sizes = size_args(call, 1, keyword="size" if "size" in call.kwargs else "shape")
     is_view = call.name.endswith("view")
     out = reshape_to(call, t, sizes, "view" if is_view else "reshape")
-    if is_view and t.contiguous is False and isinstance(out, TensorValue) and merges_axes(t.shape, out.shape):
+    if is_view and t.contiguous is False and isinstance(out, TensorValue) and view_breaks_layout(t, out.shape):
         call.report("SC108", *messages.view_noncontiguous(t.origin))
         return UNKNOWN
     return out
@@ -157,7 +224,7 @@ def view_as(call: OpCall) -> Value:
         return UNKNOWN
     is_view = call.name.endswith("view_as")
     out = reshape_to(call, t, _dims(other), "view" if is_view else "reshape", str(other.shape))
-    if is_view and t.contiguous is False and isinstance(out, TensorValue) and merges_axes(t.shape, out.shape):
+    if is_view and t.contiguous is False and isinstance(out, TensorValue) and view_breaks_layout(t, out.shape):
         call.report("SC108", *messages.view_noncontiguous(t.origin))
         return UNKNOWN
     return out
@@ -271,10 +338,17 @@ def permute(call: OpCall) -> Value:
     if len(set(norm)) != rank:
         call.report("SC106", *messages.dim_repeated(op_title(call), order))
         return UNKNOWN
-    dims = _dims(t) or []
-    identity = norm == list(range(rank))
-    return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in norm]), origin=t.origin if identity else "permute",
-                               contiguous=t.contiguous if keeps_memory_order(dims, norm) else False)
+    return _reordered(t, _dims(t) or [], norm, "permute")
+
+
+def _reordered(t: TensorValue, dims: list[Dim], order: list[int], origin: str) -> TensorValue:
+    """`t` with its axes taken in `order`, tracking the memory layout for `.view()`'s SC108."""
+    contiguous = t.contiguous if keeps_memory_order(dims, order) else False
+    base = tuple(range(len(dims))) if t.contiguous else t.layout  # a layout survives only while non-contiguous
+    layout = None if base is None or contiguous else tuple(base[i] for i in order)
+    identity = order == list(range(len(dims)))
+    return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in order]), origin=t.origin if identity else origin,
+                               contiguous=contiguous, layout=layout)
 
 
 def keeps_memory_order(dims: list[Dim], order: list[int]) -> bool:
@@ -287,9 +361,7 @@ def _swap(t: TensorValue, a: int, b: int, origin: str) -> TensorValue:
     dims = _dims(t) or []
     order = list(range(len(dims)))
     order[a], order[b] = order[b], order[a]
-    contiguous = t.contiguous if keeps_memory_order(dims, order) else False
-    return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in order]), origin=origin if a != b else t.origin,
-                               contiguous=contiguous)
+    return _reordered(t, dims, order, origin)
 
 
 @op("torch.transpose", "torch.swapaxes", "torch.swapdims", *_m("transpose", "swapaxes", "swapdims", "transpose_"),
@@ -357,7 +429,7 @@ def T(call: OpCall) -> Value:
         return unknown_like(t, origin="transpose", contiguous=False)
     if len(dims) < 2:
         return t
-    return dataclasses.replace(t, shape=Shape.of(*reversed(dims)), origin="transpose", contiguous=False)
+    return _reordered(t, dims, list(reversed(range(len(dims)))), "transpose")
 
 
 @op("Tensor.mT", "torch.Tensor.mT", "Tensor.mH", "torch.Tensor.mH", "torch.adjoint", "Tensor.adjoint")
@@ -375,9 +447,11 @@ def mT(call: OpCall) -> Value:
         return UNKNOWN
     if len(t.shape.suffix) < 2:
         return unknown_like(t, origin="transpose", contiguous=False)
+    if t.shape.rank is not None:
+        return _swap(t, t.shape.rank - 2, t.shape.rank - 1, "transpose")
     axes = list(t.shape.axes)
     axes[-1], axes[-2] = axes[-2], axes[-1]
-    return dataclasses.replace(t, shape=Shape.of(*axes), origin="transpose", contiguous=False)
+    return dataclasses.replace(t, shape=Shape.of(*axes), origin="transpose", contiguous=False, layout=None)
 
 
 @op("torch.movedim", "torch.moveaxis", *_m("movedim", "moveaxis"), "numpy.moveaxis")
@@ -415,10 +489,7 @@ def movedim(call: OpCall) -> Value:
         order[d] = s
     rest = iter(i for i in range(rank) if i not in s_norm)
     final = [o if o is not None else next(rest) for o in order]
-    dims = _dims(t) or []
-    identity = final == list(range(rank))
-    return dataclasses.replace(t, shape=Shape.of(*[dims[i] for i in final]), origin=t.origin if identity else "permute",
-                               contiguous=t.contiguous if keeps_memory_order(dims, final) else False)
+    return _reordered(t, _dims(t) or [], final, "permute")
 
 
 @op("torch.unsqueeze", *_m("unsqueeze", "unsqueeze_"), "numpy.expand_dims")
