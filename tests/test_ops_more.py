@@ -41,7 +41,11 @@ def test_functional_adaptive_pools(name: str, fn, n: int, shape, out) -> None:  
        stride=st.integers(1, 2), padding=st.integers(0, 1))
 def test_functional_conv_transpose(name: str, fn, n: int, batch, c_in, c_w, c_out, length, k, stride, padding) -> None:  # type: ignore[no-untyped-def]
     shape = ((2,) if batch else ()) + (c_in,) + (length,) * n
-    agree_cpu(name, fn, Tz(shape), Tz((c_w, c_out) + (k,) * n), None, stride, padding)
+    try:  # an empty output: the batched CPU kernel returns it, meta raises, and so do we (see test_ops_nn)
+        empty = fn(torch.zeros(shape), torch.zeros((c_w, c_out) + (k,) * n), None, stride, padding).numel() == 0
+    except RuntimeError:
+        empty = False
+    (agree if empty else agree_cpu)(name, fn, Tz(shape), Tz((c_w, c_out) + (k,) * n), None, stride, padding)
 
 
 @pytest.mark.parametrize("cls,n", [("torch.nn.MaxPool3d", 3), ("torch.nn.AvgPool3d", 3), ("torch.nn.AdaptiveAvgPool3d", 3),
