@@ -45,7 +45,11 @@ def test_functional_conv_transpose(name: str, fn, n: int, batch, c_in, c_w, c_ou
         empty = fn(torch.zeros(shape), torch.zeros((c_w, c_out) + (k,) * n), None, stride, padding).numel() == 0
     except RuntimeError:
         empty = False
-    (agree if empty else agree_cpu)(name, fn, Tz(shape), Tz((c_w, c_out) + (k,) * n), None, stride, padding)
+    weight = Tz((c_w, c_out) + (k,) * n)
+    if empty:
+        agree(name, fn, Tz(shape), weight, None, stride, padding)
+    else:
+        agree_cpu(name, fn, Tz(shape), weight, None, stride, padding)
 
 
 @pytest.mark.parametrize("cls,n", [("torch.nn.MaxPool3d", 3), ("torch.nn.AvgPool3d", 3), ("torch.nn.AdaptiveAvgPool3d", 3),
