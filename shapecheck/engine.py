@@ -9,15 +9,17 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from shapecheck.diagnostics import Diagnostic, Edit, Location
 from shapecheck.names import ImportTable
 import shapecheck.rules
 from shapecheck.rules.base import FileContext, LintRule, RawFinding
-from shapecheck.tree import tree_of
+from shapecheck.tree import positions as node_positions
+from shapecheck.tree import positions_of, tree_of
 
 
 def parse_error(filename: str, exc: cst.ParserSyntaxError, source: str | None = None) -> Diagnostic:
@@ -99,7 +101,7 @@ def lint_module(
         run_visitors(ctx, visitors)
     if not ctx.findings:
         return []
-    return resolve(filename, module, ctx.findings)
+    return resolve(filename, module, ctx.findings, positions_of(ctx))
 
 
 def run_visitors(ctx: FileContext, visitors: list[LintRule]) -> None:
@@ -129,9 +131,10 @@ def run_visitors(ctx: FileContext, visitors: list[LintRule]) -> None:
         cst.visit_batched(ctx.module, fallback)
 
 
-def resolve(filename: str, module: cst.Module, findings: list[RawFinding]) -> list[Diagnostic]:
+def resolve(filename: str, module: cst.Module, findings: list[RawFinding], positions: Any = None) -> list[Diagnostic]:
     """Turn node-based findings into positioned diagnostics (only files with findings pay)."""
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    if positions is None:
+        positions = node_positions(module)
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int, str]] = set()
     for f in findings:

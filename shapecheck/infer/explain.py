@@ -15,12 +15,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from shapecheck.infer.interpreter import FileAnalysis, FunctionResult, Interpreter
 from shapecheck.infer.project import ProjectIndex
 from shapecheck.infer.summary import ModuleSummary
 from shapecheck.infer.values import TensorValue, TupleValue, Value
+from shapecheck.tree import positions as node_positions
 
 
 def describe(value: Value) -> str:
@@ -77,7 +77,7 @@ def _selected(functions: list[FunctionResult], function: str | None) -> list[Fun
 def reveal(source: str, function: str | None = None, path: Path | None = None) -> dict[int, list[tuple[str, str]]]:
     """line (1-based) -> [(target, description)] for every tensor-valued assignment."""
     module, analysis = analyse_source(source, path)
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    positions = node_positions(module)
     out: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for fn in _selected(analysis.functions, function):
         for assignment in fn.assignments:
@@ -96,7 +96,7 @@ def reveal(source: str, function: str | None = None, path: Path | None = None) -
 def function_lines(source: str, function: str) -> tuple[int, int] | None:
     """First and last line of the function (or `Class.method`) named `function`."""
     module = cst.parse_module(source)
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    positions = node_positions(module)
     cls_name, _, fn_name = function.rpartition(".")
     for node, rng in positions.items():
         if isinstance(node, cst.FunctionDef) and node.name.value == fn_name:

@@ -11,30 +11,40 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from shapecheck.diagnostics import Fix, NodeEdit
 from shapecheck.infer.bindings import _FUNCTIONAL_DROPOUT, Bindings, Role
-from shapecheck.infer.loops import LoopFacts
+from shapecheck.infer.loops import LoopFacts, eval_named
 from shapecheck.rules.base import FileContext, Invalid, LintRule, Valid
+from shapecheck.tree import positions_of, tree_of
 
 _FRAMEWORKS = ("torch", "lightning", "pytorch_lightning", "accelerate", "deepspeed", "transformers")
 
 
+# Every loop finding needs one of these in the source (a backward, a step, a mode switch or a
+# grad-mode context), or a function named like an evaluation (SC210/SC212): model files have none.
+_LOOP_WORDS = ("backward", "step", "zero_grad", ".eval", ".train", "no_grad", "inference_mode", "set_grad_enabled")
+
+
 def _loop_facts(ctx: FileContext) -> LoopFacts | None:
-    """The file's loop facts, or None for files that use none of the frameworks (no cost)."""
+    """The file's loop facts, or None for files that cannot have a loop finding (no cost)."""
     if not any(ctx.names.imports(m) for m in _FRAMEWORKS):
+        return None
+    if not any(word in ctx.source for word in _LOOP_WORDS) and not any(
+        eval_named(f) for f in tree_of(ctx).by_type.get(cst.FunctionDef, ())  # type: ignore[arg-type]
+    ):
         return None
     return ctx.fact("training-loops", LoopFacts.build)
 
 
 def _line_of(ctx: FileContext) -> Callable[[cst.CSTNode], int]:
-    def build(c: FileContext) -> dict[cst.CSTNode, int]:
-        positions = MetadataWrapper(c.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        return {node: rng.start.line for node, rng in positions.items()}
+    positions = positions_of(ctx)  # shared with the engine, which needs them for the report anyway
 
-    lines = ctx.fact("training-lines", build)
-    return lambda node: lines.get(node, 0)
+    def line(node: cst.CSTNode) -> int:
+        rng = positions.get(node)
+        return rng.start.line if rng is not None else 0
+
+    return line
 
 
 class _LoopRule(LintRule):
