@@ -510,3 +510,21 @@ def test_class_constants_and_helper_built_attributes() -> None:
         def forward(self, x: Float[Tensor, "b planes"]):
             y = self.fc(x)                 # reveal: (b, 4 * planes) float
     ''')
+
+
+def test_transformer_fixture_is_inferred_end_to_end() -> None:
+    """The clean transformer fixture is silent because every shape is *known* and right, not
+    because inference gave up: the fused qkv split, the head split and the merge all resolve."""
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "clean" / "shape_transformer_block.py"
+    source = path.read_text(encoding="utf-8")
+    found = reveal(source, path=path)
+    lines = source.splitlines()
+
+    def described(fragment: str) -> str:
+        row = next(i for i, line in enumerate(lines, start=1) if fragment in line)
+        return "; ".join(desc for _, desc in found.get(row, []))
+
+    assert described("q, k, v = self.qkv(x).split(d, dim=2)") == "; ".join(["(b, s, d_model) float"] * 3)
+    assert described("q = q.view(b, s, self.n_heads") == "(b, n_heads, s, d_model // n_heads) float"
+    assert described("att = (q @ k.transpose(-2, -1))") == "(b, n_heads, s, s) float"
+    assert described("y = y.transpose(1, 2).contiguous().view(") == "(b, s, d_model) float"

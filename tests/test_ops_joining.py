@@ -60,3 +60,18 @@ def test_symbolic_chunk_and_cat() -> None:
     assert isinstance(out, TensorValue) and str(out.shape) == "(b, d + e)" and not call.findings
     call = OpCall("torch.cat", [TupleValue((TensorValue(Shape.of("b", 3)), TensorValue(Shape.of("b", 4))))], {"dim": ConstValue(0)})
     assert cat(call) is UNKNOWN and [f.code for f in call.findings] == ["SC101"]
+
+
+def test_symbolic_split_into_equal_pieces() -> None:
+    """nanoGPT's `q, k, v = self.c_attn(x).split(n_embd, dim=2)` on (b, s, 3 * d): three (b, s, d)."""
+    from shapecheck.infer.values import DimValue
+    from shapecheck.shapes import Dim
+
+    d = Dim.sym("d")
+    call = OpCall("Tensor.split", [TensorValue(Shape.of("b", "s", d * 3)), DimValue(d)], {"dim": ConstValue(2)})
+    out = lookup("Tensor.split")(call)  # type: ignore[misc]
+    assert isinstance(out, TupleValue) and [str(p.shape) for p in out.items] == ["(b, s, d)"] * 3  # type: ignore[union-attr]
+    assert not call.findings
+    # not an exact multiple: unknown, no finding
+    call = OpCall("Tensor.split", [TensorValue(Shape.of("b", "s", "e")), DimValue(d)], {"dim": ConstValue(2)})
+    assert lookup("Tensor.split")(call) is UNKNOWN and not call.findings  # type: ignore[misc]

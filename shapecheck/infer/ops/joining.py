@@ -14,6 +14,7 @@ from shapecheck.infer.ops._common import ERROR, UNSURE, dim_arg, op_title, tenso
 from shapecheck.infer.ops.registry import OpCall, op
 from shapecheck.infer.values import UNKNOWN, TensorValue, TupleValue, Value, as_dim, as_int
 from shapecheck.shapes import Dim, Shape, compare
+from shapecheck.shapes.dims import exact_quotient
 
 
 def _tensors(call: OpCall) -> tuple[list[TensorValue], list[str]] | None:
@@ -163,7 +164,13 @@ def split(call: OpCall) -> Value:
         return _pieces(t, d, secs)
     n = as_int(arg)
     if n is None or size.value is None:
-        return UNKNOWN
+        # symbolic: `qkv.split(d_model, dim=2)` of a (b, s, 3 * d_model) tensor is three pieces of
+        # d_model; only an exact, concrete number of equal pieces is modelled
+        piece = as_dim(arg)
+        count = exact_quotient(size, piece) if piece is not None else None
+        if count is None or count.value is None or not 0 < count.value <= 64:
+            return UNKNOWN
+        return _pieces(t, d, [piece] * count.value)  # type: ignore[list-item]
     if n <= 0:
         if n < 0 or size.value != 0:
             call.report("SC101", *messages.op_error(f"{op_title(call)}: split size must be positive, got {n}"))
