@@ -94,43 +94,6 @@ def constant_ratio(a: Dim, b: Dim) -> tuple[int, int] | None:
     return (p, q) if a * q == b * p else None
 
 
-def merges_axes(before: Shape, after: Shape) -> bool:
-    """Whether going from `before` to `after` merges two or more axes (size-1 axes aside).
-
-    Splitting an axis is always possible as a view; merging axes is what a transposed/permuted
-    tensor cannot do without a copy. Silent (False) when symbolic sizes leave it open."""
-    if before.rank is None or after.rank is None:
-        return False
-    inp = [d for d in before.dims if d.value != 1]
-    out = [d for d in after.dims if d.value != 1]
-    i = j = 0
-    while i < len(inp) and j < len(out):
-        a, b = inp[i], out[j]
-        for _ in range(len(inp) + len(out)):
-            if compare(a, b) == "equal":
-                break
-            if a.value is not None and b.value is not None:
-                if a.value < b.value:
-                    return True  # an output axis takes more than one input axis
-                if b.value == 0 or a.value % b.value:
-                    return True
-                j += 1
-                if j >= len(out):
-                    return False
-                b = b * out[j]
-                continue
-            if exact_quotient(a, b) is not None:  # the input axis is split: fine
-                j += 1
-                if j >= len(out):
-                    return False
-                b = b * out[j]
-                continue
-            return exact_quotient(b, a) is not None  # b spans several input axes: a merge
-        i += 1
-        j += 1
-    return False
-
-
 def merged_groups(before: Shape, after: Shape) -> list[list[int]] | None:
     """The groups of input axes (size-1 axes left out) that a reshape from `before` to `after`
     merges into one output axis, as torch's view algorithm chunks them: grow whichever side is
@@ -176,11 +139,11 @@ def view_breaks_layout(t: TensorValue, after: Shape) -> bool:
     With a known layout (a permuted contiguous tensor) merging axes p < q works only when they are
     in memory order with nothing but size-1 axes between them in the base; otherwise (expand, or a
     layout we lost) any merge is reported, as before."""
-    if t.layout is None or len(t.layout) != t.shape.rank:  # unknown, or left stale by an op that reshaped
-        return merges_axes(t.shape, after)
     groups = merged_groups(t.shape, after)
     if not groups:
-        return False
+        return False  # only splits (always a view), or sizes that leave it open
+    if t.layout is None or len(t.layout) != t.shape.rank:  # unknown, or left stale by an op that reshaped
+        return True
     dims = list(t.shape.dims)
     base_size = {t.layout[k]: dims[k] for k in range(len(dims))}
     for group in groups:
