@@ -18,7 +18,6 @@ from shapecheck.diagnostics import Diagnostic, Edit, Location
 from shapecheck.names import ImportTable
 import shapecheck.rules
 from shapecheck.rules.base import FileContext, LintRule, RawFinding
-from shapecheck.tree import positions as node_positions
 from shapecheck.tree import positions_of, tree_of
 
 
@@ -131,10 +130,8 @@ def run_visitors(ctx: FileContext, visitors: list[LintRule]) -> None:
         cst.visit_batched(ctx.module, fallback)
 
 
-def resolve(filename: str, module: cst.Module, findings: list[RawFinding], positions: Any = None) -> list[Diagnostic]:
+def resolve(filename: str, module: cst.Module, findings: list[RawFinding], positions: Any) -> list[Diagnostic]:
     """Turn node-based findings into positioned diagnostics (only files with findings pay)."""
-    if positions is None:
-        positions = node_positions(module)
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int, str]] = set()
     for f in findings:
