@@ -408,3 +408,40 @@ def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], hash
             if progress:
                 progress(1)
     return out
+
+
+def check_source(display: str, source: str, options: CheckOptions, *, path: Path | None = None,
+                 project_files: Sequence[Path] = ()) -> tuple[str, FileResult]:
+    """Lint (and, with `options.fixing`, fix) a source that does not come from disk: stdin, an
+    editor buffer. Returns the fixed source (the input when nothing was fixed) and the result.
+    Nothing is cached or written; `path` (possibly absent on disk) decides per-file-ignores and
+    whether it is a notebook. Never raises: a failure is SC903."""
+    path = path if path is not None else Path(display)
+    result = FileResult(path, display)
+    _init_worker(options, list(project_files), {})
+    new = source
+    try:
+        absolute = path if path.is_absolute() else options.cwd / path
+        try:
+            rel = absolute.relative_to(options.settings.root).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        file_ignores = PerFileIgnores(options.settings.per_file_ignores).codes_for(rel)
+        task = _Task(path, display, source.encode("utf-8"), file_ignores, None)
+        if path.suffix == ".ipynb":
+            result.diagnostics = _lint_notebook(task, options)
+            return new, result
+        result.diagnostics = lint_text(display, source, options, file_ignores)
+        if options.fixing and any(fix_applies(d, options.unsafe_fixes) for d in result.diagnostics):
+            apply_fixes = load_apply_fixes()
+            if apply_fixes is not None:
+                new, result.diagnostics, result.fixed = _fix_loop(task, source, result.diagnostics, options, apply_fixes)
+                if options.diff and new != source:
+                    result.diff = "".join(difflib.unified_diff(
+                        source.splitlines(keepends=True), new.splitlines(keepends=True),
+                        fromfile=f"a/{display}", tofile=f"b/{display}"))
+    except Exception as exc:  # noqa: BLE001 - RecursionError included: SC903, never a traceback
+        from shapecheck.engine import internal_error
+
+        result.diagnostics = [internal_error(display, exc)]
+    return new, result
