@@ -415,10 +415,14 @@ def check_source(display: str, source: str, options: CheckOptions, *, path: Path
     """Lint (and, with `options.fixing`, fix) a source that does not come from disk: stdin, an
     editor buffer. Returns the fixed source (the input when nothing was fixed) and the result.
     Nothing is cached or written; `path` (possibly absent on disk) decides per-file-ignores and
-    whether it is a notebook. Never raises: a failure is SC903."""
+    whether it is a notebook. The project index (summaries of the files calls resolve into) is
+    kept between calls with the same options and files; `forget_project()` drops it after a save.
+    Never raises: a failure is SC903."""
     path = path if path is not None else Path(display)
     result = FileResult(path, display)
-    _init_worker(options, list(project_files), {})
+    if _STATE.get("options") is not options or _STATE.get("files") != list(project_files):
+        _init_worker(options, list(project_files), {})
+    _reset_dependencies()
     new = source
     try:
         absolute = path if path.is_absolute() else options.cwd / path
@@ -445,3 +449,13 @@ def check_source(display: str, source: str, options: CheckOptions, *, path: Path
 
         result.diagnostics = [internal_error(display, exc)]
     return new, result
+
+
+def forget_project() -> None:
+    """Drop this process's project index (a project file changed on disk)."""
+    _STATE.pop("project", None)
+
+
+def last_dependencies() -> set[Path]:
+    """The project files the last `check_source`/`check_task` analysis looked into."""
+    return set(getattr(_STATE.get("project"), "touched", set()))
