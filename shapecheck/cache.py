@@ -93,6 +93,7 @@ def diagnostic_from_json(data: dict[str, Any], filename: str) -> Diagnostic:
         list(data.get("notes", [])),
         fix,
         data.get("cell"),
+        data.get("noqa_row") if data.get("noqa_row") != data["location"]["row"] else None,
     )
 
 
