@@ -25,6 +25,17 @@ class Severity(str, enum.Enum):
     def letter(self) -> str:
         return self.value[0].upper()
 
+    @property
+    def rank(self) -> int:
+        """info 0 < warning 1 < error 2: `--fail-level warning` fails on ranks >= 1."""
+        return _RANK[self.value]
+
+    def at_least(self, level: str | Severity) -> bool:
+        return self.rank >= _RANK[Severity(level).value]
+
+
+_RANK = {"info": 0, "warning": 1, "error": 2}
+
 
 class Applicability(str, enum.Enum):
     """How safe a fix is, as ruff says it: safe keeps the meaning, unsafe may change it."""
@@ -176,6 +187,9 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
     fix: Fix | None = None
     cell: int | None = None
+    # where a `# noqa` for this finding goes: the start row, or the last row of the multi-line
+    # string the finding starts in (ruff's `noqa_row`); None = the start row
+    noqa_row: int | None = None
 
     def __post_init__(self) -> None:
         if self.severity is None:
@@ -195,12 +209,14 @@ class Diagnostic:
     def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
+            "name": self.info.name,
             "message": self.message,
             "severity": self.severity.value if self.severity else None,
             "filename": self.filename,
             "location": {"row": self.location.row, "column": self.location.column},
             "end_location": {"row": self.end_location.row, "column": self.end_location.column},
             "fix": self.fix.to_json() if self.fix else None,
+            "noqa_row": self.noqa_row or self.location.row,
             "url": self.url,
             "cell": self.cell,
             "notes": list(self.notes),
