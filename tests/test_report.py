@@ -122,6 +122,7 @@ def test_json_has_ruff_field_names(buggy: Path) -> None:
     data = json.loads(check("--output-format", "json"))
     assert data[0] == {
         "code": "SC405",
+        "name": "forward-called-directly",
         "message": "`model.forward(...)` skips the module's hooks",
         "severity": "warning",
         "filename": "m.py",
@@ -133,6 +134,7 @@ def test_json_has_ruff_field_names(buggy: Path) -> None:
             "edits": [{"content": "model", "location": {"row": 5, "column": 5},
                        "end_location": {"row": 5, "column": 18}}],
         },
+        "noqa_row": 5,
         "url": "https://github.com/shapecheck/shapecheck/blob/main/rules/SC405.md",
         "cell": None,
         "notes": ["call the module itself"],
