@@ -79,6 +79,7 @@ def reveal(source: str, function: str | None = None, path: Path | None = None) -
     module, analysis = analyse_source(source, path)
     positions = node_positions(module)
     out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    own: set[tuple[int, str]] = set()  # (line, target) known from the function's own run
     for fn in _selected(analysis.functions, function):
         for assignment in fn.assignments:
             rng = positions.get(assignment.node)
@@ -86,6 +87,10 @@ def reveal(source: str, function: str | None = None, path: Path | None = None) -
                 continue
             entry = (assignment.target, describe(assignment.value))
             line = rng.start.line
+            if fn.context and (line, assignment.target) in own:
+                continue
+            if not fn.context:
+                own.add((line, assignment.target))
             if entry in out[line]:
                 continue
             # a target reassigned on the same line (loops): keep the last, widened value

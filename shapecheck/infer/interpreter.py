@@ -38,6 +38,8 @@ import libcst as cst
 
 from shapecheck.infer import messages
 from shapecheck.infer.annotations import annotation_value, bind, check
+from shapecheck.infer.conditions import compare, reads_shape, truth
+from shapecheck.infer.contexts import MAX_CALL_DEPTH, CallContexts, Summary, dedupe
 from shapecheck.infer.joins import join, join_env
 from shapecheck.infer.ops import registry
 from shapecheck.infer.ops.registry import OpCall, ShapeFinding
@@ -62,7 +64,6 @@ from shapecheck.infer.values import (
 from shapecheck.names import dotted
 from shapecheck.shapes import AnnotationError, Dim, Facts, Shape, TensorAnnotation, Variadic
 
-MAX_INLINE_DEPTH = 2
 MAX_PROBE_DEPTH = 2
 _EMPTY = cst.Module([])
 
@@ -140,6 +141,7 @@ class FunctionResult:
     node: cst.FunctionDef | None  # None: module-level code
     assignments: list[Assignment] = field(default_factory=list)
     returns: list[Value] = field(default_factory=list)
+    context: bool = False  # a run with a caller's argument values (not the function's own)
 
 
 @dataclass
@@ -193,10 +195,12 @@ class Frame:
 class Interpreter:
     """Runs the functions of one module summary; `project` resolves calls into other files."""
 
-    def __init__(self, summary: ModuleSummary, project: Any = None, budget: _Budget | None = None) -> None:
+    def __init__(self, summary: ModuleSummary, project: Any = None, budget: _Budget | None = None,
+                 contexts: CallContexts | None = None) -> None:
         self.summary = summary
         self.project = project
         self.budget = budget or _Budget()
+        self.contexts = contexts if contexts is not None else CallContexts(summary)
         self._peers: dict[str, Interpreter] = {}
         # module-level bindings (`criterion = nn.MSELoss()`), visible to functions once the
         # module's own code has run; functions never write them
@@ -219,6 +223,10 @@ class Interpreter:
             assert frame.result is not None
             analysis.functions.append(frame.result)
             analysis.findings.extend(frame.findings)
+        # same-file callees as their callers called them (the reveal view shows these where the
+        # function's own run knows nothing: an unannotated `forward` called from a script)
+        analysis.functions.extend(self.contexts.results)
+        analysis.findings = dedupe(analysis.findings)
         return analysis
 
     def _all_functions(self) -> Iterator[tuple[cst.FunctionDef, ClassInfo | None]]:
@@ -335,7 +343,7 @@ class Interpreter:
             d = as_dim(actual.get(name))
             if d is not None:
                 bindings[name] = d
-        if depth >= MAX_INLINE_DEPTH or self.budget.inlines <= 0:
+        if depth >= MAX_CALL_DEPTH or self.budget.inlines <= 0:
             return ObjectValue(cls.qualname, {}, cls.is_module, bindings)
         self.budget.inlines -= 1
         attrs: dict[str, Value] = {}
@@ -356,7 +364,7 @@ class Interpreter:
         if summary is self.summary:
             return self
         if summary.name not in self._peers:
-            self._peers[summary.name] = Interpreter(summary, self.project, self.budget)
+            self._peers[summary.name] = Interpreter(summary, self.project, self.budget, self.contexts)
         return self._peers[summary.name]
 
     # ------------------------------------------------------------------ statements
@@ -480,10 +488,21 @@ class Interpreter:
                     frame.facts.assume_divides(b, a)
 
     def exec_if(self, stmt: cst.If, frame: Frame) -> bool:
-        self.eval(stmt.test, frame)
-        then = frame.fork()
+        decided = truth(self.eval(stmt.test, frame))
+        if decided is True:  # only the branch that runs (see infer/conditions.py)
+            return self.exec_block(stmt.body.body, frame) if isinstance(stmt.body, cst.IndentedBlock) else False
+        if decided is False:
+            if isinstance(stmt.orelse, cst.If):
+                return self.exec_if(stmt.orelse, frame)
+            if isinstance(stmt.orelse, cst.Else) and isinstance(stmt.orelse.body, cst.IndentedBlock):
+                return self.exec_block(stmt.orelse.body.body, frame)
+            return False
+        # in a caller's context, an undecided test on a tensor's shape guards code written for
+        # other shapes than the caller's: run it silently
+        record = False if frame.depth > 0 and reads_shape(stmt.test) else None
+        then = frame.fork(record)
         then_ends = self.exec_block(stmt.body.body, then) if isinstance(stmt.body, cst.IndentedBlock) else False
-        other = frame.fork()
+        other = frame.fork(record)
         else_ends = False
         if isinstance(stmt.orelse, cst.If):
             else_ends = self.exec_if(stmt.orelse, other)
@@ -664,7 +683,9 @@ class Interpreter:
         return TupleValue(tuple(items))
 
     def eval_ifexp(self, node: cst.IfExp, frame: Frame) -> Value:
-        self.eval(node.test, frame)
+        decided = truth(self.eval(node.test, frame))
+        if decided is not None:
+            return self.eval(node.body if decided else node.orelse, frame)
         return join(self.eval(node.body, frame), self.eval(node.orelse, frame))
 
     def eval_attribute(self, node: cst.Attribute, frame: Frame) -> Value:
@@ -746,6 +767,9 @@ class Interpreter:
             return self.call_op("~", [value], {}, node, [node.expression], frame)
         if isinstance(node.operator, cst.Plus):
             return value
+        if isinstance(node.operator, cst.Not):
+            decided = truth(value)
+            return ConstValue(not decided) if decided is not None else UNKNOWN
         return UNKNOWN
 
     def eval_binary(self, node: cst.BinaryOperation, frame: Frame) -> Value:
@@ -772,12 +796,16 @@ class Interpreter:
         op = _CMPOPS.get(type(comp.operator))
         if op and (isinstance(left, TensorValue) or isinstance(right, TensorValue)):
             return self.call_op(op, [left, right], {}, node, [node.left, comp.comparator], frame)
-        return UNKNOWN
+        return compare(comp.operator, left, right) or UNKNOWN
 
     def eval_boolean(self, node: cst.BooleanOperation, frame: Frame) -> Value:
-        self.eval(node.left, frame)
-        self.eval(node.right, frame)
-        return UNKNOWN
+        left = self.eval(node.left, frame)
+        decided = truth(left)
+        is_and = isinstance(node.operator, cst.And)
+        if decided is not None and decided != is_and:
+            return left  # `False and ...`, `True or ...`: the right side never runs
+        right = self.eval(node.right, frame)
+        return right if decided is not None else UNKNOWN
 
     def eval_comprehension(self, node: cst.ListComp | cst.GeneratorExp, frame: Frame) -> Value:
         """`[nn.Linear(d, d) for _ in range(n)]`: a homogeneous list of one evaluated element."""
@@ -983,20 +1011,37 @@ class Interpreter:
             result = self.call_annotated(summary, fn, cls, obj, actual, args, arg_nodes, node, frame)
             if result is not None:
                 return result
-        if frame.depth >= MAX_INLINE_DEPTH or self.budget.inlines <= 0:
-            return UNKNOWN
-        self.budget.inlines -= 1
-        interp = self.peer(summary)
-        inner = interp._new_frame(fn, cls, record=False, depth=frame.depth + 1)
         if is_method and obj is not None:
             first = _first_param(fn)
             if first is not None:
                 actual[first] = obj
-        interp.seed_params(fn, cls if is_method else None, inner, actual)
-        interp.exec_block(fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body], inner)
-        if not inner.returns:
-            return UNKNOWN
-        return _join_all(inner.returns)
+        contexts = self.contexts
+        key = contexts.key(fn, obj, actual)
+        found = contexts.memo.get(key)
+        if found is None:
+            if frame.depth >= MAX_CALL_DEPTH or contexts.runs <= 0 or key in contexts.active or contexts.on_stack(fn):
+                return UNKNOWN  # too deep, over budget, or recursive: unknown, never a guess
+            contexts.runs -= 1
+            contexts.active.add(key)
+            try:
+                found = self.peer(summary).run_context(fn, cls if is_method else None, actual, frame.depth + 1)
+            finally:
+                contexts.active.discard(key)
+            contexts.memo[key] = found
+        contexts.replay(found, frame.report, node, frame.summary)
+        return found.value
+
+    def run_context(self, fn: cst.FunctionDef, cls: ClassInfo | None, actual: dict[str, Value], depth: int) -> Summary:
+        """Run `fn` with the caller's argument values: its findings and return value."""
+        inner = self._new_frame(fn, cls, record=True, depth=depth)
+        if self.summary is self.contexts.root:
+            inner.result = FunctionResult(fn.name.value, fn, context=True)
+            self.contexts.results.append(inner.result)
+        self.seed_params(fn, cls, inner, actual)
+        self.exec_block(fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body], inner)
+        value = _join_all(inner.returns) if inner.returns else UNKNOWN
+        where = f"{cls.name}.{fn.name.value}" if cls is not None else fn.name.value
+        return Summary(value, inner.findings, self.summary, where)
 
     def call_annotated(self, summary: ModuleSummary, fn: cst.FunctionDef, cls: ClassInfo | None,
                        obj: ObjectValue | None, actual: dict[str, Value], args: list[Value],
