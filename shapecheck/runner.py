@@ -214,17 +214,9 @@ def _lint_notebook(task: _Task, options: CheckOptions) -> list[Diagnostic]:
         nb = notebook_source(decode(task.content))
     except (NotebookError, UnicodeDecodeError, SyntaxError) as exc:
         return [_tool_error(task.display, f"could not read the notebook: {exc}")]
-    out: list[Diagnostic] = []
-    for d in lint_text(task.display, nb.source, options, task.file_ignores):
-        cell, row = nb.cell_row(d.location.row)
-        end_cell, end_row = nb.cell_row(d.end_location.row)
-        start = Location(row, d.location.column)
-        d.end_location = Location(end_row, d.end_location.column) if end_cell == cell else start
-        d.location = start
-        d.cell = cell
-        d.fix = None  # fixes are not written back into notebooks
-        out.append(d)
-    return out
+    # cell coordinates, "line N" in messages as "cell C, line M"; fixes in cell coordinates
+    # (written into the cells by the CLI, see notebooks.fix_notebook)
+    return [nb.localize(d) for d in lint_text(task.display, nb.source, options, task.file_ignores)]
 
 
 def _fix_loop(task: _Task, source: str, diagnostics: list[Diagnostic], options: CheckOptions,
