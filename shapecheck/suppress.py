@@ -115,8 +115,12 @@ class Suppressions:
         end = col + len(text) + 1
         m = _FILE_NOQA.search(text)
         if m:
-            if own_line:
-                found.append(Directive("file", row, col + 1, end, _codes(m.group("codes"))))
+            # on its own line: the whole file; trailing code: this line, as a `# noqa` would be
+            # (ruff ignores a trailing `# ruff: noqa` with a warning; silently doing nothing
+            # is the one wrong answer)
+            kind = "file" if own_line else "noqa"
+            found.append(Directive(kind, row, col + 1, end, _codes(m.group("codes")),
+                                   frozenset() if own_line else frozenset({row})))
             return found
         m = _IGNORE.search(text)
         if m:
@@ -183,11 +187,11 @@ def apply_suppressions(
         "SC902".startswith(sel) for sel in ignore_sel
     )
     if "#" not in source or ("noqa" not in source.lower() and "shapecheck" not in source.lower()):
-        return kept
+        return _with_noqa_rows(source, kept, None)
     sup = Suppressions.from_source(source)
     if not sup.directives:
-        return kept
-    out = [d for d in kept if sup.suppressed_by(d) is None]
+        return _with_noqa_rows(source, kept, sup)
+    out = _with_noqa_rows(source, [d for d in kept if sup.suppressed_by(d) is None], sup)
     if want_unused:
         assert selected is not None
         for d in unused_directives(sup, selected, filename):
@@ -195,6 +199,32 @@ def apply_suppressions(
                 out.append(d)
         out.sort(key=Diagnostic.sort_key)
     return out
+
+
+def _with_noqa_rows(source: str, diagnostics: list[Diagnostic], sup: Suppressions | None) -> list[Diagnostic]:
+    """Set `noqa_row` on findings that start inside a multi-line string (the row its `# noqa`
+    must go on: after the closing quotes)."""
+    if not diagnostics or ('"""' not in source and "'''" not in source):
+        return diagnostics
+    if sup is None or "#" not in source:  # from_source skips tokenizing a file without comments
+        sup = _strings_only(source)
+    for d in diagnostics:
+        end = sup.string_end.get(d.location.row)
+        if end is not None and end != d.location.row:
+            d.noqa_row = end
+    return diagnostics
+
+
+def _strings_only(source: str) -> Suppressions:
+    string_end: dict[int, int] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                for r in range(tok.start[0], tok.end[0]):
+                    string_end[r] = tok.end[0]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return Suppressions([], string_end)
 
 
 def unused_directives(sup: Suppressions, selected: frozenset[str], filename: str) -> list[Diagnostic]:
@@ -229,3 +259,75 @@ def unused_directives(sup: Suppressions, selected: frozenset[str], filename: str
             )
         )
     return out
+
+
+def add_noqa(source: str, diagnostics: Iterable[Diagnostic]) -> tuple[str, int]:
+    """`--add-noqa` (ruff's): a `# noqa: CODES` on the line where each finding's directive goes
+    (its `noqa_row`), merged into an existing `# noqa: ...` there. Lines with a blanket `# noqa`,
+    lines ending in a backslash continuation, SC901/SC903 are left alone. Returns the new source
+    and how many lines were changed; the source is returned unchanged if the result would not
+    tokenize as the original did."""
+    wanted: dict[int, set[str]] = {}
+    for d in diagnostics:
+        if d.code in ("SC901", "SC903") or d.cell is not None:
+            continue
+        wanted.setdefault(d.noqa_row or d.location.row, set()).add(d.code)
+    if not wanted:
+        return source, 0
+    lines = source.splitlines(keepends=True)
+    comments = _comments_by_row(source)
+    changed = 0
+    for row, codes in sorted(wanted.items()):
+        if not 1 <= row <= len(lines):
+            continue
+        text = lines[row - 1]
+        body = text.rstrip("\r\n")
+        ending = text[len(body):]
+        if body.rstrip().endswith("\\"):
+            continue
+        comment = comments.get(row)
+        if comment is not None:
+            m = _NOQA.search(comment[1])
+            if m and m.group("codes") is None:
+                continue  # blanket noqa: already covers everything
+            if m:
+                have = list(_codes(m.group("codes")) or ())
+                new_codes = [c for c in sorted(codes) if not any(c.startswith(h) for h in have)]
+                if not new_codes:
+                    continue
+                start = comment[0] + m.start()
+                merged = f"# noqa: {', '.join([*have, *new_codes])}"
+                body = body[:start] + merged + body[comment[0] + m.end():]
+                lines[row - 1] = body + ending
+                changed += 1
+                continue
+        lines[row - 1] = f"{body.rstrip()}  # noqa: {', '.join(sorted(codes))}{ending}"
+        changed += 1
+    new = "".join(lines)
+    if changed and not _same_tokens(source, new):
+        return source, 0
+    return new, changed
+
+
+def _comments_by_row(source: str) -> dict[int, tuple[int, str]]:
+    out: dict[int, tuple[int, str]] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                out[tok.start[0]] = (tok.start[1], tok.string)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return out
+
+
+def _same_tokens(old: str, new: str) -> bool:
+    """Both sources tokenize to the same tokens once comments are dropped."""
+    def tokens(src: str) -> list[tuple[int, str]] | None:
+        try:
+            return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(src).readline)
+                    if t.type not in (tokenize.COMMENT, tokenize.NL)]
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            return None
+
+    before = tokens(old)
+    return before is not None and before == tokens(new)

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from shapecheck.diagnostics import RULES, Diagnostic, Location
-from shapecheck.suppress import PerFileIgnores, Suppressions, apply_suppressions
+from shapecheck.suppress import PerFileIgnores, Suppressions, add_noqa, apply_suppressions
 
 SELECTED = frozenset(c for c, i in RULES.items() if i.default) | {"SC902"}
 
@@ -87,8 +87,35 @@ def test_file_level_noqa() -> None:
     assert kept("# shapecheck: noqa\nx = 1\n", [diag("SC101", 2), diag("SC201", 2)]) == []
     source = "# shapecheck: noqa: SC2\nx = 1\n"
     assert kept(source, [diag("SC101", 2), diag("SC201", 2)]) == [(2, "SC101")]
-    # only on its own line: trailing it is an ordinary (unrecognised) comment
-    assert kept("x = 1  # shapecheck: noqa\n", [diag("SC101", 1)]) == [(1, "SC101")]
+    # trailing code it is this line's noqa (issue 13: it used to be silently ignored)
+    assert kept("x = 1  # shapecheck: noqa\ny = 2\n", [diag("SC101", 1), diag("SC101", 2)]) == [(2, "SC101")]
+    assert kept("x = 1  # shapecheck: noqa: SC2\n", [diag("SC101", 1), diag("SC201", 1)]) == [(1, "SC101")]
+
+
+def test_noqa_row_of_a_finding_in_a_multiline_string() -> None:
+    source = 'x = f("""\n{a @ b}\n""")\ny = 1\n'
+    out = apply_suppressions(source, [diag("SC101", 2), diag("SC101", 4)])
+    assert [(d.location.row, d.noqa_row) for d in out] == [(2, 3), (4, None)]
+    assert [d.to_json()["noqa_row"] for d in out] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("source", "codes", "expected", "n"),
+    [
+        ("x = a @ b\n", {1: ["SC101"]}, "x = a @ b  # noqa: SC101\n", 1),
+        ("x = a @ b  # keep\r\n", {1: ["SC102", "SC101"]}, "x = a @ b  # keep  # noqa: SC101, SC102\r\n", 1),
+        ("x = a @ b  # noqa: SC2\n", {1: ["SC101", "SC201"]}, "x = a @ b  # noqa: SC2, SC101\n", 1),
+        ("x = a @ b  # noqa\n", {1: ["SC101"]}, "x = a @ b  # noqa\n", 0),
+        ("x = a + \\\n  b\n", {1: ["SC102"]}, "x = a + \\\n  b\n", 0),
+        ('s = """\n{x}\n"""\n', {2: ["SC101"]}, 's = """\n{x}\n"""  # noqa: SC101\n', 1),
+    ],
+)
+def test_add_noqa(source: str, codes: dict[int, list[str]], expected: str, n: int) -> None:
+    diags = apply_suppressions(source, [diag(c, row) for row, cs in codes.items() for c in cs])
+    new, changed = add_noqa(source, diags)
+    assert (new, changed) == (expected, n)
+    # what it added silences exactly those findings
+    assert apply_suppressions(new, diags) == ([] if n else diags)
 
 
 def test_flake8_file_noqa_is_not_honoured() -> None:
