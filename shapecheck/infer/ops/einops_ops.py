@@ -8,6 +8,7 @@ sizes are concrete, SC101 if 8 does not divide the axis. Results get `origin="ei
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shapecheck.infer import messages
@@ -19,6 +20,7 @@ from shapecheck.shapes import Dim, Shape, compare
 
 ELLIPSIS = "…"
 GROUPED_ELLIPSIS = "(…)"  # `...` inside a composite axis on the right: `b ... c -> b (...) c`
+REDUCTIONS = frozenset({"min", "max", "sum", "mean", "prod", "any", "all"})
 
 
 class PatternError(ValueError):
@@ -27,65 +29,139 @@ class PatternError(ValueError):
 
 @dataclass
 class Side:
-    """One side of a pattern: a list of groups; each group is a list of axis names or ints."""
+    """One side of a pattern: a list of groups; each group is a list of axis names or ints
+    (anonymous axes: `1`, or the `2` of `(h 2)`)."""
 
     groups: list[list[str | int]]
     has_ellipsis: bool
+    ellipsis_grouped: bool = False
 
     @property
     def names(self) -> list[str]:
         return [a for g in self.groups for a in g if isinstance(a, str) and a not in (ELLIPSIS, GROUPED_ELLIPSIS)]
 
+    @property
+    def anonymous(self) -> list[int]:
+        """The anonymous axes other than 1 (`(h 2)`): einops gives each its own identity."""
+        return [a for g in self.groups for a in g if isinstance(a, int) and a != 1]
 
-def parse_side(text: str, *, output: bool = False) -> Side:
-    """One side of a pattern. Only the output side may put `...` inside parentheses (einops
-    flattens the ellipsis axes into that composite axis); on the input side it is an error."""
-    text = text.replace("...", f" {ELLIPSIS} ")
+
+def parse_side(text: str) -> Side:
+    """One side of a pattern, read character by character as einops reads it: names are Python
+    identifiers that neither start nor end with `_`, `...` appears at most once, parentheses
+    are balanced and one level deep, a name appears once."""
+    if "." in text:
+        if text.count("...") != 1 or text.count(".") != 3:
+            raise PatternError("dots may only form one '...' on each side")
+        text = text.replace("...", ELLIPSIS)
     groups: list[list[str | int]] = []
     current: list[str | int] | None = None
-    ellipsis = False
-    for token in text.replace("(", " ( ").replace(")", " ) ").split():
-        if token == "(":
-            if current is not None:
-                raise PatternError("nested parentheses")
-            current = []
-        elif token == ")":
-            if current is None:
-                raise PatternError("unbalanced parentheses")
-            groups.append(current)
-            current = None
+    ellipsis = grouped = False
+    seen: set[str] = set()
+
+    def add(token: str) -> None:
+        nonlocal ellipsis, grouped
+        item: str | int
+        if token == ELLIPSIS:
+            ellipsis, grouped = True, current is not None
+            item = ELLIPSIS if current is None else GROUPED_ELLIPSIS
+        elif token.isdecimal():
+            item = int(token)
+            if item == 0:
+                raise PatternError("an anonymous axis of length 0")
+        elif not token.isidentifier():
+            raise PatternError(f"invalid axis name {token!r}: not a Python identifier")
+        elif token[0] == "_" or token[-1] == "_":
+            raise PatternError(f"invalid axis name {token!r}: axis names may not start or end with '_'")
         else:
-            item: str | int
-            if token == ELLIPSIS:
-                if ellipsis:
-                    raise PatternError("'...' can appear only once on each side")
-                if current is not None and not output:
-                    raise PatternError("'...' inside parentheses is allowed only on the right side")
-                ellipsis = True
-                item = ELLIPSIS if current is None else GROUPED_ELLIPSIS
-            elif token.isdigit():
-                item = int(token)
-            elif token.isidentifier() and token != "_":
-                item = token
-            else:
-                raise PatternError(f"invalid axis name {token!r}")
-            if current is not None:
-                current.append(item)
-            else:
-                groups.append([item])
+            if token in seen:
+                raise PatternError(f"the axis name {token!r} is repeated on one side")
+            seen.add(token)
+            item = token
+        if current is not None:
+            current.append(item)
+        else:
+            groups.append([item])
+
+    token = ""
+    for char in text + " ":
+        if char in "() ":
+            if token:
+                add(token)
+            token = ""
+            if char == "(":
+                if current is not None:
+                    raise PatternError("nested parentheses: a composite axis is one level deep")
+                current = []
+            elif char == ")":
+                if current is None:
+                    raise PatternError("unbalanced parentheses")
+                groups.append(current)
+                current = None
+        elif char.isalnum() or char in ("_", ELLIPSIS):
+            token += char
+        else:
+            raise PatternError(f"unexpected character {char!r}")
     if current is not None:
         raise PatternError("unbalanced parentheses")
-    names = [a for g in groups for a in g if isinstance(a, str) and a not in (ELLIPSIS, GROUPED_ELLIPSIS)]
-    if len(set(names)) != len(names):
-        raise PatternError("an axis name is repeated on one side")
-    return Side(groups, ellipsis)
+    return Side(groups, ellipsis, grouped)
 
 
 def parse_pattern(pattern: str) -> tuple[Side, Side]:
+    if "->" not in pattern:
+        raise PatternError("the pattern has no '->': einops needs 'input axes -> output axes'")
     if pattern.count("->") != 1:
-        raise PatternError("the pattern needs exactly one '->'")
+        raise PatternError("the pattern has more than one '->'")
     left, right = pattern.split("->")
-    return parse_side(left), parse_side(right, output=True)
+    return parse_side(left), parse_side(right)
+
+
+def pattern_problem(kind: str, pattern: str, axes: Iterable[str] = (), reduction: str | None = None) -> str | None:
+    """Why einops raises on `pattern` whatever the tensor's shape, or None.
+
+    `kind` is rearrange / reduce / repeat; `axes` the names given sizes as keyword arguments;
+    `reduction` the reduce operation when it is a literal string. Mirrors einops 0.8's
+    `ParsedExpression` and `_prepare_transformation_recipe`: everything they check before they
+    look at the tensor."""
+    try:
+        left, right = parse_pattern(pattern)
+    except PatternError as exc:
+        return str(exc)
+    if right.has_ellipsis and not left.has_ellipsis:
+        return "'...' appears on the right side but not on the left"
+    if left.ellipsis_grouped:
+        return "'...' inside parentheses is allowed only on the right side"
+    lnames, rnames = set(left.names), set(right.names)
+    if kind == "rearrange":
+        if left.anonymous or right.anonymous:
+            return "rearrange takes no anonymous axes other than 1 (`(h 2)`): name the axis and pass its size"
+        only = sorted(lnames ^ rnames) + (["..."] if left.has_ellipsis != right.has_ellipsis else [])
+        if only:
+            return f"axes {only} appear on one side only (rearrange keeps every axis)"
+    elif kind == "repeat":
+        only = sorted(lnames - rnames) + (["..."] if left.has_ellipsis and not right.has_ellipsis else [])
+        if only or left.anonymous:
+            return f"axes {only or left.anonymous} appear only on the left (repeat cannot drop an axis)"
+        unsized = sorted(rnames - lnames - set(axes))
+        if unsized:
+            return f"the size of new axis {unsized[0]!r} is not given: pass {unsized[0]}=<size>"
+    elif kind == "reduce":
+        if reduction is not None and reduction not in REDUCTIONS:
+            return f"unknown reduction {reduction!r}: one of {', '.join(sorted(REDUCTIONS))} (or a callable)"
+        only = sorted(rnames - lnames)
+        if only or right.anonymous:
+            return f"axes {only or right.anonymous} appear only on the right (reduce cannot add an axis)"
+    for name in axes:
+        if not name.isidentifier() or name[0] == "_" or name[-1] == "_":
+            return f"{name!r} is not a valid axis name"
+        if name not in lnames | rnames:
+            return f"axis {name!r} is given a size but the pattern does not use it"
+    given = set(axes)
+    for group in left.groups:
+        free = [a for a in group if isinstance(a, str) and a != ELLIPSIS and a not in given]
+        if len(free) > 1:
+            return f"cannot infer the sizes of {free} from one axis: pass all but one of them as keyword arguments"
+    return None
 
 
 def _fail(call: OpCall, title: str, pattern: str, text: str, *notes: str) -> Value:
@@ -93,23 +169,22 @@ def _fail(call: OpCall, title: str, pattern: str, text: str, *notes: str) -> Val
     return UNKNOWN
 
 
+def check_pattern(call: OpCall, kind: str, pattern: str, lengths: dict[str, Dim | None], reduction: str | None = None,
+                  title: str | None = None) -> bool:
+    """Report (SC101) a pattern einops rejects whatever the tensor; True when it is fine."""
+    problem = pattern_problem(kind, pattern, lengths, reduction)
+    if problem is None:
+        return True
+    _fail(call, title or f"einops.{kind}()", pattern, f"invalid pattern: {problem}",
+          "einops raises on this pattern for every input, before it looks at the tensor")
+    return False
+
+
 def apply_pattern(call: OpCall, kind: str, t: TensorValue, pattern: str, lengths: dict[str, Dim | None]) -> Value:
-    """rearrange / reduce / repeat of `t` by `pattern`."""
+    """rearrange / reduce / repeat of `t` by `pattern` (already accepted by `pattern_problem`)."""
     title = f"einops.{kind}()"
     fields = {"origin": "einops", "contiguous": True}
-    try:
-        left, right = parse_pattern(pattern)
-    except PatternError as exc:
-        return _fail(call, title, pattern, f"invalid pattern: {exc}")
-    lnames, rnames = set(left.names), set(right.names)
-    if left.has_ellipsis != right.has_ellipsis and not (kind == "reduce" and left.has_ellipsis):
-        return _fail(call, title, pattern, "'...' must appear on both sides")
-    if kind == "rearrange" and lnames != rnames:
-        return _fail(call, title, pattern, f"the two sides name different axes: {sorted(lnames ^ rnames)}")
-    if kind == "reduce" and not rnames <= lnames:
-        return _fail(call, title, pattern, f"axes {sorted(rnames - lnames)} appear only on the right")
-    if kind == "repeat" and not lnames <= rnames:
-        return _fail(call, title, pattern, f"axes {sorted(lnames - rnames)} appear only on the left")
+    left, right = parse_pattern(pattern)
     rank = t.shape.rank
     if rank is None:
         return unknown_like(t, **fields)
@@ -177,12 +252,20 @@ def _lengths(kwargs: dict[str, Value], skip: tuple[str, ...] = ()) -> dict[str, 
 
 @op("einops.rearrange", "einops.reduce", "einops.repeat")
 def einops_op(call: OpCall) -> Value:
+    """The pattern is checked first, even when the tensor's shape is unknown: what einops rejects
+    whatever the input is an error wherever it is written."""
     kind = call.name.rsplit(".", 1)[-1]
-    t = tensor(call.arg(0, "tensor"))
     pattern = as_str(call.arg(1, "pattern"))
-    if t is None or pattern is None:
+    if pattern is None:
         return UNKNOWN
-    return apply_pattern(call, kind, t, pattern, _lengths(call.kwargs, ("tensor", "pattern", "reduction")))
+    lengths = _lengths(call.kwargs, ("tensor", "pattern", "reduction"))
+    reduction = as_str(call.arg(2, "reduction")) if kind == "reduce" else None
+    if not check_pattern(call, kind, pattern, lengths, reduction):
+        return UNKNOWN
+    t = tensor(call.arg(0, "tensor"))
+    if t is None:
+        return UNKNOWN
+    return apply_pattern(call, kind, t, pattern, lengths)
 
 
 @op("einops.einsum")
@@ -194,11 +277,11 @@ def einops_einsum(call: OpCall) -> Value:
     values = call.args[:-1]
     if len(values) == 1 and isinstance(values[0], TupleValue):
         values = list(values[0].items)
+    if pattern is not None and "->" not in pattern:
+        return _fail(call, "einops.einsum()", pattern, "the pattern needs '->'")
     tensors = [tensor(v) for v in values]
     if pattern is None or not tensors or any(t is None for t in tensors):
         return UNKNOWN
-    if "->" not in pattern:
-        return _fail(call, "einops.einsum()", pattern, "the pattern needs '->'")
     lhs, rhs = pattern.split("->")
     terms = [[("..." if w == "..." else w) for w in term.split()] for term in lhs.split(",")]
     output = ["..." if w == "..." else w for w in rhs.split()]
@@ -206,12 +289,34 @@ def einops_einsum(call: OpCall) -> Value:
                          [call.label(i, f"tensor {i}") for i in range(len(tensors))])
 
 
-@module("einops.layers.torch.Rearrange", "einops.layers.torch.Reduce")
+_LAYERS = ("einops.layers.torch.Rearrange", "einops.layers.torch.Reduce")
+
+
+def _layer_pattern(qualname: str, args: Sequence[Value], kwargs: dict[str, Value]) -> tuple[str, str | None, str | None, dict[str, Dim | None]]:
+    """(kind, pattern, reduction, axes lengths) of `Rearrange(pattern, **lengths)` /
+    `Reduce(pattern, reduction, **lengths)`."""
+    kind = "rearrange" if qualname.endswith("Rearrange") else "reduce"
+    pattern = as_str(kwargs["pattern"] if "pattern" in kwargs else (args[0] if args else None))
+    reduction = None
+    if kind == "reduce":
+        reduction = as_str(kwargs["reduction"] if "reduction" in kwargs else (args[1] if len(args) > 1 else None))
+    return kind, pattern, reduction, {k: as_dim(v) for k, v in kwargs.items() if k not in ("pattern", "reduction")}
+
+
+@op(*_LAYERS)
+def einops_layer_init(call: OpCall) -> Value:
+    """Building the layer (`Rearrange("b c h w -> b (h w) c")` in `__init__`): einops prepares
+    its recipes in the constructor, so a bad pattern raises there. The result is the module."""
+    kind, pattern, reduction, lengths = _layer_pattern(call.name, call.args, call.kwargs)
+    if pattern is not None:
+        check_pattern(call, kind, pattern, lengths, reduction, title=call.name.rsplit(".", 1)[-1])
+    return ModuleValue(call.name, tuple(call.args), tuple(call.kwargs.items()))
+
+
+@module(*_LAYERS)
 def einops_layer(m: ModuleValue, call: OpCall) -> Value:
     t = tensor(call.arg(0, "input"))
-    pattern = as_str(m.kwarg("pattern", 0))
-    if t is None or pattern is None:
-        return UNKNOWN
-    kind = "rearrange" if m.qualname.endswith("Rearrange") else "reduce"
-    lengths = {k: as_dim(v) for k, v in m.kwargs if k not in ("pattern", "reduction")}
+    kind, pattern, reduction, lengths = _layer_pattern(m.qualname, m.args, dict(m.kwargs))
+    if t is None or pattern is None or pattern_problem(kind, pattern, lengths, reduction) is not None:
+        return UNKNOWN  # a bad pattern was reported where the layer is built
     return apply_pattern(call, kind, t, pattern, lengths)
