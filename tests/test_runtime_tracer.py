@@ -270,20 +270,43 @@ def test_nan_detection_is_opt_in() -> None:
 
 def test_first_loss_far_from_log_num_classes() -> None:
     x, y = _data(classes=10)
-    model = _mlp(classes=10)
-    with torch.no_grad():
-        model[2].weight.mul_(60.0)  # over-confident logits at init
+
+    def overconfident() -> nn.Module:
+        model = _mlp(classes=10)
+        with torch.no_grad():
+            model[2].weight.mul_(60.0)  # over-confident logits at init
+        return model
+
     with shapecheck.trace(print_summary=False) as bad:
-        nn.functional.cross_entropy(model(x), y).backward()
+        nn.functional.cross_entropy(overconfident()(x), y).backward()
     [f] = bad.findings
     assert f.kind == "initial-loss"
     assert re.match(r"first cross-entropy loss is \d+\.\d{3}, far from ln\(10\) = 2\.303", f.message)
 
-    fresh = _mlp(classes=10)
     with shapecheck.trace(print_summary=False) as good:
-        loss = nn.functional.cross_entropy(fresh(x), y)
+        loss = nn.functional.cross_entropy(_mlp(classes=10)(x), y)
         loss.backward()
     assert abs(loss.item() - math.log(10)) < 0.5 and good.findings == []
+    with shapecheck.trace(print_summary=False, stats=False) as off:  # stats=False turns it off, as documented
+        nn.functional.cross_entropy(overconfident()(x), y).backward()
+    assert off.findings == []
+
+
+def test_first_loss_is_not_judged_on_a_trained_model() -> None:
+    """Resume and fine-tune: the weights come from a checkpoint, or training began before the trace."""
+    x, y = _data(classes=10)
+    trained = _mlp(classes=10)
+    with torch.no_grad():
+        trained[2].weight.mul_(60.0)  # stands for a model trained to confident predictions
+    with shapecheck.trace(print_summary=False) as started_late:  # built before the trace
+        nn.functional.cross_entropy(trained(x), y).backward()
+    assert started_late.findings == []
+    checkpoint = trained.state_dict()
+    with shapecheck.trace(print_summary=False) as resumed:  # built inside, then loaded
+        model = _mlp(classes=10)
+        model.load_state_dict(checkpoint)
+        nn.functional.cross_entropy(model(x), y).backward()
+    assert resumed.findings == []
 
 
 def test_dead_relu_fraction() -> None:

@@ -57,6 +57,14 @@ def dispatch_mode_base() -> type:
     return TorchDispatchMode
 
 
+def current_dispatch_mode() -> Any:
+    """The innermost active `TorchDispatchMode` (the top of this thread's mode stack), or None."""
+    from torch.utils import _python_dispatch
+
+    getter = getattr(_python_dispatch, "_get_current_dispatch_mode", None)
+    return getter() if getter is not None else None
+
+
 def function_mode_base() -> type:
     """`TorchFunctionMode`: sees the Python-level torch API (`Tensor.to`, `Tensor.cuda`)."""
     from torch.overrides import TorchFunctionMode

@@ -102,6 +102,7 @@ def _function_mode(target: torch.device, tracer: Tracer | None = None) -> Any:
             if how is not None and args and compat.is_fake(args[0]):
                 if tracer is not None:
                     tracer.placeholders += 1
+                    tracer.value_read(args[0], how)
                 return _placeholder(args[0], how)
             kwargs = dict(kwargs or {})
             if "device" in kwargs:
@@ -180,8 +181,12 @@ def fake_environment(device: str = "cuda", *, patch_torch: bool = False, print_s
     patches = _patched_torch(target) if patch_torch else contextlib.nullcontext()
     tracer.install_hooks()
     try:
-        with _quiet_fake_logs(), patches, fake, _function_mode(target, tracer), _make_mode(tracer):
-            yield tracer
+        with _quiet_fake_logs(), patches, fake, _function_mode(target, tracer):
+            tracer.attach(_make_mode(tracer))
+            try:
+                yield tracer
+            finally:
+                tracer.detach()
     except StopDryRun:
         tracer.report("dry-run-stopped",
                       f"the dry run ended after {tracer._steps} optimizer step(s): forward, backward and step "

@@ -27,7 +27,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,6 +56,13 @@ _DEVICE_EXEMPT = {aten._to_copy.default, aten.copy_.default, aten.index.Tensor, 
 _NLL_OPS = {aten.nll_loss_forward.default, aten.nll_loss2d_forward.default}
 _COPY_OPS = {aten._to_copy.default, aten.copy_.default}
 _RELU_OPS = {aten.relu.default, aten.relu_.default}
+_LOG_SOFTMAX = {aten._log_softmax.default}
+_ADD_OPS = {aten.add.Tensor, aten.add_.Tensor}
+# Loss kernels that F.mse_loss & co. call after `torch.broadcast_tensors` (F.l1_loss decomposes into a sub).
+_LOSS_OPS = {aten.mse_loss.default, aten.smooth_l1_loss.default, aten.huber_loss.default, aten.sub.Tensor}
+_ZERO_OPS = {aten.zero_.default, aten._foreach_zero_.default}
+_EXPAND_OPS = {aten.expand.default}
+_SIMPLEX_BUDGET = 8  # cross-entropy/NLL inputs checked for probabilities (each one syncs)
 _RELU_BUDGET = 32  # functional relu calls whose dead fraction is measured (each one syncs)
 _NORM_TYPES, _BATCHNORM = compat.norm_layer_types()
 _RELU_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6)
@@ -73,7 +82,8 @@ def user_frame(depth: int = 1) -> tuple[str, int]:
 
 
 def _flags(func: Any) -> int:
-    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll, 16 copy, 32 relu."""
+    """Bit flags computed once per op: 1 pointwise, 2 device-exempt, 4 sync, 8 nll, 16 copy, 32 relu,
+    64 log_softmax, 128 add, 256 loss kernel, 512 zeroing, 1024 expand."""
     flags = 0
     try:
         if torch.Tag.pointwise in func.tags:
@@ -90,14 +100,23 @@ def _flags(func: Any) -> int:
         flags |= 16
     if func in _RELU_OPS:
         flags |= 32
+    for bit, ops in ((64, _LOG_SOFTMAX), (128, _ADD_OPS), (256, _LOSS_OPS), (512, _ZERO_OPS), (1024, _EXPAND_OPS)):
+        if func in ops:
+            flags |= bit
     return flags
+
+
+_SLOW = 64 | 128 | 256 | 512 | 1024  # flags handled outside the hot path
 
 
 class Tracer:
     """State of one `trace()`: what was seen and what is wrong with it."""
 
-    def __init__(self, *, detect_nan: bool = False, stats: bool = True, dry_run: bool = False) -> None:
+    def __init__(self, *, detect_nan: bool = False, stats: bool = True, dry_run: bool = False,
+                 trace_optimizer: bool = False, steps: int | None = None) -> None:
         self.detect_nan = detect_nan
+        self.trace_optimizer = trace_optimizer
+        self.full_steps = steps  # after this many optimizer steps the tracer detaches itself
         self.stats = stats and not dry_run
         self.dry_run = dry_run
         self.findings: list[Finding] = []
@@ -107,11 +126,27 @@ class Tracer:
         self._paths: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
         self._stack: list[str] = []
         self._busy = False  # our own tensor ops (statistics) must not be traced
-        self._in_step = False  # between a training forward and optimizer.step()
+        self._in_step = False  # between a forward whose output reached backward() and optimizer.step()
+        self._open_forward = False  # a top-level forward with grad ran since the last step: syncs are pending
+        self._event_seq = 0
+        self._event_seq_at_forward = 0
+        self._pending: list[tuple[int, dict[str, Any]]] = []  # syncs waiting to learn if they are in a step
+        self._thread = threading.get_ident()
+        self._mode: Any = None
+        self._mode_on = False
+        self._detached = False
+        self._born: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # modules built while tracing
+        self._foreign_model = False  # a model built before the trace ran: it may be trained already
+        self._weights_loaded = False  # a copy_ into a Parameter (load_state_dict): not a fresh model
+        self._relu_done: set[str] = set()
+        self._simplex_budget = _SIMPLEX_BUDGET
+        self._log_probs: dict[int, Any] = {}  # id -> weakref of log_softmax outputs of probabilities
+        self._expands: deque[tuple[Any, tuple[int, ...]]] = deque(maxlen=8)
+        self._accumulators: dict[int, tuple[Any, int]] = {}  # id(sum of losses) -> (weakref, step)
+        self._stale: dict[int, tuple[Any, tuple[str, int]]] = {}  # id(param) -> (weakref(grad), backward line)
         self._steps = 0
         self._first_loss_checked = False
         self._relu_budget = _RELU_BUDGET
-        self._accumulation_step = -1
         self._warned_modules: set[Any] = set()
         self._param_names: dict[int, str] = {}  # id(param): tensors cannot be weak dict keys (== is elementwise)
         self._param_owner: dict[int, nn.Module] = {}
@@ -185,12 +220,19 @@ class Tracer:
                 self._device_mismatch(func, args)
             if flags & 4:
                 self._sync(func, args)
-            elif flags & 16 and self._in_step:
-                self._copy_to_host(func, args, kwargs)
+            elif flags & 16:
+                if self._in_step or self._open_forward:
+                    self._copy_to_host(func, args, kwargs)
+                if args and type(args[0]) is nn.Parameter:
+                    self._weights_loaded = True  # load_state_dict copies into the parameters
+            if flags & _SLOW:
+                self._before_special(func, flags, args)
         except Exception as exc:  # noqa: BLE001
             self.internal_error(exc)
         out = func(*args, **kwargs)
         try:
+            if flags & _SLOW:
+                self._after_special(func, flags, args, out)
             if type(out) is tensor or isinstance(out, tensor):
                 odt = out.dtype
                 if odt is _FLOAT64:
@@ -202,9 +244,12 @@ class Tracer:
                 if first_dev is None and self._stack:
                     self._remember_creation(out)
                 if flags & 32 and self._relu_budget > 0 and self.stats:
-                    self._functional_relu(out)
-            elif flags & 8 and not self._first_loss_checked:
-                self._first_loss(args, out)
+                    self._functional_relu(out, args[0])
+            elif flags & 8:
+                if self._simplex_budget > 0 and self.stats:
+                    self._probabilities_into_nll(args)
+                if not self._first_loss_checked:
+                    self._first_loss(args, out)
         except Exception as exc:  # noqa: BLE001
             self._busy = False
             self.internal_error(exc)
@@ -256,20 +301,94 @@ class Tracer:
             text = text.replace(f" {old} ", f" {new} ").replace(f" {old}!", f" {new}!").replace(f" {old},", f" {new},")
         return text
 
+    # --- host syncs: only inside the training step ------------------------------------------
+    #
+    # The step is the span from a forward whose output reaches backward() to optimizer.step().
+    # A sync is seen before we know whether the forward around it will reach backward() (a
+    # logging forward, a probe forward in __init__, a transform never do), so it waits in
+    # `_pending` until the output's gradient hook confirms the step, and is dropped otherwise.
+
+    def _sync_event(self, **report: Any) -> None:
+        if self._in_step:
+            self.report(**report)
+        elif self._open_forward and len(self._pending) < 256:
+            self._event_seq += 1
+            report.setdefault("where", user_frame(3))
+            report.setdefault("module", self._stack[-1] if self._stack else "")
+            self._pending.append((self._event_seq, report))
+
+    def _confirm_step(self, start: int) -> None:
+        """The output of a forward that began at event `start` reached backward(): a training step."""
+        if self._detached:
+            return
+        self._in_step = True
+        keep = []
+        for seq, report in self._pending:
+            if seq > start:
+                self.report(**report)
+            else:
+                keep.append((seq, report))
+        self._pending = keep
+
+    def _watch_output(self, output: Any, depth: int = 0) -> int:
+        """Hook the tensors of a top-level forward's output: their gradient means a training step."""
+        if isinstance(output, torch.Tensor):
+            if output.requires_grad and output.grad_fn is not None:
+                start = self._event_seq_at_forward
+                output.register_hook(lambda grad: self._confirm_step(start))
+                return 1
+            return 0
+        hooked = 0
+        if depth < 2:
+            values = output.values() if isinstance(output, dict) else output if isinstance(output, (tuple, list)) else ()
+            for v in list(values)[:8]:
+                hooked += self._watch_output(v, depth + 1)
+                if hooked >= 4:
+                    break
+        return hooked
+
+    def _accelerator(self, t: torch.Tensor) -> str | None:
+        """"forces" / "would force" when `t` is (or would be, in a GPU run) on an accelerator, else None.
+
+        On a CPU run we cannot tell which CPU tensors a GPU run would hold on the GPU; a tensor in
+        the autograd graph (the loss, an activation) would be there, so only those are reported.
+        Adam's step counter, a DataLoader batch before `.to(device)` or lengths for
+        `pack_padded_sequence` stay on the CPU in a GPU run too.
+        """
+        dev = t.device.type
+        if dev == "cpu":
+            return "would force" if (t.requires_grad or t.grad_fn is not None) else None
+        if dev == "meta" and not self.dry_run:
+            return None  # meta tensors have no data: nothing to wait for
+        return "forces"
+
     def _sync(self, func: Any, args: tuple[Any, ...]) -> None:
-        if not self._in_step:
+        if not (self._in_step or self._open_forward):
             return
         src = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        on_host = src is not None and src.device.type in ("cpu", "meta")
+        how = self._accelerator(src) if src is not None else None
+        if how is None:
+            return
         what = {"aten._local_scalar_dense.default": ".item() / bool(tensor) / float(tensor)",
                 "aten.nonzero.default": "nonzero() / boolean-mask indexing",
                 "aten.equal.default": "torch.equal()"}.get(str(func), str(func))
-        where = "would force" if on_host else "forces"
-        self.report("host-sync",
-                    f"{what} inside the training step {where} a host-device sync (the CPU waits for the GPU)",
-                    op=str(func), severity="info" if on_host else None,
-                    notes=["keep values on the device inside the step; read them (.item()) after optimizer.step(), "
-                           "or every N steps"])
+        self._sync_event(kind="host-sync",
+                         message=f"{what} inside the training step {how} a host-device sync (the CPU waits for the GPU)",
+                         op=str(func), severity="info" if how == "would force" else None,
+                         notes=["keep values on the device inside the step; read them (.item()) after "
+                                "optimizer.step(), or every N steps"])
+
+    def value_read(self, t: torch.Tensor, how: str) -> None:
+        """A dry run read a value of a fake tensor (`.item()`, `bool(t)`): a sync on a real GPU."""
+        if not (self._in_step or self._open_forward) or t.device.type == "cpu":
+            return
+        what = {"bool": "bool(tensor)", "int": "int(tensor)", "float": "float(tensor)", "index": "a tensor index",
+                "tolist": ".tolist()"}.get(how, ".item()")
+        self._sync_event(kind="host-sync",
+                         message=f"{what} inside the training step forces a host-device sync (the CPU waits for the GPU)",
+                         op=f"Tensor.{how}",
+                         notes=["keep values on the device inside the step; read them (.item()) after "
+                                "optimizer.step(), or every N steps"])
 
     def _copy_to_host(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """`.cpu()`, `.tolist()`, `.numpy()` of an accelerator tensor: a device-to-host copy waits."""
@@ -281,10 +400,13 @@ class Tracer:
             dst_type = dst_t.device.type if isinstance(dst_t, torch.Tensor) else None
         if not isinstance(src, torch.Tensor) or dst_type != "cpu" or src.device.type == "cpu":
             return
-        self.report("host-sync",
-                    f".cpu() / .tolist() / .numpy() inside the training step copies a {self.device_name(src.device)} "
-                    "tensor to the host and waits for the GPU",
-                    op=str(func), notes=["keep values on the device inside the step; move them after optimizer.step()"])
+        if src.device.type == "meta" and not self.dry_run:
+            return
+        self._sync_event(kind="host-sync",
+                         message=f".cpu() / .tolist() / .numpy() inside the training step copies a "
+                                 f"{self.device_name(src.device)} tensor to the host and waits for the GPU",
+                         op=str(func),
+                         notes=["keep values on the device inside the step; move them after optimizer.step()"])
 
     def _float64(self, func: Any, args: tuple[Any, ...]) -> None:
         dtypes = [a.dtype for a in args if isinstance(a, torch.Tensor)]
@@ -304,6 +426,12 @@ class Tracer:
             return
         if all(t.dim() == out.dim() for t in tensors):
             return  # every operand spelled out its rank (x[:, None] * y[None, :]): explicit intent
+        for t in tensors:
+            base = t._base
+            if base is not None and t.dim() > base.dim():
+                # Made by unsqueeze / x[:, None] / view(-1, 1): the outer product is on purpose, as SC102
+                # reads it (the sinusoidal encoding's `position * div_term`, (L, 1) * (D/2,)).
+                return
         shapes = [shape_text(t.shape) for t in tensors]
         rank = out.dim()
         aligned = [" " * (6 * (rank - t.dim())) + "".join(f"{int(s):>6}" for s in t.shape) for t in tensors]
@@ -314,6 +442,111 @@ class Tracer:
                     notes=["aligned from the right:", *aligned, "".join(f"{int(s):>6}" for s in out.shape) + "  result",
                            "a size-1 axis was stretched against an axis the other operand lacks; "
                            "if this is meant, write it explicitly (x[:, None], unsqueeze)."])
+
+    # --- ops watched for one bug each (flags in _SLOW) ------------------------------------
+
+    def _before_special(self, func: Any, flags: int, args: tuple[Any, ...]) -> None:
+        if flags & 512 and self._stale:  # zero_grad(set_to_none=False) clears the stale gradients
+            zeroed = args[0] if isinstance(args[0], (list, tuple)) else (args[0],)
+            ids = {id(t) for t in zeroed}
+            for pid, (ref, _) in list(self._stale.items()):
+                if id(ref()) in ids:
+                    del self._stale[pid]
+        if flags & 256 and compat.current_autograd_node() is None:
+            self._loss_broadcast(func, args)
+
+    def _after_special(self, func: Any, flags: int, args: tuple[Any, ...], out: Any) -> None:
+        if flags & 1024 and isinstance(out, torch.Tensor):
+            self._expands.append((weakref.ref(out), tuple(args[0].shape)))
+        elif flags & 128:
+            self._loss_accumulation(args, out)
+        elif flags & 64 and self._simplex_budget > 0 and self.stats and isinstance(out, torch.Tensor):
+            if compat.current_autograd_node() is None and self._rows_are_probabilities(args[0], int(args[1])):
+                self._log_probs[id(out)] = weakref.ref(out)
+
+    def _rows_are_probabilities(self, x: Any, dim: int) -> bool:
+        """Every row of `x` along `dim` is non-negative and sums to 1 (a softmax output). Syncs once."""
+        if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point or x.numel() == 0 or x.dim() == 0:
+            return False
+        if x.shape[dim] < 2 or compat.is_fake(x) or x.device.type == "meta":
+            return False
+        self._simplex_budget -= 1
+        self._busy = True
+        try:
+            with torch.no_grad():
+                x = x.detach().float()
+                return bool((x.min() >= 0) & ((x.sum(dim) - 1).abs().max() < 1e-3))
+        finally:
+            self._busy = False
+
+    def _probabilities_into_nll(self, args: tuple[Any, ...]) -> None:
+        inp = args[0]
+        if not isinstance(inp, torch.Tensor) or compat.current_autograd_node() is not None:
+            return
+        ref = self._log_probs.pop(id(inp), None)
+        if ref is not None and ref() is inp:
+            self.report("softmax-before-cross-entropy",
+                        "cross-entropy of probabilities: its input rows are already a softmax (non-negative, summing "
+                        "to 1), and cross_entropy applies log_softmax again; the loss barely moves and gradients vanish",
+                        op="aten.nll_loss_forward.default",
+                        notes=["pass the logits (the output before softmax) to cross_entropy / nn.CrossEntropyLoss"])
+        elif self._rows_are_probabilities(inp, 1 if inp.dim() > 1 else 0):
+            self.report("softmax-before-cross-entropy",
+                        "NLL loss of probabilities: its input rows are non-negative and sum to 1, but nll_loss "
+                        "expects log-probabilities",
+                        op="aten.nll_loss_forward.default",
+                        notes=["use log_softmax instead of softmax before nn.NLLLoss, or cross_entropy on the logits"])
+
+    def _loss_accumulation(self, args: tuple[Any, ...], out: Any) -> None:
+        """`total_loss += loss` across optimizer steps keeps every iteration's graph alive."""
+        if not isinstance(out, torch.Tensor) or out.dim() != 0 or compat.current_autograd_node() is not None:
+            return
+        carries = False
+        for a in args[:2]:
+            if isinstance(a, torch.Tensor) and a.dim() == 0 and (a.requires_grad or a.grad_fn is not None):
+                carries = True
+                seen = self._accumulators.get(id(a))
+                if seen is not None and seen[0]() is a and seen[1] < self._steps:
+                    self.report("loss-accumulated-with-graph",
+                                "a loss that still has its graph is summed across optimizer steps: every "
+                                "iteration's graph (and its activations) stays in memory",
+                                op="aten.add.Tensor",
+                                notes=["accumulate loss.item() (or loss.detach()) for logging"])
+        if carries:
+            if len(self._accumulators) > 1024:
+                self._accumulators.clear()
+            step = min([self._accumulators[id(a)][1] for a in args[:2]
+                        if isinstance(a, torch.Tensor) and id(a) in self._accumulators
+                        and self._accumulators[id(a)][0]() is a] + [self._steps])
+            self._accumulators[id(out)] = (weakref.ref(out), step)
+
+    def _loss_broadcast(self, func: Any, args: tuple[Any, ...]) -> None:
+        """F.mse_loss/l1_loss/smooth_l1/huber broadcast input and target before the kernel runs."""
+        tensors = [a for a in args[:2] if isinstance(a, torch.Tensor)]
+        if len(tensors) != 2 or tensors[0].shape != tensors[1].shape or tensors[0].dim() == 0:
+            return
+        stretched = [any(st == 0 and sz > 1 for st, sz in zip(t.stride(), t.shape)) for t in tensors]
+        if not all(stretched):
+            return  # only one side expanded: a scalar-like target, or the user's own expand
+        originals = []
+        for t in tensors:
+            shape = next((s for ref, s in reversed(self._expands) if ref() is t), None)
+            originals.append(shape if shape is not None else
+                             tuple(1 if st == 0 else sz for st, sz in zip(t.stride(), t.shape)))
+        full = tensors[0].shape
+        if math.prod(full) <= max(math.prod(s) for s in originals):
+            return
+        name = str(func).split(".")[1]
+        if name == "sub":
+            name = "l1_loss"
+        rank = len(full)
+        aligned = [" " * (6 * (rank - len(s))) + "".join(f"{int(n):>6}" for n in s) for s in originals]
+        self.report("loss-shape-mismatch",
+                    f"{name}: input {shape_text(originals[0])} and target {shape_text(originals[1])} broadcast to "
+                    f"{shape_text(full)} inside the loss: every prediction is compared with every target",
+                    op=str(func),
+                    notes=["aligned from the right:", *aligned, "".join(f"{int(n):>6}" for n in full) + "  compared",
+                           "make the shapes equal first (pred.squeeze(-1), or target.unsqueeze(-1))"])
 
     def _nan(self, func: Any, args: tuple[Any, ...], out: torch.Tensor) -> None:
         self._busy = True
@@ -328,8 +561,17 @@ class Tracer:
             self.report("non-finite", f"{func} produced NaN/Inf from finite inputs", op=str(func))
 
     def _first_loss(self, args: tuple[Any, ...], out: Any) -> None:
+        """The first cross-entropy of a freshly initialised model should be near ln(C).
+
+        Fresh means: every top-level module that ran was built inside the trace, no weights were
+        copied into its parameters (load_state_dict: resume, fine-tune), and no optimizer stepped.
+        A model built before `trace()` started may have been trained, so it is not judged.
+        """
+        if compat.current_autograd_node() is not None:
+            return
         self._first_loss_checked = True
-        if self._steps or self.dry_run or compat.current_autograd_node() is not None:
+        if (not self.stats or self._steps or self.dry_run or self._foreign_model or self._weights_loaded
+                or not self._born):
             return
         logp = args[0]
         reduction = args[3] if len(args) > 3 else 1
@@ -374,12 +616,20 @@ class Tracer:
     def pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if self._busy:
             return
+        if not self._mode_on and self._mode is not None and not self._detached:
+            self.resume()  # an optimizer step raised between our pre- and post-step hooks
         path = self.path_of(module)
         self._stack.append(path)
         grad = torch.is_grad_enabled()
-        if grad and len(self._stack) == 1:
-            self._in_step = self._in_step or module.training
-            self._hook_params(module)
+        if len(self._stack) == 1:
+            if module not in self._born:
+                self._foreign_model = True
+            if grad:
+                self._open_forward = True
+                self._event_seq_at_forward = self._event_seq
+                self._hook_params(module)
+            elif not self._steps or self._in_step:
+                self._in_step = False  # an evaluation forward: no step is open
         if module.training and not grad and isinstance(module, _NORM_TYPES) and path not in self._warned_modules:
             self._warned_modules.add(path)
             kind = "BatchNorm" if isinstance(module, _BATCHNORM) else "Dropout"
@@ -399,44 +649,62 @@ class Tracer:
         if self._busy or not self._stack:
             return None
         path = self._stack.pop()
+        if not self._stack and torch.is_grad_enabled():
+            self._watch_output(output)
         row = self.modules.get(path)
-        if row is not None and not row.output:
+        if row is None:
+            return None
+        tensor_out = isinstance(output, torch.Tensor) and output.dtype.is_floating_point and output.numel() > 0
+        if not row.output:
             row.output = _describe(output)
-            if self.stats and isinstance(output, torch.Tensor) and output.dtype.is_floating_point \
-                    and output.numel() and not list(module.children()):
-                self._activation_stats(module, row, output)
+            if self.stats and tensor_out and not list(module.children()):
+                self._activation_stats(row, output)
+        if self.stats and tensor_out and isinstance(module, _RELU_TYPES) and path not in self._relu_done \
+                and torch.is_grad_enabled() and compat.is_fake(output) is False:
+            self._busy = True
+            try:
+                measured = _dead_fraction(output, args[0] if args else None)
+            finally:
+                self._busy = False
+            if measured is not None:
+                self._relu_done.add(path)
+                frac, units = measured
+                row.stats["dead_fraction"] = round(frac, 4)
+                if frac >= 0.5:
+                    self._report_dead(f"{type(module).__name__} at {row.path}", frac, units, row.path)
         return None
 
-    def _activation_stats(self, module: nn.Module, row: ModuleRow, out: torch.Tensor) -> None:
+    def _activation_stats(self, row: ModuleRow, out: torch.Tensor) -> None:
+        if compat.is_fake(out):
+            return
         self._busy = True
         try:
             with torch.no_grad():
                 o = out.detach().float()
                 row.stats["mean"] = round(float(o.mean()), 4)
                 row.stats["std"] = round(float(o.std()), 4) if o.numel() > 1 else 0.0
-                zero = o == 0
-                row.stats["zero_fraction"] = round(float(zero.float().mean()), 4)
-                if isinstance(module, _RELU_TYPES) and o.dim() >= 2:
-                    frac, units = _dead_fraction(zero)
-                    row.stats["dead_fraction"] = round(frac, 4)
-                    if frac >= 0.5:
-                        self._report_dead(f"{type(module).__name__} at {row.path}", frac, units, row.path)
+                row.stats["zero_fraction"] = round(float((o == 0).float().mean()), 4)
         finally:
             self._busy = False
 
-    def _functional_relu(self, out: torch.Tensor) -> None:
+    def _functional_relu(self, out: torch.Tensor, inp: Any) -> None:
         """Dead units of `F.relu`/`torch.relu` in forward code (nn.ReLU modules are measured above)."""
         if out.dim() < 2 or compat.current_autograd_node() is not None:
             return
         if self._stack and self.modules.get(self._stack[-1], ModuleRow("", "")).type in ("ReLU", "ReLU6"):
             return
-        self._relu_budget -= 1
+        if not torch.is_grad_enabled() or compat.is_fake(out):
+            return
         self._busy = True
         try:
             with torch.no_grad():
-                frac, units = _dead_fraction(out.detach() == 0)
+                measured = _dead_fraction(out, inp)
         finally:
             self._busy = False
+        if measured is None:
+            return
+        self._relu_budget -= 1
+        frac, units = measured
         if frac >= 0.5:
             self._report_dead("relu", frac, units, None)
 
@@ -469,19 +737,17 @@ class Tracer:
 
         def check(grad: torch.Tensor) -> None:
             p = ref()
-            if p is None or self._busy:
+            if p is None or self._busy or self._detached:
                 return None
             pid = id(p)
             self._got_grad.add(pid)
             snapshot = self._after_step.pop(pid, None)
             if snapshot is not None and p.grad is not None and p.grad is snapshot[0] \
-                    and compat.tensor_version(p.grad) == snapshot[1] and self._accumulation_step != self._steps:
-                self._accumulation_step = self._steps  # one report per step, not one per parameter
-                name = self._param_names.get(pid, "a parameter")
-                self.report("grad-accumulation",
-                            f"gradients accumulate across optimizer steps: {name}.grad still holds the last step's "
-                            "gradient when backward() adds the new one; call optimizer.zero_grad() every step",
-                            module="")
+                    and compat.tensor_version(p.grad) == snapshot[1]:
+                # backward() adds onto the gradient the last step used. That is a bug only if the
+                # optimizer steps again without a zero_grad in between (DCGAN's generator step
+                # back-propagates through D after D's step; D's zero_grad comes before D's next step).
+                self._stale[pid] = (weakref.ref(p.grad), user_frame(2))
             owner = self._param_owner.get(pid)
             if owner is not None and not owner.training and self._has_norm_layers(owner):
                 path = self._paths.get(owner, type(owner).__name__)
@@ -500,9 +766,17 @@ class Tracer:
         return any(isinstance(m, _NORM_TYPES) for m in module.modules())
 
     def pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if self._detached:
+            return
+        stale: tuple[str, int] | None = None
+        stale_name = ""
         for group in optimizer.param_groups:
             for p in group["params"]:
                 g = p.grad
+                if self._stale:
+                    seen = self._stale.pop(id(p), None)
+                    if seen is not None and g is not None and seen[0]() is g and stale is None:
+                        stale, stale_name = seen[1], self._param_names.get(id(p), "a parameter")
                 if g is None:
                     continue
                 if g.shape != p.shape or g.device != p.device or g.dtype != p.dtype:
@@ -511,20 +785,67 @@ class Tracer:
                                 f"{name}.grad is {shape_text(g.shape)} {g.dtype} on {g.device}, but the parameter is "
                                 f"{shape_text(p.shape)} {p.dtype} on {p.device}",
                                 module="")
+        if stale is not None:
+            self.report("grad-accumulation",
+                        f"gradients accumulate across optimizer steps: {stale_name}.grad still held the last step's "
+                        "gradient when backward() added the new one, and the optimizer steps on the sum; call "
+                        "optimizer.zero_grad() every step", where=stale, module="")
+        if not self.trace_optimizer:
+            self.suspend()  # the optimizer's own ops are not user code (Adam's step counter .item())
 
     def post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if self._detached:
+            return
         self._steps += 1
         self._in_step = False
+        self._open_forward = False
+        self._pending.clear()
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     self._after_step[id(p)] = (p.grad, compat.tensor_version(p.grad))
+        if self.full_steps is not None and self._steps >= self.full_steps:
+            self._detached = True  # hooks stay registered (removing them inside a hook is unsafe) but idle
+            self.suspend()
+        else:
+            self.resume()
         if self.max_steps is not None and self._steps >= self.max_steps:
             from shapecheck.runtime.dryrun import StopDryRun
 
             raise StopDryRun
 
+    # --- the dispatch mode: on, off around optimizer steps, off for good after `steps` -----
+
+    def attach(self, mode: Any) -> None:
+        self._mode = mode
+        mode.__enter__()
+        self._mode_on = True
+
+    def suspend(self) -> None:
+        """Take our dispatch mode off the stack (it must be on top: the ops below are not ours)."""
+        if self._mode_on and compat.current_dispatch_mode() is self._mode:
+            self._mode.__exit__(None, None, None)
+            self._mode_on = False
+
+    def resume(self) -> None:
+        if not self._mode_on and self._mode is not None and not self._detached:
+            self._mode.__enter__()
+            self._mode_on = True
+
+    def detach(self) -> None:
+        """End of the trace: our mode leaves the stack whatever state it was in."""
+        self._detached = True
+        if self._mode_on:
+            if compat.current_dispatch_mode() is self._mode:
+                self._mode.__exit__(None, None, None)
+            self._mode_on = False
+
     # --- lifecycle ------------------------------------------------------------------------
+
+    def _born_hook(self, module: nn.Module, name: str, value: Any) -> None:
+        self._born.add(module)
+        if isinstance(value, nn.Module):
+            self._born.add(value)
 
     def install_hooks(self) -> None:
         from torch.nn.modules import module as module_hooks
@@ -540,9 +861,22 @@ class Tracer:
             optim_hooks.register_optimizer_step_pre_hook(self._guard(self.pre_step)),
             optim_hooks.register_optimizer_step_post_hook(self._guard(self.post_step)),
         ]
+        for name in ("register_module_module_registration_hook", "register_module_parameter_registration_hook",
+                     "register_module_buffer_registration_hook"):
+            register = getattr(module_hooks, name, None)
+            if register is not None:
+                self._handles.append(register(self._guard(self._born_hook)))
 
     def _guard(self, hook: Any) -> Any:
+        """Run a global hook for this trace's thread only, never letting it break the program.
+
+        Module and optimizer hooks are process-wide; another thread's modules are not ours.
+        """
+        thread = self._thread
+
         def guarded(*args: Any) -> None:
+            if threading.get_ident() != thread:
+                return None
             try:
                 hook(*args)
             except Exception as exc:  # noqa: BLE001 - never break the traced program
@@ -599,14 +933,34 @@ class Tracer:
         return render_text(self)
 
 
-def _dead_fraction(zero: torch.Tensor) -> tuple[float, int]:
+def _dead_fraction(out: torch.Tensor, inp: Any = None) -> tuple[float, int] | None:
     """(fraction of units that are 0 for the whole batch, number of units) of a ReLU output mask.
 
     The unit axis is the channel axis of 4-D/5-D (conv) outputs, else the last axis (features).
+    None when the batch says nothing about dead units: fewer than 2 samples per unit, or every
+    sample alike (a probe forward of `torch.zeros(1, ...)` in `__init__` to size a layer): judged on
+    the ReLU's input `inp`, since a fully dead output is alike too.
     """
-    unit_axis = 1 if zero.dim() in (4, 5) else zero.dim() - 1
-    units = int(zero.shape[unit_axis])
-    dead = zero.movedim(unit_axis, 0).reshape(units, -1).all(dim=1)
+    if out.dim() < 2:
+        return None
+    unit_axis = 1 if out.dim() in (4, 5) else out.dim() - 1
+    units = int(out.shape[unit_axis])
+
+    def per_unit(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().movedim(unit_axis, 0).reshape(units, -1)
+
+    zero = per_unit(out == 0)
+    if zero.shape[1] < 2:
+        return None
+    if isinstance(inp, torch.Tensor) and inp is not out and inp.shape == out.shape:
+        pre = per_unit(inp)
+        if bool((pre == pre[:, :1]).all()):
+            return None
+    else:  # in place (ReLU(inplace=True)): the input is gone; an all-zero output still counts as dead
+        post = per_unit(out)
+        if bool((post == post[:, :1]).all()) and not bool(zero.all()):
+            return None
+    dead = zero.all(dim=1)
     return float(dead.float().mean()), units
 
 
@@ -636,21 +990,27 @@ def _make_mode(tracer: Tracer) -> Any:
 
 @contextmanager
 def trace(*, detect_nan: bool = False, stats: bool = True, print_summary: bool = True,
-          _dry_run: bool = False) -> Iterator[Tracer]:
+          steps: int | None = None, trace_optimizer: bool = False, _dry_run: bool = False) -> Iterator[Tracer]:
     """Trace every op (forward and backward) inside the block; see the module docstring.
 
     `detect_nan=True` checks each op's output for NaN/Inf (a device sync per op).
-    `stats=False` skips activation statistics, dead-ReLU and first-loss checks (no syncs).
+    `stats=False` skips every check that reads values: activation statistics, dead ReLUs, the
+    first loss, probabilities fed to cross-entropy (no syncs).
+    `steps=k` checks the first k optimizer steps, then the tracer detaches (full speed after).
+    `trace_optimizer=True` also traces the ops inside `optimizer.step()` (off: they are not user code).
     The summary is printed to stderr on exit unless `print_summary=False`.
     """
     compat.require_torch("trace")
-    tracer = Tracer(detect_nan=detect_nan, stats=stats, dry_run=_dry_run)
-    mode = _make_mode(tracer)
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"trace(steps=...) must be a positive int, got {steps!r}")
+    tracer = Tracer(detect_nan=detect_nan, stats=stats, dry_run=_dry_run, trace_optimizer=trace_optimizer,
+                    steps=steps)
     tracer.install_hooks()
     try:
-        with mode:
-            yield tracer
+        tracer.attach(_make_mode(tracer))
+        yield tracer
     finally:
+        tracer.detach()
         tracer.remove_hooks()
         tracer.finish()
         if print_summary:
