@@ -79,7 +79,9 @@ def reveal(source: str, function: str | None = None, path: Path | None = None) -
     module, analysis = analyse_source(source, path)
     positions = node_positions(module)
     out: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    own: set[tuple[int, str]] = set()  # (line, target) known from the function's own run
+    # (line, target) already shown: a function's own run wins over its callers' contexts, and
+    # the first call (usually the training loop) over later ones
+    own: set[tuple[int, str]] = set()
     for fn in _selected(analysis.functions, function):
         for assignment in fn.assignments:
             rng = positions.get(assignment.node)
@@ -89,7 +91,7 @@ def reveal(source: str, function: str | None = None, path: Path | None = None) -
             line = rng.start.line
             if fn.context and (line, assignment.target) in own:
                 continue
-            if not fn.context:
+            if not fn.context or not any(t == assignment.target for t, _ in out[line]):
                 own.add((line, assignment.target))
             if entry in out[line]:
                 continue

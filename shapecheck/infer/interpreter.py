@@ -40,6 +40,7 @@ from shapecheck.infer import messages
 from shapecheck.infer.annotations import annotation_value, bind, check
 from shapecheck.infer.conditions import compare, reads_shape, truth
 from shapecheck.infer.contexts import MAX_CALL_DEPTH, CallContexts, Summary, dedupe
+from shapecheck.infer import sources
 from shapecheck.infer.joins import join, join_env
 from shapecheck.infer.ops import registry
 from shapecheck.infer.ops.registry import OpCall, ShapeFinding
@@ -48,7 +49,9 @@ from shapecheck.infer.values import (
     ELLIPSIS,
     UNKNOWN,
     ConstValue,
+    DataValue,
     DeviceValue,
+    DictValue,
     DimValue,
     DtypeValue,
     ModuleValue,
@@ -85,6 +88,10 @@ _PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "t
                         "torch.nn.parameter.Buffer"})
 _LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
 _CONTAINERS = {"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
+# module methods that return the module itself
+_MODULE_SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "bfloat16",
+                                  "requires_grad_", "apply", "type", "to_empty", "share_memory"})
+_EMPTY_CALL = cst.Call(cst.Name("__getitem__"))
 _VIEW_LIKE = {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unflatten", "torch.unflatten",
               "numpy.reshape", "Tensor.expand"}
 _BATCH_NAMES = {"batch", "b", "n", "bs", "batch_size", "nbatch", "num_batch", "bsz", "batches"}
@@ -205,6 +212,7 @@ class Interpreter:
         # module-level bindings (`criterion = nn.MSELoss()`), visible to functions once the
         # module's own code has run; functions never write them
         self.globals: dict[str, Value] = {}
+        self._module_frame: Frame | None = None
         self._divisions_of: dict[str, list[tuple[Dim, Dim]]] = {}
 
     # ------------------------------------------------------------------ entry points
@@ -214,7 +222,9 @@ class Interpreter:
         analysis.annotation_errors = self.summary.annotation_errors()
         module_frame = self._new_frame(None, None, record=True)
         module_frame.result = FunctionResult("<module>", None)
+        self._module_frame = module_frame  # functions the module's code calls see its names so far
         self.exec_block(self.summary.module.body, module_frame, top=True)
+        self._module_frame = None
         self.globals = module_frame.env
         analysis.functions.append(module_frame.result)
         analysis.findings.extend(module_frame.findings)
@@ -332,8 +342,10 @@ class Interpreter:
     def construct(self, cls: ClassInfo, summary: ModuleSummary, args: list[Value], kwargs: dict[str, Value], depth: int) -> Value:
         """`Net(...)`: an instance whose attrs come from `__init__` run with these arguments."""
         interp = self.peer(summary)
-        init = cls.methods.get("__init__")
+        init = _find_method(summary, cls, "__init__")
         bindings: dict[str, Dim] = {}
+        if init is None and cls.is_dataclass:
+            return interp.dataclass_instance(cls, args, kwargs)
         if init is None:
             return ObjectValue(cls.qualname, dict(interp.init_attrs(cls)), cls.is_module, bindings)
         actual = _match_args(init, args, kwargs, skip_self=True)
@@ -359,6 +371,24 @@ class Interpreter:
             frame.env[first] = obj
         interp.exec_block(init.body.body if isinstance(init.body, cst.IndentedBlock) else [init.body], frame)
         return obj
+
+    def dataclass_instance(self, cls: ClassInfo, args: list[Value], kwargs: dict[str, Value]) -> Value:
+        """`GPTConfig(n_layer=12)`: the fields, from the arguments or their defaults."""
+        if len(args) > len(cls.fields) or any(k not in {n for n, _ in cls.fields} for k in kwargs):
+            return UNKNOWN
+        attrs = dict(cls.constants)
+        frame = self._new_frame(None, None, record=False)
+        for i, (name, default) in enumerate(cls.fields):
+            if i < len(args):
+                attrs[name] = args[i]
+            elif name in kwargs:
+                attrs[name] = kwargs[name]
+            elif default is not None:
+                value = self.eval(default, frame)
+                attrs[name] = value if not isinstance(value, (ObjectValue, ModuleValue)) else UNKNOWN
+            else:
+                return UNKNOWN  # a required field not given: the call fails
+        return ObjectValue(cls.qualname, attrs, cls.is_module)
 
     def peer(self, summary: ModuleSummary) -> Interpreter:
         if summary is self.summary:
@@ -583,6 +613,8 @@ class Interpreter:
             return _join_all(value.items)
         if isinstance(value, _Enumerate):
             return TupleValue((UNKNOWN, self.iter_element(value.inner)))
+        if isinstance(value, DataValue):
+            return value.item
         if isinstance(value, TensorValue) and value.shape.rank is not None and value.shape.rank >= 1:
             return TensorValue(Shape.of(*value.shape.dims[1:]), value.dtype, value.device, None, None, "index", value.library)
         return UNKNOWN
@@ -661,6 +693,10 @@ class Interpreter:
             return frame.env[name]
         if name in self.globals:
             return self.globals[name]
+        if self._module_frame is not None and name in self._module_frame.env:
+            return self._module_frame.env[name]
+        if name == "__name__":  # the checked file runs as the program; the files it imports do not
+            return ConstValue("__main__" if frame.summary is self.contexts.root else frame.summary.name)
         if name in ("True", "False"):
             return ConstValue(name == "True")
         if name == "None":
@@ -681,6 +717,25 @@ class Interpreter:
             else:
                 items.append(self.eval(element.value, frame))
         return TupleValue(tuple(items))
+
+    def eval_dict(self, node: cst.Dict, frame: Frame) -> Value:
+        """`{'batch_size': 64, **extra}` with string keys; anything else is unknown."""
+        items: dict[str, Value] = {}
+        partial = False
+        for element in node.elements:
+            if isinstance(element, cst.StarredDictElement):
+                inner = self.eval(element.value, frame)
+                if not isinstance(inner, DictValue):
+                    return UNKNOWN
+                items.update(inner.items)
+                partial = partial or inner.partial
+                continue
+            key = self.eval(element.key, frame)
+            value = self.eval(element.value, frame)
+            if not (isinstance(key, ConstValue) and isinstance(key.value, str)):
+                return UNKNOWN
+            items[key.value] = value
+        return DictValue(tuple(items.items()), partial)
 
     def eval_ifexp(self, node: cst.IfExp, frame: Frame) -> Value:
         decided = truth(self.eval(node.test, frame))
@@ -743,6 +798,11 @@ class Interpreter:
         index: Value = items[0] if len(items) == 1 and len(node.slice) == 1 else TupleValue(tuple(items))
         if isinstance(owner, (ShapeValue, TupleValue)):
             return _index_sequence(owner, index)
+        if isinstance(owner, DictValue) and isinstance(index, ConstValue):
+            got = owner.get(str(index.value))
+            return got if got is not None else UNKNOWN
+        if isinstance(owner, DataValue) and owner.kind == "dataset" and (as_int(index) is not None or isinstance(index, DimValue)):
+            return owner.item
         if isinstance(owner, TensorValue):
             return self.call_op("__getitem__", [owner, index], {}, node, [node.value], frame)
         if isinstance(owner, ModuleValue) and owner.children and as_int(index) is not None:
@@ -824,17 +884,22 @@ class Interpreter:
         args, kwargs, arg_nodes, ok = self.eval_args(node, frame)
         func = node.func
         head = _head_name(func)
-        if isinstance(func, cst.Attribute) and (head is None or head in frame.env or head in self.globals):
+        if isinstance(func, cst.Attribute) and (head is None or self._bound(head, frame)):
             if func.attr.value in _LIST_MUTATORS and isinstance(func.value, cst.Name):
                 if isinstance(frame.env.get(func.value.value), TupleValue):
                     frame.env[func.value.value] = UNKNOWN  # `outs.append(x)`: the list is no longer what we saw
+                    return UNKNOWN
+            if func.attr.value in ("update", "setdefault", "pop") and isinstance(func.value, cst.Name):
+                current = frame.env.get(func.value.value)
+                if isinstance(current, DictValue):  # `kwargs.update(cuda_kwargs)`
+                    frame.env[func.value.value] = _dict_update(current, args[0] if args else None, kwargs, func.attr.value, ok)
                     return UNKNOWN
             receiver = self.eval(func.value, frame)
             if not ok:
                 return UNKNOWN
             return self.call_method(receiver, func.attr.value, args, kwargs, node, [func.value, *arg_nodes], frame)
-        if isinstance(func, cst.Name) and (func.value in frame.env or func.value in self.globals):
-            callee = frame.env[func.value] if func.value in frame.env else self.globals[func.value]
+        if isinstance(func, cst.Name) and self._bound(func.value, frame):
+            callee = self.eval_name(func, frame)
             return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
         if not isinstance(func, (cst.Name, cst.Attribute)):
             callee = self.eval(func, frame)
@@ -844,9 +909,25 @@ class Interpreter:
             listed = self.eval(node.args[0].value, frame)  # nn.Sequential(*[Block(d) for _ in range(n)])
             if isinstance(listed, ModuleValue) and listed.qualname == "<list>":
                 return _container(qualified, [listed])
+        if qualified in sources.LOADERS and args:  # `DataLoader(ds, **kwargs)`: unread options stay unknown
+            return sources.loader(self.dataset(args[0], frame), args[1:], kwargs, complete=ok)
         if qualified is None or not ok:
             return UNKNOWN
         return self.call_name(qualified, func, args, kwargs, node, arg_nodes, frame)
+
+    def _bound(self, name: str, frame: Frame) -> bool:
+        return name in frame.env or name in self.globals or (
+            self._module_frame is not None and name in self._module_frame.env)
+
+    def dataset(self, value: Value, frame: Frame) -> Value:
+        """A dataset value; an instance of a project `Dataset` class gives its `__getitem__`'s sample."""
+        if isinstance(value, ObjectValue) and not value.is_module:
+            found = self.find_class(value.qualname, frame.summary)
+            if found is None or _find_method(found[0], found[1], "__getitem__") is None:
+                return UNKNOWN
+            sample = self.call_instance_method(value, "__getitem__", [DimValue(Dim.sym("idx"))], {}, _EMPTY_CALL, [], frame)
+            return DataValue("dataset", sample) if sample is not UNKNOWN else UNKNOWN
+        return value
 
     def eval_args(self, node: cst.Call, frame: Frame) -> tuple[list[Value], dict[str, Value], list[cst.CSTNode], bool]:
         args: list[Value] = []
@@ -865,7 +946,11 @@ class Interpreter:
                     args.extend(expanded)
                     nodes.extend([arg.value] * len(expanded))
             elif arg.star == "**":
-                ok = False
+                if isinstance(value, DictValue):
+                    kwargs.update(value.items)
+                    ok = ok and not value.partial
+                else:
+                    ok = False
             else:
                 args.append(value)
                 nodes.append(arg.value)
@@ -887,6 +972,9 @@ class Interpreter:
                 qualified = summary.relative_imports[name]
         if qualified in _CONTAINERS:
             return _container(qualified, args)
+        data = self.data_source(qualified, args, kwargs, frame)
+        if data is not None:
+            return data
         if qualified in _PARAMETER and registry.lookup(qualified) is None:
             return args[0] if args and isinstance(args[0], TensorValue) else UNKNOWN  # a Parameter is its tensor
         if qualified in _MATH_FLOAT:
@@ -916,6 +1004,26 @@ class Interpreter:
                 return self.construct(other.classes[attr], other, args, kwargs, frame.depth)
         return UNKNOWN
 
+    def data_source(self, qualified: str, args: list[Value], kwargs: dict[str, Value], frame: Frame) -> Value | None:
+        """Datasets, loaders, transforms, argparse, model wrappers (see infer/sources.py)."""
+        if qualified in sources.TENSOR_DATASETS:
+            return sources.tensor_dataset(args)
+        if qualified in sources.SPLITS and len(args) >= 2:
+            return sources.random_split(self.dataset(args[0], frame), args[1])
+        if qualified in sources.SUBSETS and args:
+            return sources.subset(self.dataset(args[0], frame))
+        if qualified.startswith(sources.VISION_PREFIXES):
+            return sources.vision_dataset(qualified, args, kwargs)
+        if qualified.startswith(sources.TRANSFORM_PREFIXES):
+            return ModuleValue(qualified, tuple(args), tuple(kwargs.items()))
+        if qualified == sources.PARSER:
+            return sources.new_parser()
+        if qualified in ("argparse.Namespace", "types.SimpleNamespace"):
+            return ObjectValue(sources.NAMESPACE, dict(kwargs))
+        if qualified in sources.WRAPPERS or qualified in sources.PASS_THROUGH:
+            return args[0] if args else UNKNOWN
+        return None
+
     def call_builtin(self, name: str, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
         if name == "len" and len(args) == 1:
             v = args[0]
@@ -932,6 +1040,14 @@ class Interpreter:
             return args[0]
         if name in ("enumerate",) and args:
             return _Enumerate(args[0])
+        if name == "iter" and len(args) == 1 and isinstance(args[0], DataValue):
+            return args[0]
+        if name == "next" and args and isinstance(args[0], DataValue):
+            return args[0].item
+        if name == "dict" and not args:
+            return DictValue(tuple(kwargs.items()))
+        if name == "dict" and len(args) == 1 and isinstance(args[0], DictValue):
+            return DictValue(args[0].items + tuple(kwargs.items()), args[0].partial)
         if name == "float" and len(args) == 1 and (_number(args[0]) is not None or isinstance(args[0], DimValue)):
             n = _number(args[0])
             return ConstValue(float(n)) if n is not None else SOME_FLOAT
@@ -958,11 +1074,23 @@ class Interpreter:
                 return special
             return self.call_op(f"Tensor.{name}", [receiver, *args], kwargs, node, nodes, frame)
         if isinstance(receiver, ObjectValue):
+            if receiver.qualname == sources.PARSER:
+                return sources.parser_method(receiver, name, args, kwargs)
             attr = receiver.attrs.get(name)
             if attr is not None:
                 return self.call_value(attr, args, kwargs, node, nodes[1:], frame)
-            return self.call_instance_method(receiver, name, args, kwargs, node, nodes[1:], frame)
+            found = self.call_instance_method(receiver, name, args, kwargs, node, nodes[1:], frame)
+            if found is UNKNOWN and receiver.is_module and name in _MODULE_SELF_METHODS:
+                return receiver  # `model = Net().to(device)`, `model.train()`: the same module
+            return found
+        if isinstance(receiver, DictValue) and name == "get" and args and isinstance(args[0], ConstValue):
+            got = receiver.get(str(args[0].value))
+            if got is not None:
+                return got
+            return (args[1] if len(args) > 1 else ConstValue(None)) if not receiver.partial else UNKNOWN
         if isinstance(receiver, ModuleValue):
+            if name in _MODULE_SELF_METHODS:
+                return receiver
             if name == "forward":
                 return self.call_module(receiver, args, kwargs, node, nodes[1:], frame)
             if receiver.qualname == "torch.nn.ModuleDict" and name in ("values",):
@@ -1238,6 +1366,19 @@ def _container(qualname: str, args: list[Value]) -> Value:
         if isinstance(v, TupleValue):
             return ModuleValue(qualname, (), (), children=v.items)
     return ModuleValue(qualname)
+
+
+def _dict_update(current: DictValue, other: Value | None, kwargs: dict[str, Value], method: str, ok: bool) -> Value:
+    """`d.update(other, k=v)`; `setdefault`/`pop` and anything not modelled make `d` partial."""
+    if method != "update" or not ok or not (other is None or isinstance(other, DictValue)):
+        return DictValue(current.items, partial=True) if method == "update" or method == "setdefault" else UNKNOWN
+    merged = dict(current.items)
+    partial = current.partial
+    if isinstance(other, DictValue):
+        merged.update(other.items)
+        partial = partial or other.partial
+    merged.update(kwargs)
+    return DictValue(tuple(merged.items()), partial)
 
 
 def _join_all(values: Sequence[Value]) -> Value:
@@ -1610,6 +1751,7 @@ _EVAL: dict[type, Any] = {
     cst.Tuple: Interpreter.eval_tuple,
     cst.List: Interpreter.eval_tuple,
     cst.IfExp: Interpreter.eval_ifexp,
+    cst.Dict: Interpreter.eval_dict,
     cst.Attribute: Interpreter.eval_attribute,
     cst.Subscript: Interpreter.eval_subscript,
     cst.UnaryOperation: Interpreter.eval_unary,

@@ -20,6 +20,8 @@ from __future__ import annotations
 from shapecheck.infer.values import (
     UNKNOWN,
     ConstValue,
+    DataValue,
+    DictValue,
     DimValue,
     ModuleValue,
     ObjectValue,
@@ -98,6 +100,14 @@ def join(a: Value, b: Value) -> Value:
         return a
     if isinstance(a, ObjectValue) and isinstance(b, ObjectValue) and a.qualname == b.qualname:
         return a
+    if isinstance(a, DictValue) and isinstance(b, DictValue):
+        keys = {k for k, _ in a.items} & {k for k, _ in b.items}
+        items = tuple((k, join(v, b.get(k) or UNKNOWN)) for k, v in a.items if k in keys)
+        partial = a.partial or b.partial or len(keys) < max(len(a.items), len(b.items))
+        return DictValue(items, partial)
+    if isinstance(a, DataValue) and isinstance(b, DataValue) and a.kind == b.kind:
+        item = join(a.item, b.item)
+        return DataValue(a.kind, item, a.length if a.length == b.length else None) if item is not UNKNOWN else UNKNOWN
     return UNKNOWN
 
 

@@ -67,6 +67,9 @@ class ClassInfo:
     int_params: frozenset[str] = frozenset()
     is_module: bool = False
     constants: dict[str, Value] = field(default_factory=dict)  # `expansion = 4` in the class body
+    # `n_embd: int = 768` in a @dataclass body: (name, default expression or None), in order
+    fields: list[tuple[str, cst.BaseExpression | None]] = field(default_factory=list)
+    is_dataclass: bool = False
     init_attrs: dict[str, Value] | None = None  # filled lazily by the interpreter
 
 
@@ -152,10 +155,18 @@ class ModuleSummary:
                         if isinstance(target, cst.Name) and isinstance(small.value, (cst.Integer, cst.Float, cst.SimpleString)):
                             info.constants[target.value] = ConstValue(small.value.evaluated_value)  # type: ignore[arg-type]
                     if isinstance(small, cst.AnnAssign):
+                        if isinstance(small.target, cst.Name):
+                            info.fields.append((small.target.value, small.value))
+                            if isinstance(small.value, (cst.Integer, cst.Float, cst.SimpleString)):
+                                info.constants[small.target.value] = ConstValue(small.value.evaluated_value)  # type: ignore[arg-type]
                         resolved = self.annotations.resolve(small.annotation.annotation)
                         if isinstance(resolved, TensorAnnotation):
                             dims.update(resolved.spec.names)
         info.dims = frozenset(dims)
+        info.is_dataclass = any(
+            (self.names.qualify(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator) or "")
+            in ("dataclasses.dataclass", "dataclass") for d in node.decorators
+        )
         init = info.methods.get("__init__")
         if init is not None:
             info.int_params = frozenset(_int_params(init, info.dims))

@@ -132,9 +132,35 @@ class ModuleValue:
         return None
 
 
+@dataclass(frozen=True)
+class DictValue:
+    """A dict with string keys (`{'batch_size': 64}`, `dict(n_embd=128)`). `partial`: other keys
+    may be present (a join of two dicts keeps only what both agree on)."""
+
+    items: tuple[tuple[str, Value], ...]
+    partial: bool = False
+
+    def get(self, key: str) -> Value | None:
+        for k, v in self.items:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class DataValue:
+    """The data pipeline: a dataset (`kind="dataset"`: `ds[i]` is one sample) or a loader
+    (`kind="loader"`: iterating yields one collated batch). `item` is the sample or the batch;
+    `length` the dataset's size when known."""
+
+    kind: str
+    item: Value
+    length: Dim | None = None
+
+
 Value = Union[
     Unknown, TensorValue, ConstValue, DimValue, ShapeValue, TupleValue, SliceValue,
-    DeviceValue, DtypeValue, ModuleValue, EllipsisValue, ObjectValue,
+    DeviceValue, DtypeValue, ModuleValue, EllipsisValue, ObjectValue, DictValue, DataValue,
 ]
 
 
