@@ -192,3 +192,41 @@ def test_known_shapes_still_checked() -> None:
     agree("einops.rearrange", einops.rearrange, Tz((2, 3, 4)), "b c h -> b (c h)")
     agree("einops.rearrange", einops.rearrange, Tz((2, 3, 4)), "b c -> c b")
     agree("einops.reduce", einops.reduce, Tz((2, 3, 4)), "b c h -> b", "max")
+
+
+EQUATIONS_BAD = ["ij,jk->ikk", "ij,jk->iz", "ij,jk,kl->il", "i1,jk->ik", "ij,jk->ik->i", "...ij...->ij", "ij.,jk->ik"]
+EQUATIONS_GOOD = ["ij,jk->ik", "ij,jk", "iJ,Jk->ik", "...ij,...jk->...ik", "ii,i->i", "bhqd,bhkd->bhqk"]
+
+
+def _torch_einsum_rejects_every_shape(equation: str) -> bool:
+    for rank in range(0, 5):
+        for size in (1, 3):
+            try:
+                torch.einsum(equation, torch.zeros((size,) * rank), torch.zeros((size,) * rank))
+            except Exception:
+                continue
+            return False
+    return True
+
+
+@pytest.mark.parametrize("equation", EQUATIONS_BAD + EQUATIONS_GOOD)
+def test_einsum_equation_checked_without_shapes(equation: str) -> None:
+    fn = lookup("torch.einsum")
+    assert fn is not None
+    call = OpCall("torch.einsum", [ConstValue(equation), UNKNOWN, UNKNOWN], {})
+    fn(call)
+    if equation in EQUATIONS_BAD:
+        assert _torch_einsum_rejects_every_shape(equation)
+        assert [f.code for f in call.findings] == ["SC101"], equation
+    else:
+        assert not call.findings, equation
+    listed = OpCall("torch.einsum", [ConstValue(equation), UNKNOWN], {})  # `einsum(eq, operands)`: a list of any length
+    fn(listed)
+    # only the operand count needs to know how many operands there are
+    assert bool(listed.findings) == (equation in EQUATIONS_BAD and equation != "ij,jk,kl->il"), equation
+
+
+def test_einsum_output_ellipsis_alone_stands_for_no_axes() -> None:
+    agree("torch.einsum", torch.einsum, "ij->...ij", Tz((2, 3)))
+    agree("einops.einsum", einops.einsum, Tz((2, 3)), Tz((3, 4)), "i j, j k -> i z")
+    agree("einops.einsum", einops.einsum, Tz((2, 3)), Tz((3, 4)), "i j, j k")

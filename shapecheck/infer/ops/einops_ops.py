@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from shapecheck.infer import messages
 from shapecheck.infer.ops._common import as_str, product, tensor, unknown_like
-from shapecheck.infer.ops.einsum import einsum_shapes
+from shapecheck.infer.ops.einsum import check_labels, einsum_shapes, operand_count
 from shapecheck.infer.ops.registry import OpCall, module, op
 from shapecheck.infer.values import UNKNOWN, ModuleValue, TensorValue, TupleValue, Value, as_dim
 from shapecheck.shapes import Dim, Shape, compare
@@ -277,14 +277,18 @@ def einops_einsum(call: OpCall) -> Value:
     values = call.args[:-1]
     if len(values) == 1 and isinstance(values[0], TupleValue):
         values = list(values[0].items)
-    if pattern is not None and "->" not in pattern:
-        return _fail(call, "einops.einsum()", pattern, "the pattern needs '->'")
-    tensors = [tensor(v) for v in values]
-    if pattern is None or not tensors or any(t is None for t in tensors):
+    if pattern is None:
         return UNKNOWN
+    if pattern.count("->") != 1:
+        return _fail(call, "einops.einsum()", pattern, "the pattern needs exactly one '->'")
     lhs, rhs = pattern.split("->")
     terms = [[("..." if w == "..." else w) for w in term.split()] for term in lhs.split(",")]
     output = ["..." if w == "..." else w for w in rhs.split()]
+    if not check_labels(call, "einops.einsum()", terms, output, operand_count(call.args[:-1])):
+        return UNKNOWN
+    tensors = [tensor(v) for v in values]
+    if not tensors or any(t is None for t in tensors):
+        return UNKNOWN
     return einsum_shapes(call, "einops.einsum()", terms, output, [t for t in tensors if t is not None],
                          [call.label(i, f"tensor {i}") for i in range(len(tensors))])
 

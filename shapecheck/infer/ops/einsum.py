@@ -46,8 +46,8 @@ def _term(text: str) -> Term:
             i += 3
             continue
         ch = text[i]
-        if not ch.isalpha():
-            raise EquationError(f"invalid subscript {ch!r}: only letters and '...' are allowed")
+        if not (ch.isascii() and ch.isalpha()):
+            raise EquationError(f"invalid subscript {ch!r}: only letters a-z, A-Z and '...' are allowed")
         out.append(ch)
         i += 1
     return out
@@ -63,6 +63,38 @@ def implicit_output(terms: Sequence[Term]) -> Term:
     return ([ELLIPSIS] if has_ellipsis else []) + sorted(label for label, n in counts.items() if n == 1)
 
 
+def labels_problem(terms: Sequence[Term], output: Term | None, n_operands: int | None) -> str | None:
+    """What is wrong with an equation's labels whatever the operands' shapes, or None: a term
+    count that is not the operand count, an output label absent from the inputs or repeated.
+    (`...` in the output alone is fine: it stands for no axes.)"""
+    if n_operands is not None and len(terms) != n_operands:
+        return f"the equation has {len(terms)} operand term(s) but {n_operands} tensor(s) were given"
+    seen_in = {label for term in terms for label in term}
+    for label in output or ():
+        if label == ELLIPSIS:
+            continue
+        if label not in seen_in:
+            return f"output subscript {label} does not appear in the inputs"
+        if output is not None and output.count(label) > 1:
+            return f"output subscript {label} appears more than once"
+    return None
+
+
+def operand_count(values: Sequence[Value]) -> int | None:
+    """How many operands were passed, when it is known: `einsum(eq, a, b)` is two, and so is
+    `einsum(eq, [a, b])`; `einsum(eq, ops)` with `ops` not known could be a list of any length."""
+    if len(values) == 1 and not isinstance(values[0], TensorValue):
+        return len(values[0].items) if isinstance(values[0], TupleValue) else None
+    return len(values) or None
+
+
+def check_labels(call: OpCall, title: str, terms: Sequence[Term], output: Term | None, n_operands: int | None) -> bool:
+    problem = labels_problem(terms, output, n_operands)
+    if problem is not None:
+        call.report("SC101", *messages.op_error(f"{title}: {problem}"))
+    return problem is None
+
+
 def einsum_shapes(call: OpCall, title: str, terms: list[Term], output: Term | None, tensors: list[TensorValue],
                   labels: list[str]) -> Value:
     """The shared core of `torch.einsum` and `einops.einsum` (labels may be words there)."""
@@ -70,19 +102,9 @@ def einsum_shapes(call: OpCall, title: str, terms: list[Term], output: Term | No
     if first is None:
         return UNKNOWN
     fields = {"origin": "einsum", "contiguous": True, "dtype": first.dtype, "device": first.device, "library": first.library}
-    if len(terms) != len(tensors):
-        call.report("SC101", *messages.op_error(
-            f"{title}: the equation has {len(terms)} operand term(s) but {len(tensors)} tensor(s) were given"))
+    if not check_labels(call, title, terms, output, len(tensors)):
         return UNKNOWN
     out = output if output is not None else implicit_output(terms)
-    seen_in = {label for term in terms for label in term}
-    for label in out:
-        if label not in seen_in:
-            call.report("SC101", *messages.op_error(f"{title}: output subscript {label} does not appear in the inputs"))
-            return UNKNOWN
-        if label != ELLIPSIS and out.count(label) > 1:
-            call.report("SC101", *messages.op_error(f"{title}: output subscript {label} appears more than once"))
-            return UNKNOWN
     sizes: dict[str, tuple[Dim, int]] = {}
     ellipsis_shapes: list[Shape] = []
     unknown = False
@@ -155,17 +177,23 @@ def einsum_shapes(call: OpCall, title: str, terms: list[Term], output: Term | No
 
 @op("torch.einsum", "numpy.einsum", "torch.functional.einsum")
 def einsum(call: OpCall) -> Value:
+    """The equation is checked before the operands: an invalid equation, a term count that is not
+    the operand count or an output label no input has raises whatever the shapes."""
     equation = as_str(call.arg(0, "equation"))
     rest = call.args[1:]
     if len(rest) == 1 and isinstance(rest[0], TupleValue):
         rest = list(rest[0].items)
     tensors = [tensor(v) for v in rest]
-    if equation is None or not tensors or any(t is None for t in tensors):
+    if equation is None:
         return UNKNOWN if not tensors or tensors[0] is None else unknown_like(tensors[0], origin="einsum")
     try:
         terms, output = parse_equation(equation)
     except EquationError as exc:
         call.report("SC101", *messages.op_error(f"einsum(): invalid equation {equation!r}: {exc}"))
         return UNKNOWN
+    if not check_labels(call, "einsum()", terms, output, operand_count(rest)):
+        return UNKNOWN
+    if not tensors or any(t is None for t in tensors):
+        return UNKNOWN if not tensors or tensors[0] is None else unknown_like(tensors[0], origin="einsum")
     return einsum_shapes(call, "einsum()", terms, output, [t for t in tensors if t is not None],
                          [call.label(i + 1, f"operand {i}") for i in range(len(tensors))])
