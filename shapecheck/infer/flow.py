@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from shapecheck.rules.base import FileContext
+from shapecheck.infer.filefacts import FileFacts
 from shapecheck.tree import tree_of
 
 # Methods that keep what a value *is* (its producer) for the questions the rules ask: a squeezed
@@ -74,7 +74,7 @@ class ScopeInfo:
 class Flow:
     """Bindings, parents and order of one module. Built once per file (`flow_of(ctx)`)."""
 
-    def __init__(self, ctx: FileContext) -> None:
+    def __init__(self, ctx: FileFacts) -> None:
         self.ctx = ctx
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self.order: dict[cst.CSTNode, int] = {}
@@ -387,7 +387,7 @@ _RECORDED = frozenset(
 )
 
 
-def flow_of(ctx: FileContext) -> Flow:
+def flow_of(ctx: FileFacts) -> Flow:
     return ctx.fact("flow", Flow)
 
 
@@ -785,7 +785,7 @@ def one_line(*nodes: cst.CSTNode | None) -> bool:
     return all(n is None or "\n" not in empty.code_for_node(n) for n in nodes)
 
 
-def alias_for(ctx: FileContext, qualified: str) -> str | None:
+def alias_for(ctx: FileFacts, qualified: str) -> str | None:
     """The local spelling of a module in this file: 'F' for torch.nn.functional when the file
     has `import torch.nn.functional as F`, else `torch.nn.functional` when torch is imported."""
     names = ctx.names.aliases
