@@ -76,3 +76,69 @@ def test_cross_entropy_n1_target_is_an_error() -> None:
     result, call = ours_module("torch.nn.CrossEntropyLoss", (), {}, (Tz((8, 10)), Tz((8, 1), torch.int64)))
     assert [(f.code, f.severity) for f in call.findings] == [("SC105", "error")]
     assert "squeeze" in " ".join(call.findings[0].notes)
+
+
+@pytest.mark.parametrize("b,t,v", [(4, 8, 100), (2, 5, 5), (1, 3, 7), (3, 1, 4), (2, 6, 6)])
+def test_cross_entropy_on_sequence_logits(b: int, t: int, v: int) -> None:
+    """(B, T, V) logits with (B, T) targets: torch reads T as the class axis (fails unless T == V);
+    the flattened and transposed spellings are the fix."""
+    logits, targets = Tz((b, t, v)), Tz((b, t), torch.int64)
+    ok = agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, logits, targets)
+    agree_cpu("torch.nn.functional.nll_loss", F.nll_loss, logits, targets, reduction="none")
+    agree_module("torch.nn.CrossEntropyLoss", (), {}, logits, targets, device="cpu")
+    assert ok == (t == v)
+    agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, Tz((b * t, v)), Tz((b * t,), torch.int64))
+    agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, Tz((b, v, t)), targets, ignore_index=-1)
+    agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, logits, Tz((b, t, v)), label_smoothing=0.1)
+    if not ok:
+        _, call = ours("torch.nn.functional.cross_entropy", (logits, targets), {})
+        assert "class axis at dim 1" in call.findings[0].message
+        assert "view(-1, " in call.findings[0].notes[0] and "transpose(1, 2)" in call.findings[0].notes[0]
+
+
+def test_cross_entropy_on_symbolic_sequence_logits_is_a_warning() -> None:
+    """(B, T, V) with (B, T) runs only if T == V: a warning that names the assumption."""
+    from shapecheck.infer.ops.registry import OpCall, lookup, lookup_module
+    from shapecheck.infer.values import ModuleValue, TensorValue
+    from shapecheck.shapes import Shape
+
+    logits = TensorValue(Shape.of("B", "T", "V"), dtype="float32")
+    targets = TensorValue(Shape.of("B", "T"), dtype="int64")
+    fn = lookup("torch.nn.functional.cross_entropy")
+    assert fn is not None
+    call = OpCall("torch.nn.functional.cross_entropy", [logits, targets], {}, labels=["logits", "y"])
+    fn(call)
+    assert [(f.code, f.severity) for f in call.findings] == [("SC105", "warning")]
+    assert "T == V" in call.findings[0].message and "logits.view(-1, V) and y.view(-1)" in call.findings[0].notes[0]
+    module = lookup_module("torch.nn.CrossEntropyLoss")
+    assert module is not None
+    call = OpCall("torch.nn.CrossEntropyLoss", [logits, targets], {})
+    module(ModuleValue("torch.nn.CrossEntropyLoss"), call)
+    assert [(f.code, f.severity) for f in call.findings] == [("SC105", "warning")]
+    for fixed in ([TensorValue(Shape.of("B", "V", "T")), targets], [logits, TensorValue(Shape.of("B", "T", "V"), dtype="float32")],
+                  [TensorValue(Shape.of("B * T", "V")), TensorValue(Shape.of("B * T"), dtype="int64")]):
+        call = OpCall("torch.nn.functional.cross_entropy", list(fixed), {})
+        fn(call)
+        assert not call.findings, fixed
+
+
+@pytest.mark.parametrize("name,cls", [("mse_loss", "MSELoss"), ("l1_loss", "L1Loss"), ("smooth_l1_loss", "SmoothL1Loss"),
+                                      ("binary_cross_entropy", "BCELoss"),
+                                      ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss")])
+@pytest.mark.parametrize("out,target", [((8, 1), (8,)), ((8,), (8, 1))])
+def test_unflattened_targets(name: str, cls: str, out, target) -> None:  # type: ignore[no-untyped-def]
+    """(N, 1) output against (N,) targets: torch broadcasts the element-wise losses to (N, N) with a
+    UserWarning (SC105 warning) and raises for BCE (SC105 error); the notes align the shapes."""
+    fn = getattr(F, name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raised = not agree(f"torch.nn.functional.{name}", fn, Tz(out), Tz(target))
+        agree_module(f"torch.nn.{cls}", (), {}, Tz(out), Tz(target))
+    _, call = ours(f"torch.nn.functional.{name}", (Tz(out), Tz(target)), {})
+    (finding,) = call.findings
+    assert finding.code == "SC105" and finding.severity == ("error" if raised else "warning")
+    assert raised or any("target size" in str(w.message) for w in caught)  # torch's own broadcast warning
+    assert any(line.strip().startswith("input  :") for line in finding.notes)
+    assert any("squeeze" in line for line in finding.notes)
+    _, fixed = ours(f"torch.nn.functional.{name}", (Tz(out), Tz(out)), {})
+    assert not fixed.findings

@@ -153,17 +153,31 @@ def op_error(text: str, *notes: str) -> Message:
     return (text, list(notes))
 
 
-def loss_broadcast(op: str, input_shape: Shape, target_shape: Shape, result_shape: Shape) -> Message:
+def loss_broadcast(op: str, input_shape: Shape, target_shape: Shape, result_shape: Shape, result: object = None) -> Message:
+    aligned = explain_broadcast([input_shape, target_shape], ["input", "target"], result) if result is not None else []  # type: ignore[arg-type]
     return (
         f"{op}: input is {input_shape} and target is {target_shape}: they broadcast to {result_shape}, "
         "so the loss compares every prediction with every target",
-        ["element-wise losses need input and target of the same shape; "
-         "squeeze the (N, 1) side or unsqueeze the (N,) side"],
+        aligned + ["element-wise losses need input and target of the same shape; "
+                   "squeeze the (N, 1) side or unsqueeze the (N,) side"],
     )
 
 
-def loss_mismatch(op: str, input_shape: Shape, target_shape: Shape, reason: str, hint: str = "") -> Message:
-    return (f"{op}: input is {input_shape} and target is {target_shape}: {reason}", [hint] if hint else [])
+def loss_mismatch(op: str, input_shape: Shape, target_shape: Shape, reason: str, hint: str = "",
+                  aligned: Sequence[str] = ()) -> Message:
+    return (f"{op}: input is {input_shape} and target is {target_shape}: {reason}", [*aligned, *([hint] if hint else [])])
+
+
+def loss_sequence_classes(op: str, input_shape: Shape, target_shape: Shape, expected: Shape, fixes: str,
+                          assumption: str = "") -> Message:
+    """`(B, T, V)` logits with `(B, T)` targets: the class axis is dim 1."""
+    return (
+        f"{op} reads the class axis at dim 1: input {input_shape} has {input_shape[1]} classes, so the target must be "
+        f"{expected}, but target {target_shape} is the input without its last axis"
+        + (f": this only works if {assumption}" if assumption else ""),
+        [f"did you mean {fixes}?",
+         "for inputs of rank 3 or more the classes are on dim 1: (N, C, d1, ...) goes with targets (N, d1, ...)"],
+    )
 
 
 # --- interpreter (shapecheck/infer/interpreter.py) ----------------------------------------------

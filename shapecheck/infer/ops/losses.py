@@ -20,7 +20,7 @@ from shapecheck.infer import messages
 from shapecheck.infer.ops._common import as_str, tensor
 from shapecheck.infer.ops.registry import OpCall, module, op
 from shapecheck.infer.values import UNKNOWN, ModuleValue, TensorValue, Value
-from shapecheck.shapes import Dim, Shape, broadcast, compare
+from shapecheck.shapes import Dim, Shape, broadcast, compare, explain_broadcast, explain_mismatch
 
 F = "torch.nn.functional."
 NN = "torch.nn."
@@ -28,9 +28,21 @@ _INTS = frozenset({"int", "int64", "int32", "int16", "int8", "uint8", "long"})
 _FLOATS = frozenset({"float", "float32", "float64", "float16", "bfloat16", "half", "double"})
 
 
-def _error(call: OpCall, title: str, x: TensorValue, y: TensorValue, reason: str, hint: str = "") -> Value:
-    call.report("SC105", *messages.loss_mismatch(title, x.shape, y.shape, reason, hint), severity="error")
+def _error(call: OpCall, title: str, x: TensorValue, y: TensorValue, reason: str, hint: str = "",
+           aligned: list[str] | None = None) -> Value:
+    call.report("SC105", *messages.loss_mismatch(title, x.shape, y.shape, reason, hint, aligned or []), severity="error")
     return UNKNOWN
+
+
+def _same_shape_hint(call: OpCall, x: TensorValue, y: TensorValue) -> str:
+    """The fix for a target that differs from the input by a trailing 1: squeeze one, or unsqueeze the other."""
+    lx, ly = call.label(0, "output"), call.label(1, "target")
+    rx, ry = x.shape.rank or 0, y.shape.rank or 0
+    if rx == ry + 1 and rx and x.shape[rx - 1].value == 1:
+        return f"a {x.shape} output against {y.shape} targets: use {lx}.squeeze(-1) (or {ly}.unsqueeze(-1))"
+    if ry == rx + 1 and ry and y.shape[ry - 1].value == 1:
+        return f"a {x.shape} output against {y.shape} targets: use {ly}.squeeze(-1) (or {lx}.unsqueeze(-1))"
+    return "BCE compares each prediction with the target at the same position: the shapes must be equal"
 
 
 def _result(x: TensorValue, shape: Shape | None, reduction: str | None) -> Value:
@@ -51,7 +63,7 @@ def elementwise_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, r
         return UNKNOWN
     shape = result.shape
     if shape is not None and (result.is_trap or _stretches_input(shape, x.shape)):
-        call.report("SC105", *messages.loss_broadcast(title, x.shape, y.shape, shape), severity="warning")
+        call.report("SC105", *messages.loss_broadcast(title, x.shape, y.shape, shape, result), severity="warning")
     return _result(x, shape, reduction)
 
 
@@ -70,12 +82,15 @@ def same_shape_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, re
     if x.shape.rank is None or y.shape.rank is None:
         return _result(x, None, reduction)
     if x.shape.rank != y.shape.rank:
+        explained = explain_broadcast([x.shape, y.shape], ["input", "target"], broadcast(x.shape, y.shape, facts=call.facts))
+        aligned = [line for line in explained if line.lstrip().startswith(("input ", "target "))]  # no broadcast here
         return _error(call, title, x, y, "the target must have exactly the input's shape",
-                      "a (N, 1) output against (N,) labels: use output.squeeze(1) (or labels.unsqueeze(1).float())")
+                      _same_shape_hint(call, x, y), aligned)
     for i in range(x.shape.rank):
         verdict = compare(x.shape[i], y.shape[i], call.facts)
         if verdict == "different":
-            return _error(call, title, x, y, f"axis {i} differs ({x.shape[i]} vs {y.shape[i]}); the shapes must be equal")
+            return _error(call, title, x, y, f"axis {i} differs ({x.shape[i]} vs {y.shape[i]}); the shapes must be equal",
+                          aligned=explain_mismatch(x.shape, y.shape, ["input", "target"], i, i))
     return _result(x, x.shape, reduction)
 
 
@@ -124,11 +139,42 @@ def class_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, weight:
                       "(probabilities)")
     if y.dtype in _FLOATS:
         return _error(call, title, x, y, "class-index targets must be integers (torch.long)", "use target.long()")
+    if rx >= 3 and _sequence_logits(call, x, y):
+        return _sequence_mistake(call, title, x, y, expected, reduction)
     for i, d in enumerate(expected):
         verdict = compare(d, y.shape[i], call.facts)
         if verdict == "different":
             return _error(call, title, x, y, f"target axis {i} is {y.shape[i]} but the input has {d} there",
                           "input (N, C, *d) goes with target (N, *d)")
+    return _result(x, y.shape, reduction)
+
+
+def _sequence_logits(call: OpCall, x: TensorValue, y: TensorValue) -> bool:
+    """The target is the input without its last axis: `(B, T, V)` logits against `(B, T)`
+    targets, the layout of a language model's output. For an input of rank 3 or more torch
+    reads the classes at dim 1, so this works only when the axes after dim 1 are all equal."""
+    rx = x.shape.rank or 0
+    return all(compare(x.shape[i], y.shape[i], call.facts) == "equal" for i in range(rx - 1)) and any(
+        compare(x.shape[i], x.shape[i + 1], call.facts) != "equal" for i in range(1, rx - 1))
+
+
+def _sequence_mistake(call: OpCall, title: str, x: TensorValue, y: TensorValue, expected: list[Dim],
+                      reduction: str | None) -> Value:
+    """SC105 for `(B, T, V)` logits with `(B, T)` targets: an error when the sizes differ for
+    certain (`T = 8`, `V = 100`), a warning when the code only runs if they are equal (`T == V`)."""
+    rx = x.shape.rank or 0
+    last = x.shape[rx - 1]
+    verdicts = [compare(x.shape[i], x.shape[i + 1], call.facts) for i in range(1, rx - 1)]
+    lx, ly = call.label(0, "logits"), call.label(1, "targets")
+    moved = f"{lx}.transpose(1, 2)" if rx == 3 else f"{lx}.movedim(-1, 1)"
+    fixes = f"{lx}.view(-1, {last}) and {ly}.view(-1), or {moved}"
+    if "different" in verdicts:
+        call.report("SC105", *messages.loss_sequence_classes(title, x.shape, y.shape, Shape.of(*expected), fixes),
+                    severity="error")
+        return UNKNOWN
+    equal = " == ".join(str(x.shape[i]) for i in range(1, rx))
+    call.report("SC105", *messages.loss_sequence_classes(title, x.shape, y.shape, Shape.of(*expected), fixes, equal),
+                severity="warning")
     return _result(x, y.shape, reduction)
 
 
