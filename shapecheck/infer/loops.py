@@ -406,6 +406,16 @@ def _chain_mode(call: cst.Call) -> str:
     return "train"
 
 
+def _params_arg(call: cst.Call) -> cst.BaseExpression | None:
+    """The parameters argument of an optimizer constructor (first positional or `params=`)."""
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == "params":
+            return a.value
+    if call.args and call.args[0].keyword is None and not call.args[0].star:
+        return call.args[0].value
+    return None
+
+
 def _mentions_grad(expr: cst.BaseExpression) -> bool:
     """`p.grad`, `p.grad.data`: an expression that reads a `.grad` attribute."""
     while isinstance(expr, cst.Attribute):
@@ -714,32 +724,167 @@ class _Analysis:
             self.eval_loop(loop)
         for body in (*loops, *funcs, self.module):
             self.grad_order(body)
+        self.closure_without_zero_grad()
         self.backward_under_no_grad()
 
     # SC201 -------------------------------------------------------------------------------
     def missing_zero_grad(self, loop: cst.CSTNode) -> None:
         _, fl = self.tree(loop)
         kinds = {f.ev.kind for f in fl}
-        if "backward" not in kinds or "zero" in kinds or kinds & {"closure-step", "engine-step"}:
+        if "backward" not in kinds or kinds & {"closure-step", "engine-step"}:
             return
+        zeros = [f.ev for f in fl if f.ev.kind == "zero"]
         backward = next(f.ev for f in fl if f.ev.kind == "backward")
         for f in fl:
-            if f.ev.kind == "step" and f.depth == 0:
-                ev = f.ev
+            if f.ev.kind != "step" or f.depth != 0:
+                continue
+            ev = f.ev
+            if self._cleared(zeros, ev, loop) or self._fresh_optimizer(ev, loop):
+                continue
+            others = sorted({z.key for z in zeros if z.key is not None and z.role is Role.OPTIMIZER})
 
-                def render(line: Callable[[cst.CSTNode], int], ev: Ev = ev) -> tuple[str, list[str]]:
-                    opt = ev.key or "the optimizer"
+            def render(line: Callable[[cst.CSTNode], int], ev: Ev = ev, others: list[str] = others) -> tuple[str, list[str]]:
+                opt = ev.key or "the optimizer"
+                msg = (
+                    f"`{opt}.step()` runs every iteration of this loop but its gradients are never cleared: "
+                    f"each step adds this batch's gradients (`{_src(backward.node)}`, line {line(backward.node)}) "
+                    "to all earlier ones"
+                )
+                why = (
+                    "`.grad` accumulates across backward() calls; nothing in the loop (nor in the helpers it calls) "
+                    "calls `zero_grad()` or sets `p.grad = None`"
+                )
+                if others:
+                    shown = ", ".join(f"`{o}.zero_grad()`" for o in others)
+                    why = f"{shown} clears only that optimizer's parameters, not those `{opt}` updates"
+                notes = [
+                    why,
+                    f"call `{opt}.zero_grad()` at the top of the loop body (or right after `{opt}.step()`); "
+                    "for gradient accumulation, zero it every k steps after the step",
+                ]
+                return msg, notes
+
+            self.report("SC201", ev.site, render)
+
+    def _cleared(self, zeros: list[Ev], step: Ev, loop: cst.CSTNode) -> bool:
+        """Whether one of the clearing events of the loop clears the gradients `step` uses.
+        Each optimizer is tracked on its own (a GAN zeroes `opt_G` and `opt_D` separately):
+        another optimizer's `zero_grad()` does not count, `model.zero_grad()` counts when the
+        stepped optimizer optimizes that model or we cannot tell which model it optimizes, and
+        anything we cannot tie to an object (`p.grad = None`) counts."""
+        for z in zeros:
+            if z.role is Role.OPTIMIZER and z.key is not None and step.key is not None:
+                if z.key == step.key:
+                    return True
+                continue
+            if z.role is Role.MODEL and z.key is not None and step.key is not None:
+                owner = self._optimized_model(step.key, loop)
+                if owner is None or owner == z.key:
+                    return True
+                continue
+            return True
+        return False
+
+    def _optimizer_ctors(self, key: str, at: cst.CSTNode) -> list[cst.Call] | None:
+        """The optimizer constructor calls `key` is bound to (None when any binding is not one)."""
+        try:
+            expr = cst.parse_expression(key)
+        except cst.ParserSyntaxError:
+            return None
+        values = self.b.assigned(expr, at)
+        if not values or not all(isinstance(v, cst.Call) and self.b.role(v, v) is Role.OPTIMIZER for v in values):
+            return None
+        return values  # type: ignore[return-value]
+
+    def _optimized_model(self, key: str, at: cst.CSTNode) -> str | None:
+        """`opt = Adam(netD.parameters())` -> "netD"; None when unknown or not one model."""
+        ctors = self._optimizer_ctors(key, at)
+        if ctors is None:
+            return None
+        owners: set[str | None] = set()
+        for call in ctors:
+            params = _params_arg(call)
+            owner = None
+            if isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute) and params.func.attr.value in ("parameters", "named_parameters"):
+                owner = dotted(params.func.value)
+            owners.add(owner)
+        return next(iter(owners)) if len(owners) == 1 else None
+
+    def _fresh_optimizer(self, step: Ev, loop: cst.CSTNode) -> bool:
+        """The optimizer is built inside this loop on tensors (or a model) also built inside it:
+        every iteration starts from fresh `.grad`s, nothing accumulates
+        (`x = latents.detach().clone().requires_grad_(); opt = SGD([x], lr)` in a sampling loop)."""
+        if step.key is None:
+            return False
+        ctors = self._optimizer_ctors(step.key, loop)
+        if not ctors:
+            return False
+        for call in ctors:
+            if not _under(self.b, call, loop):
+                return False
+            params = _params_arg(call)
+            if params is None:
+                return False
+            names = [n for n in self.b._nodes_in(params) if isinstance(n, cst.Name) and not self._is_attr_name(n)]
+            if not names:
+                return False
+            for n in names:
+                defs = self.b.definitions(n, call)
+                if not defs or not any(_under(self.b, d.target, loop) for d in defs):
+                    return False
+        return True
+
+    def _is_attr_name(self, node: cst.Name) -> bool:
+        parent = self.b.parent(node)
+        return (isinstance(parent, cst.Attribute) and parent.attr is node) or (isinstance(parent, cst.Arg) and parent.keyword is node) or isinstance(parent, cst.DictElement) and parent.key is node
+
+    def closure_without_zero_grad(self) -> None:
+        """`opt.step(closure)` whose closure calls backward() and never clears the gradients.
+        LBFGS evaluates the closure several times per step: it must clear inside it."""
+        seen: set[int] = set()
+        bodies: list[cst.CSTNode] = [self.module, *self.b.nodes(cst.FunctionDef)]
+        for body in bodies:
+            _, fl = self.tree(body)
+            for f in fl:
+                ev = f.ev
+                if ev.kind != "closure-step" or id(ev.node) in seen or ev.key is None:
+                    continue
+                seen.add(id(ev.node))
+                call = ev.node
+                assert isinstance(call, cst.Call)
+                arg = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "closure"), None)
+                if arg is None and call.args and call.args[0].keyword is None:
+                    arg = call.args[0].value
+                if not isinstance(arg, cst.Name):
+                    continue
+                defs = self.b.definitions(arg, call)
+                if len(defs) != 1 or defs[0].kind != "def" or not isinstance(defs[0].value, cst.FunctionDef):
+                    continue
+                closure = defs[0].value
+                _, cfl = self.tree(closure)
+                ckinds = {g.ev.kind for g in cfl}
+                if "backward" not in ckinds or "zero" in ckinds:
+                    continue
+                ctors = self._optimizer_ctors(ev.key, call)
+                lbfgs = bool(ctors) and all((self.names.qualify(c.func) or "").endswith("LBFGS") for c in ctors)  # type: ignore[attr-defined]
+                if not lbfgs and any(g.ev.kind == "zero" for g in fl):
+                    continue  # cleared around the step (the closure runs once for other optimizers)
+                bw = next(g.ev for g in cfl if g.ev.kind == "backward")
+
+                def render(line: Callable[[cst.CSTNode], int], ev: Ev = ev, closure: cst.FunctionDef = closure, bw: Ev = bw, lbfgs: bool = lbfgs) -> tuple[str, list[str]]:
+                    opt = ev.key
+                    name = closure.name.value
                     msg = (
-                        f"`{opt}.step()` runs every iteration of this loop but gradients are never cleared: "
-                        f"each step adds this batch's gradients (`{_src(backward.node)}`, line {line(backward.node)}) "
-                        "to all earlier ones"
+                        f"the closure `{name}` passed to `{opt}.step()` calls `{_src(bw.node)}` (line {line(bw.node)}) "
+                        "but never clears the gradients: each evaluation adds to the previous ones"
                     )
-                    notes = [
-                        "`.grad` accumulates across backward() calls; nothing in the loop (nor in the helpers it calls) "
-                        "calls `zero_grad()` or sets `p.grad = None`",
-                        f"call `{opt}.zero_grad()` at the top of the loop body (or right after `{opt}.step()`); "
-                        "for gradient accumulation, zero it every k steps after the step",
-                    ]
+                    why = (
+                        "LBFGS calls the closure several times per step (up to max_iter): without clearing, "
+                        "the line search sees the sum of all evaluations' gradients"
+                        if lbfgs
+                        else "`.grad` accumulates across steps when nothing clears it"
+                    )
+                    notes = [why, f"call `{opt}.zero_grad()` as the first line of `{name}`"]
                     return msg, notes
 
                 self.report("SC201", ev.site, render)

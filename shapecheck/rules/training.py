@@ -66,8 +66,11 @@ class _LoopRule(LintRule):
 class MissingZeroGrad(_LoopRule):
     """## What it does
     Flags `optimizer.step()` in a loop that also calls `backward()` when nothing in the loop
-    clears the gradients: no `zero_grad()` on the optimizer or a model, no `p.grad = None` /
-    `p.grad.zero_()`, and no helper function of the same file called in the loop that does it.
+    clears that optimizer's gradients: no `zero_grad()` on it or on the model it optimizes, no
+    `p.grad = None` / `p.grad.zero_()`, and no helper function of the same file called in the
+    loop that does it. Each optimizer is tracked on its own: in a GAN, `opt_G.zero_grad()` does
+    not clear what `opt_D` steps. Also flags `opt.step(closure)` whose closure calls
+    `backward()` without clearing: LBFGS evaluates the closure several times per step.
 
     ## Why is this bad?
     `backward()` adds into `.grad`. Without clearing, every step uses the sum of the gradients
@@ -76,10 +79,12 @@ class MissingZeroGrad(_LoopRule):
 
     ## Example context
     Gradient accumulation is fine as long as the loop clears somewhere, even conditionally
-    (`if (i + 1) % k == 0: opt.step(); opt.zero_grad()`). LBFGS closures
-    (`opt.step(closure)`) and DeepSpeed engines (`engine.step()`) clear by themselves and are
-    not flagged. The optimizer must be known: bound to a `torch.optim` class (or similar), a
-    parameter whose same-file callers pass one, or one used with both `zero_grad()` and `step()`.
+    (`if (i + 1) % k == 0: opt.step(); opt.zero_grad()`). LBFGS closures that clear first and
+    DeepSpeed engines (`engine.step()`) are not flagged, nor is an optimizer built inside the
+    loop on tensors built there too (`x = z.detach().requires_grad_(); SGD([x]).step()`): each
+    iteration starts from fresh gradients. The optimizer must be known: bound to a `torch.optim`
+    class (or similar), a parameter whose same-file callers pass one, or one used with both
+    `zero_grad()` and `step()`.
 
     ## Known problems
     A helper defined in another module that clears the gradients is not seen: the loop is then
