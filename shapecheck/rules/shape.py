@@ -249,7 +249,10 @@ class LossShapeMismatch(_ShapeRule):
     Flags a loss whose input and target shapes disagree: `mse_loss` of `(N, 1)` against `(N,)`
     (PyTorch broadcasts to `(N, N)` with only a warning), a cross-entropy target of `(N, 1)`
     instead of `(N,)`, a class count that differs between logits and weights, a binary
-    cross-entropy target whose shape is not the input's.
+    cross-entropy target whose shape is not the input's, and language-model logits `(B, T, V)`
+    passed with `(B, T)` targets: for an input of rank 3 or more the class axis is dim 1, so
+    torch reads `T` classes (an error when `T` and `V` differ for certain, a warning naming
+    the assumption `T == V` when they are symbols).
 
     ## Why is this bad?
     The broadcasting cases run and train on a loss averaged over every pair of samples; the
@@ -273,12 +276,20 @@ criterion = nn.BCEWithLogitsLoss()
 def loss(logits: Float[Tensor, "n 1"], targets: Float[Tensor, "n"]):
     return criterion(logits, targets)  # SC105
 '''), "module form"),
+        Invalid(_ex('''
+def lm_loss(logits: Float[Tensor, "b t v"], targets: Int[Tensor, "b t"]):
+    return F.cross_entropy(logits, targets)  # SC105
+'''), "sequence logits: the class axis is dim 1"),
     ]
     VALID = [
         Valid(_ex('''
 def loss(pred: Float[Tensor, "n 1"], target: Float[Tensor, "n"]):
     return F.mse_loss(pred.squeeze(1), target)
 '''), "shapes match"),
+        Valid(_ex('''
+def lm_loss(logits: Float[Tensor, "b t v"], targets: Int[Tensor, "b t"]):
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+'''), "sequence logits flattened (or `logits.transpose(1, 2)`)"),
         Valid(_ex('''
 def loss(logits: Float[Tensor, "n classes"], labels: Int[Tensor, "n"]):
     return F.cross_entropy(logits, labels)
