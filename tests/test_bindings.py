@@ -391,3 +391,50 @@ def test_builtin_classes_in_init_are_not_layers() -> None:
     """
     b = Bindings.from_source(textwrap.dedent(src))
     assert b.stochastic_layers(_last_name(b, "net")) is Stochastic.NO
+
+
+def test_scheduler_stepped_before_a_cleared_optimizer_is_not_an_optimizer() -> None:
+    # `scheduler.step()` is the first step after backward, but `optimizer` is visibly the
+    # optimizer (cleared and stepped): `scheduler` is unknown, never a second optimizer
+    src = """
+    def train(model, optimizer, scheduler, loader):
+        for x, y in loader:
+            optimizer.zero_grad()
+            model(x).sum().backward()
+            scheduler.step()
+            optimizer.step()
+        optimizer, scheduler
+    """
+    assert role_of(src, "optimizer") is Role.OPTIMIZER
+    assert role_of(src, "scheduler") is None
+
+
+def test_scaler_and_its_optimizer_from_use() -> None:
+    src = """
+    def train(model, optimizer, scaler, loader):
+        for x, y in loader:
+            scaler.scale(model(x).sum()).backward()
+            scaler.unscale_(optimizer)
+            scaler.step(optimizer)
+            scaler.update()
+        scaler, optimizer
+    """
+    assert role_of(src, "scaler") is Role.SCALER
+    assert role_of(src, "optimizer") is Role.OPTIMIZER
+
+
+def test_trainer_parameter_handed_to_an_optimizer_is_a_model() -> None:
+    src = """
+    import torch
+
+    class Trainer:
+        def __init__(self, model):
+            self.model = model
+            self.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def validate(self, loader):
+            self.model
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    attr = next(n for n in b.nodes(cst.Attribute) if n.attr.value == "model" and isinstance(b.parent(n), cst.Expr))
+    assert b.role(attr) is Role.MODEL

@@ -560,6 +560,43 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "AMP: clip between unscale_ and step, zero_grad after the update": """
+def train(model, optimizer, scaler, loader):
+    for x, y in loader:
+        with torch.autocast("cuda"):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+""",
+    "trainer method: evaluation loop under no_grad": """
+class Trainer:
+    def __init__(self, model, train_loader, val_loader):
+        self.model = model
+        self.opt = optim.SGD(model.parameters(), lr=0.1)
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+
+    @torch.no_grad()
+    def validate(self):
+        self.model.eval()
+        losses = []
+        for x, y in self.val_loader:
+            losses.append(F.cross_entropy(self.model(x), y).item())
+        return sum(losses) / len(losses)
+
+    def fit(self, epochs):
+        for epoch in range(epochs):
+            self.model.train()
+            for x, y in self.train_loader:
+                self.opt.zero_grad()
+                F.cross_entropy(self.model(x), y).backward()
+                self.opt.step()
+            self.validate()
+""",
     "fresh optimizer on a fresh latent each sampling step (diffusers pix2pix-zero)": """
 unet = Net()
 for t in timesteps:
@@ -614,6 +651,42 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "AMP: zero_grad(set_to_none=True) between scaled backward and scaler.step, roles from use": """
+def train(model, optimizer, scaler, loader):
+    for x, y in loader:
+        with torch.autocast("cuda"):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.zero_grad(set_to_none=True)  # SC202
+        scaler.step(optimizer)
+        scaler.update()
+""",
+    "trainer method: evaluation loop in a helper, autograd on": """
+class Trainer:
+    def __init__(self, model, train_loader, val_loader):
+        self.model = model
+        self.opt = optim.SGD(model.parameters(), lr=0.1)
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+
+    def validate(self):
+        self.model.eval()
+        losses = []
+        for x, y in self.val_loader:  # SC212
+            losses.append(F.cross_entropy(self.model(x), y).item())
+        return sum(losses) / len(losses)
+
+    def fit(self, epochs):
+        for epoch in range(epochs):
+            self.model.train()
+            for x, y in self.train_loader:
+                self.opt.zero_grad()
+                F.cross_entropy(self.model(x), y).backward()
+                self.opt.step()
+            self.validate()
+""",
     "fresh optimizer each iteration on a persistent model still accumulates": """
 model = Net()
 for x, y in loader:

@@ -871,6 +871,10 @@ class Bindings:
         called = False
         first_step_after_backward: str | None = None
         seen_backward = False
+        scaled_backward = False  # `name.scale(loss).backward()`
+        cleared_and_stepped: dict[str, set[str]] = {}  # receiver -> {zero_grad, step}
+        handed_to_scaler = False  # `s.step(name)` / `s.unscale_(name)` with `s` a scaler
+        handed_to_optimizer = False  # `SGD(name.parameters())`
         for node in self.nodes(cst.Call):
             if self.enclosing_function(node) is not func:
                 continue
@@ -878,21 +882,60 @@ class Bindings:
             if isinstance(f, cst.Name) and f.value == name:
                 called = True
             elif isinstance(f, cst.Attribute):
-                if isinstance(f.value, cst.Name) and f.value.value == name:
-                    methods.add(f.attr.value)
+                recv = f.value
+                if isinstance(recv, cst.Name):
+                    if recv.value == name:
+                        methods.add(f.attr.value)
+                    if f.attr.value in ("zero_grad", "step") and not node.args:
+                        cleared_and_stepped.setdefault(recv.value, set()).add(f.attr.value)
                 if f.attr.value in ("backward", "manual_backward"):
                     seen_backward = True
+                    if (
+                        isinstance(recv, cst.Call)
+                        and isinstance(recv.func, cst.Attribute)
+                        and recv.func.attr.value == "scale"
+                        and isinstance(recv.func.value, cst.Name)
+                        and recv.func.value.value == name
+                    ):
+                        scaled_backward = True
                 elif f.attr.value == "step" and seen_backward and first_step_after_backward is None:
                     if not node.args:
-                        first_step_after_backward = f.value.value if isinstance(f.value, cst.Name) else ""
-                    elif self.role(f.value, node) is Role.SCALER:
+                        first_step_after_backward = recv.value if isinstance(recv, cst.Name) else ""
+                    elif self.role(recv, node) is Role.SCALER:
                         first_step_after_backward = ""  # `scaler.step(opt)`: the optimizer stepped
                     # other `x.step(arg)` (an environment, a profiler) are not optimizer steps
+                if (
+                    f.attr.value in ("step", "unscale_")
+                    and len(node.args) == 1
+                    and isinstance(node.args[0].value, cst.Name)
+                    and node.args[0].value.value == name
+                    and recv is not None
+                    and not (isinstance(recv, cst.Name) and recv.value == name)
+                    and self.role(recv, node) is Role.SCALER
+                ):
+                    handed_to_scaler = True
+                if f.attr.value in ("parameters", "named_parameters") and isinstance(recv, cst.Name) and recv.value == name:
+                    parent = self.parents.get(node)
+                    ctor = self.parents.get(parent) if isinstance(parent, cst.Arg) else None
+                    if isinstance(ctor, cst.Call):
+                        q = self.names.qualify(ctor.func)  # type: ignore[attr-defined]
+                        handed_to_optimizer = q is not None and constructor_role(q) is Role.OPTIMIZER
         if called or methods & {"parameters", "named_parameters", "forward", "get_last_lr"}:
             if called and methods & {"eval", "train", "parameters", "named_parameters", "state_dict"}:
                 return Role.MODEL
+            if handed_to_optimizer:
+                return Role.MODEL  # `self.opt = SGD(model.parameters())` in a trainer's __init__
             return None
-        if {"zero_grad", "step"} <= methods or first_step_after_backward == name:
+        if scaled_backward and methods & {"step", "update", "unscale_"}:
+            return Role.SCALER  # `scaler.scale(loss).backward(); scaler.step(opt); scaler.update()`
+        if {"zero_grad", "step"} <= methods or handed_to_scaler:
+            return Role.OPTIMIZER
+        if first_step_after_backward == name:
+            # the first step after backward() is the optimizer's, unless another object here is
+            # visibly the optimizer (cleared and stepped): then this one may be a scheduler
+            # stepped too early (SC204), or a second optimizer; unknown
+            if any(r != name and ms == {"zero_grad", "step"} for r, ms in cleared_and_stepped.items()):
+                return None
             return Role.OPTIMIZER
         return None
 
