@@ -74,6 +74,13 @@ def _selected(functions: list[FunctionResult], function: str | None) -> list[Fun
     return [f for f in functions if f.name == function or f.name == function.rpartition(".")[2]]
 
 
+def _vague(value: Value) -> bool:
+    """A tensor whose rank or some size is unknown (a caller's context may know better)."""
+    if isinstance(value, TupleValue):
+        return any(_vague(v) for v in value.items)
+    return isinstance(value, TensorValue) and (value.shape.rank is None or any(getattr(d, "is_unknown", False) for d in value.shape.dims))
+
+
 def reveal(source: str, function: str | None = None, path: Path | None = None) -> dict[int, list[tuple[str, str]]]:
     """line (1-based) -> [(target, description)] for every tensor-valued assignment."""
     module, analysis = analyse_source(source, path)
@@ -92,7 +99,8 @@ def reveal(source: str, function: str | None = None, path: Path | None = None) -
             if fn.context and (line, assignment.target) in own:
                 continue
             if not fn.context or not any(t == assignment.target for t, _ in out[line]):
-                own.add((line, assignment.target))
+                if not (not fn.context and _vague(assignment.value)):
+                    own.add((line, assignment.target))  # a vague value of its own run gives way
             if entry in out[line]:
                 continue
             # a target reassigned on the same line (loops): keep the last, widened value

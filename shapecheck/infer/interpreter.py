@@ -182,12 +182,13 @@ class Frame:
     result: FunctionResult | None = None
     returns: list[Value] = field(default_factory=list)
     findings: list[ShapeFinding] = field(default_factory=list)
+    record_findings: bool = False  # findings kept though assignments are not (a loop's first pass)
 
     def fork(self, record: bool | None = None) -> Frame:
         return Frame(
             self.summary, dict(self.env), self.facts, self.divisions, self.cls, self.fn,
             self.record if record is None else record, self.depth, self.loop_depth,
-            self.result, self.returns, self.findings,
+            self.result, self.returns, self.findings, self.record_findings and record is not False,
         )
 
     @property
@@ -195,7 +196,7 @@ class Frame:
         return self.cls is not None and self.cls.is_module
 
     def report(self, code: str, message: str, notes: list[str], node: cst.CSTNode, severity: str | None = None) -> None:
-        if self.record:
+        if self.record or self.record_findings:
             self.findings.append(ShapeFinding(code, message, notes, node, severity))
 
 
@@ -589,8 +590,13 @@ class Interpreter:
             probe.loop_depth += 1
             if isinstance(stmt, cst.For):
                 self.assign(stmt.target, element, probe, stmt)
+            probe.record_findings = frame.record
             self.exec_block(body, probe)
             start = join_env(pre, probe.env)
+            # the probe is the first iteration, exactly: what fails there fails at run time (the
+            # widened pass may no longer know the sizes, e.g. after a layer that failed)
+            for f in probe.findings:
+                frame.report(f.code, f.message, f.notes, f.node, f.severity)
         else:
             for name in _assigned_names(body):
                 if name in start:
@@ -770,6 +776,8 @@ class Interpreter:
             return UNKNOWN
         if isinstance(owner, ObjectValue):
             return owner.attrs.get(attr, UNKNOWN)
+        if isinstance(owner, ModuleValue) and owner.qualname == "torch.nn.ModuleDict":
+            return owner.kwarg(attr) or UNKNOWN
         if isinstance(owner, ShapeValue) and attr == "numel":
             return UNKNOWN
         return UNKNOWN
@@ -798,6 +806,8 @@ class Interpreter:
         index: Value = items[0] if len(items) == 1 and len(node.slice) == 1 else TupleValue(tuple(items))
         if isinstance(owner, (ShapeValue, TupleValue)):
             return _index_sequence(owner, index)
+        if isinstance(owner, ModuleValue) and owner.qualname == "torch.nn.ModuleDict" and isinstance(index, ConstValue):
+            return owner.kwarg(str(index.value)) or UNKNOWN
         if isinstance(owner, DictValue) and isinstance(index, ConstValue):
             got = owner.get(str(index.value))
             return got if got is not None else UNKNOWN
@@ -1076,6 +1086,10 @@ class Interpreter:
         if isinstance(receiver, ObjectValue):
             if receiver.qualname == sources.PARSER:
                 return sources.parser_method(receiver, name, args, kwargs)
+            if name in ("register_buffer", "register_parameter") and len(args) >= 2 and receiver.is_module:
+                if isinstance(args[0], ConstValue) and isinstance(args[0].value, str):
+                    receiver.attrs[args[0].value] = args[1]  # `self.register_buffer("pe", pe)`: self.pe
+                return ConstValue(None)
             attr = receiver.attrs.get(name)
             if attr is not None:
                 return self.call_value(attr, args, kwargs, node, nodes[1:], frame)
@@ -1089,6 +1103,9 @@ class Interpreter:
                 return got
             return (args[1] if len(args) > 1 else ConstValue(None)) if not receiver.partial else UNKNOWN
         if isinstance(receiver, ModuleValue):
+            member = receiver.kwarg(name) if receiver.qualname == "torch.nn.ModuleDict" else None
+            if member is not None:  # `self.transformer.wte(idx)`
+                return self.call_value(member, args, kwargs, node, nodes[1:], frame)
             if name in _MODULE_SELF_METHODS:
                 return receiver
             if name == "forward":
@@ -1359,6 +1376,9 @@ def _container(qualname: str, args: list[Value]) -> Value:
         if any(isinstance(c, ModuleValue) and c.qualname == "<list>" for c in children):
             return ModuleValue(qualname)
         return ModuleValue(qualname, (), (), children=children)
+    if qualname == "torch.nn.ModuleDict" and len(args) == 1 and isinstance(args[0], DictValue) and not args[0].partial:
+        # named members: `self.transformer.wte`, `self.transformer['wte']`
+        return ModuleValue(qualname, (), args[0].items, children=tuple(v for _, v in args[0].items))
     if qualname == "torch.nn.ModuleList" and args:
         v = args[0]
         if isinstance(v, ModuleValue) and v.qualname == "<list>":
