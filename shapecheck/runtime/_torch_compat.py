@@ -2,7 +2,8 @@
 
 Private names used: `torch.utils._python_dispatch.TorchDispatchMode` (the op tracer),
 `torch._subclasses.fake_tensor.FakeTensorMode` / `FakeTensor.fake_device` (the dry run),
-`torch._C._nn._parse_to`, `torch._C._current_autograd_node`, `Tensor._version`, the `_DropoutNd`/`_BatchNorm` bases,
+`torch._C._nn._parse_to`, `torch._C._current_autograd_node`, the autograd engine's `queue_callback`,
+`torch.utils._python_dispatch._get_current_dispatch_mode`, `Tensor._version`, the `_DropoutNd`/`_BatchNorm` bases,
 `torch.overrides.TorchFunctionMode` (public, but grouped here with its siblings).
 Tested with torch 2.1-2.13 APIs; older versions are refused with a clear message.
 """
@@ -134,6 +135,19 @@ def norm_layer_types() -> tuple[tuple[type, ...], type]:
 def tensor_version(t: Any) -> int:
     """The in-place modification counter of a tensor (`zero_()`, `add_()` bump it)."""
     return int(t._version)
+
+
+def at_backward_end(callback: Any) -> bool:
+    """Run `callback()` when the backward pass running now ends (call it from a tensor hook)."""
+    engine = getattr(getattr(torch.autograd, "Variable", None), "_execution_engine", None)
+    queue = getattr(engine, "queue_callback", None)
+    if queue is None:
+        return False
+    try:
+        queue(callback)
+    except RuntimeError:  # not inside a backward pass
+        return False
+    return True
 
 
 def current_autograd_node() -> Any:

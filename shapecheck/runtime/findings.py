@@ -25,7 +25,11 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "non-finite": (ERROR, None),
     "initial-loss": (WARNING, None),
     "dead-relu": (WARNING, None),
+    "softmax-before-cross-entropy": (WARNING, "SC301"),
+    "loss-accumulated-with-graph": (WARNING, "SC401"),
+    "loss-shape-mismatch": (WARNING, "SC105"),
     "shape-error": (ERROR, "SC101"),
+    "dry-run-failed": (ERROR, None),
     "dry-run-stopped": (INFO, None),
 }
 

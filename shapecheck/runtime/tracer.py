@@ -130,6 +130,7 @@ class Tracer:
         self._open_forward = False  # a top-level forward with grad ran since the last step: syncs are pending
         self._event_seq = 0
         self._event_seq_at_forward = 0
+        self._end_queued = False
         self._pending: list[tuple[int, dict[str, Any]]] = []  # syncs waiting to learn if they are in a step
         self._thread = threading.get_ident()
         self._mode: Any = None
@@ -322,6 +323,10 @@ class Tracer:
         if self._detached:
             return
         self._in_step = True
+        if not self._steps and not self._end_queued:
+            # No optimizer.step() seen yet (a loop that updates p.data by hand, or the first
+            # iteration): the step ends with this backward pass, so later logging is not in it.
+            self._end_queued = compat.at_backward_end(self._backward_done)
         keep = []
         for seq, report in self._pending:
             if seq > start:
@@ -329,6 +334,12 @@ class Tracer:
             else:
                 keep.append((seq, report))
         self._pending = keep
+
+    def _backward_done(self) -> None:
+        self._end_queued = False
+        if not self._steps:
+            self._in_step = self._open_forward = False
+            self._pending.clear()
 
     def _watch_output(self, output: Any, depth: int = 0) -> int:
         """Hook the tensors of a top-level forward's output: their gradient means a training step."""
@@ -491,6 +502,7 @@ class Tracer:
                         op="aten.nll_loss_forward.default",
                         notes=["pass the logits (the output before softmax) to cross_entropy / nn.CrossEntropyLoss"])
         elif self._rows_are_probabilities(inp, 1 if inp.dim() > 1 else 0):
+            self._first_loss_checked = True  # the loss value says nothing about initialisation now
             self.report("softmax-before-cross-entropy",
                         "NLL loss of probabilities: its input rows are non-negative and sum to 1, but nll_loss "
                         "expects log-probabilities",
@@ -606,7 +618,8 @@ class Tracer:
             return path
         root = type(module).__name__
         for name, sub in module.named_modules():
-            self._paths.setdefault(sub, f"{root}.{name}" if name else root)
+            # Overwritten: a probe forward in __init__ may have named a submodule as a root first.
+            self._paths[sub] = f"{root}.{name}" if name else root
             for pname, p in sub.named_parameters(recurse=False):
                 if p is not None:
                     self._param_names.setdefault(id(p), f"{root}.{name}.{pname}" if name else f"{root}.{pname}")
