@@ -4,6 +4,7 @@ BatchNorm cancels (SC601-SC603)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -107,25 +108,191 @@ def _isinstance_kinds(flow: Flow, test: cst.BaseExpression, name: str) -> set[st
     return kinds
 
 
+@dataclass
+class _ConstInit:
+    """One constant initialisation of a Linear/Conv weight."""
+
+    call: cst.Call
+    target: cst.BaseExpression  # `self.fc.weight`
+    layer: cst.BaseExpression  # `self.fc`
+    value: float  # nan: a constant we cannot read
+    every_layer: bool  # `if isinstance(m, nn.Linear): ...`: applied to every layer of the kind
+
+
+def _const_init(flow: Flow, node: cst.Call, *, deliberate_ok: bool = False) -> _ConstInit | None:
+    """`nn.init.zeros_(self.fc.weight)`, `self.fc.weight.data.fill_(0.1)`, ... on a Linear/Conv.
+    A zero init that looks deliberate (an output layer by name) is None unless `deliberate_ok`:
+    it is still constant when it is the layer after another constant one."""
+    func = node.func
+    q = flow.ctx.qualify(func) or ""
+    target: cst.BaseExpression | None
+    value: float | None
+    if q in _INIT_FUNCS:
+        target = kwarg(node, "tensor", 0)
+        value = _INIT_FUNCS[q]
+        if value is None:
+            v = kwarg(node, "val", 1)
+            value = literal_number(v) if v is not None else None
+            if value is None:
+                value = float("nan")  # a constant we cannot read: still constant
+    elif isinstance(func, cst.Attribute) and func.attr.value in ("fill_", "zero_") and not q.startswith("torch."):
+        target = func.value
+        if func.attr.value == "zero_":
+            value = 0.0
+        else:
+            args = positional(node)
+            value = literal_number(args[0]) if args else None
+            if value is None:
+                return None  # `.fill_(x)` with a tensor or unknown value
+    else:
+        return None
+    if target is None:
+        return None
+    if isinstance(target, cst.Attribute) and target.attr.value == "data":
+        target = target.value
+    if not (isinstance(target, cst.Attribute) and target.attr.value == "weight"):
+        return None
+    layer = target.value
+    if not deliberate_ok and value == 0.0 and (_looks_final(_layer_name(layer)) or _is_last_of_sequence(layer) or _guarded_as_final(flow, node)):
+        return None
+    if not deliberate_ok and _guarded_as_final(flow, node) and not isinstance(layer, cst.Name):
+        return None
+    if _layer_kind(flow, layer, node) != "linear":
+        return None
+    every = isinstance(layer, cst.Name) and _guarded_by_isinstance(flow, layer.value, node) and not _guarded_as_final(flow, node)
+    return _ConstInit(node, target, layer, value, every)
+
+
+def _guarded_by_isinstance(flow: Flow, name: str, node: cst.CSTNode) -> bool:
+    for anc in flow.ancestors(node):
+        if isinstance(anc, cst.If) and flow.in_body_of(node, anc) and _isinstance_kinds(flow, anc.test, name):
+            return True
+        if isinstance(anc, cst.FunctionDef):
+            break
+    return False
+
+
+# Calls a unit-wise identical tensor passes through and stays unit-wise identical.
+_ELEMENTWISE = frozenset(
+    {
+        "relu", "relu_", "gelu", "silu", "tanh", "sigmoid", "elu", "leaky_relu", "selu", "softplus", "mish",
+        "hardswish", "relu6", "squeeze", "unsqueeze", "contiguous", "float", "half", "to",
+    }
+)
+_ACTIVATION_MODULES = frozenset(
+    _NN + n for n in ("ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "ELU", "LeakyReLU", "SELU", "Softplus", "Mish", "Hardswish", "ReLU6")
+)
+
+
+def _self_attr(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode) -> str | None:
+    if isinstance(expr, cst.Attribute) and flow.is_self_attr(expr, at):
+        return expr.attr.value
+    return None
+
+
+def _producers(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> set[str]:
+    """The layers `self.<name>` whose output `expr` is, through activations and names."""
+    if depth > 8:
+        return set()
+    if isinstance(expr, cst.Name):
+        binds = flow.reaching(expr.value, at)
+        out: set[str] = set()
+        for b in binds or []:
+            if b.value is not None:
+                out |= _producers(flow, b.value, b.value, depth + 1)
+        return out
+    if not isinstance(expr, cst.Call):
+        return set()
+    func = expr.func
+    name = _self_attr(flow, func, expr)
+    if name is not None:
+        origins = flow.origins(func, expr, peel=False) or []
+        if len(origins) == 1 and isinstance(origins[0], cst.Call):
+            q = flow.ctx.qualify(origins[0].func) or ""
+            if q in LINEAR_CONV:
+                return {name}
+            if q in _ACTIVATION_MODULES and expr.args:
+                return _producers(flow, expr.args[0].value, at, depth + 1)
+        return set()
+    q = flow.ctx.qualify(func) or ""
+    short = q.rsplit(".", 1)[-1] if q.startswith("torch.") else None
+    if short in _ELEMENTWISE and expr.args:
+        return _producers(flow, expr.args[0].value, at, depth + 1)
+    if isinstance(func, cst.Attribute) and not q.startswith("torch.") and func.attr.value in _ELEMENTWISE:
+        return _producers(flow, func.value, at, depth + 1)
+    return set()
+
+
+def _feeds(flow: Flow, cls: cst.ClassDef) -> set[tuple[str, str]]:
+    """`(a, b)`: in `forward`, the output of Linear/Conv `self.a` goes into `self.b` with only
+    unit-wise ops between (`self.b(F.relu(self.a(x)))`, or through local names)."""
+    fn = flow.method(cls, "forward")
+    if fn is None:
+        return set()
+    edges: set[tuple[str, str]] = set()
+    for call in _calls_in(fn):
+        b = _self_attr(flow, call.func, call)
+        if b is None or not call.args:
+            continue
+        for a in _producers(flow, call.args[0].value, call):
+            if a != b:
+                edges.add((a, b))
+    return edges
+
+
+def _calls_in(fn: cst.FunctionDef) -> list[cst.Call]:
+    calls: list[cst.Call] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            calls.append(node)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is fn
+
+    fn.visit(_V())
+    return calls
+
+
+def _width(flow: Flow, layer: cst.BaseExpression, at: cst.CSTNode) -> str | None:
+    """`64` for `nn.Linear(32, 64)`: the number of output units, as written."""
+    origins = flow.origins(layer, at, peel=False) or []
+    if len(origins) != 1 or not isinstance(origins[0], cst.Call):
+        return None
+    q = flow.ctx.qualify(origins[0].func) or ""
+    arg = kwarg(origins[0], "out_features" if "Linear" in q else "out_channels", 1)
+    return _code(arg) if arg is not None else None
+
+
+def _what(value: float) -> str:
+    return "zeros" if value == 0.0 else f"the constant {value:g}" if value == value else "a constant"
+
+
 class ConstantWeightInit(LintRule):
     """## What it does
     Flags a constant initialisation (`nn.init.zeros_`, `ones_`, `constant_`, `.fill_()`,
-    `.zero_()`, also through `.data`) of the `.weight` of a `Linear`/`Conv` layer: known from
-    the layer's constructor (`self.fc = nn.Linear(...)`) or an enclosing
-    `if isinstance(m, nn.Linear):`.
+    `.zero_()`, also through `.data`) of a `Linear`/`Conv` weight where it traps units in
+    symmetry, and says which units stay identical:
 
-    Silent on biases, on normalisation layers (weight 1, bias 0 is their standard init), on
-    layers of unknown type, on embeddings, and on a *zero* init of a layer whose name marks it
-    as an output or the last layer of a residual branch (`out`, `proj`, `head`, `final`, `last`,
-    `classifier`, `fc_out`, `out_proj`...) or of the last layer of a `Sequential`
-    (`self.net[-1].weight`), or inside an `if` that selects such layers by name or option
-    (`if name.startswith("head"):`, `if cfg.zero_init_fc:`): zero-initialising those is a
-    deliberate technique (torchvision's `zero_init_residual`, ReZero, adaLN-Zero, timm's heads).
+    - an init function that sets the weight of *every* `nn.Linear`/`nn.Conv` to a constant
+      (`if isinstance(m, nn.Linear): nn.init.constant_(m.weight, 0.01)`, applied with
+      `model.apply`): consecutive layers are then all constant;
+    - a layer `self.a` set to a constant whose output `forward` feeds (through activations only)
+      into a layer `self.b` whose weight is constant too: the units between them stay identical.
+
+    Silent on a single constant layer whose next layer is random or unknown: a random next
+    layer sends each unit its own gradient, so the units drift apart and train. That covers the
+    deliberate zero inits of real code: a residual branch's output projection
+    (`x + self.proj(h)`), a LoRA `up` matrix, an adaLN/modulation layer, a final layer
+    (ReZero, Fixup, torchvision's `zero_init_residual`, DiT's adaLN-Zero). Silent as well on
+    biases, normalisation layers, embeddings and layers of unknown type, and on zero inits
+    selected by name (`if name.startswith("head"):`).
 
     ## Why is this bad?
-    Every unit of the layer starts identical, so every unit receives the same gradient and
-    stays identical: the layer behaves like a single unit and never breaks symmetry. With
-    zeros the gradient reaching earlier layers is zero too.
+    A unit's weight gradient is its upstream signal times the gradient flowing back to it. When
+    a layer's weights are all equal, its units compute the same value; when the next layer's
+    weights are all equal too, every unit gets the same gradient back. Equal units with equal
+    gradients stay equal forever: the layer behaves like a single unit.
     """
 
     CODE = "SC601"
@@ -169,21 +336,34 @@ import torch.nn as nn
 class Block(nn.Module):
     def __init__(self, d):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-        nn.init.zeros_(self.mlp[-1].weight)   # residual branch starts as identity
+        self.fc = nn.Linear(d, 4 * d)
+        self.mix = nn.Linear(4 * d, d)
+        nn.init.zeros_(self.mix.weight)   # residual branch starts as identity
+
+    def forward(self, x):
+        return x + self.mix(self.fc(x).relu())
 """,
             "zero-init of the last layer of a residual branch",
         ),
-    ]
-    INVALID = [
-        Invalid(
+        Valid(
             """
 import torch.nn as nn
 
-fc = nn.Linear(256, 256)
-nn.init.zeros_(fc.weight)  # SC601
-"""
+class LoRALinear(nn.Module):
+    def __init__(self, d_in, d_out, rank=4):
+        super().__init__()
+        self.down = nn.Linear(d_in, rank, bias=False)
+        self.up = nn.Linear(rank, d_out, bias=False)
+        nn.init.normal_(self.down.weight, std=1 / rank)
+        nn.init.zeros_(self.up.weight)    # the adapter starts as a no-op; down is random
+
+    def forward(self, x):
+        return self.up(self.down(x))
+""",
+            "LoRA: zero `up` after a random `down`",
         ),
+    ]
+    INVALID = [
         Invalid(
             """
 import torch.nn as nn
@@ -192,9 +372,12 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 16, 3)
-        self.hidden = nn.Linear(16, 16)
+        self.hidden = nn.Conv2d(16, 16, 1)
         self.conv.weight.data.fill_(0.01)  # SC601
-        nn.init.constant_(self.hidden.weight, 0.5)  # SC601
+        nn.init.constant_(self.hidden.weight, 0.5)
+
+    def forward(self, x):
+        return self.hidden(self.conv(x).relu())
 """
         ),
         Invalid(
@@ -205,69 +388,115 @@ def init(m):
     if isinstance(m, nn.Linear):
         m.weight.data.zero_()  # SC601
         m.bias.data.zero_()
+
+model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+model.apply(init)
 """
         ),
         Invalid(
             """
 import torch.nn as nn
+import torch.nn.functional as F
 
-class Head(nn.Module):
+class MLP(nn.Module):
     def __init__(self):
         super().__init__()
-        self.out = nn.Linear(32, 4)
-        nn.init.ones_(self.out.weight)  # SC601
+        self.fc1 = nn.Linear(784, 128)
+        self.fc2 = nn.Linear(128, 10)
+        nn.init.ones_(self.fc1.weight)  # SC601
+        nn.init.zeros_(self.fc2.weight)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return self.fc2(h)
 """
         ),
     ]
 
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        self._feeds: dict[cst.ClassDef, set[tuple[str, str]]] = {}
+        self._class_inits: dict[cst.ClassDef, dict[str, _ConstInit]] = {}
+
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        q = self.ctx.qualify(func) or ""
-        target: cst.BaseExpression | None
-        value: float | None
-        if q in _INIT_FUNCS:
-            target = kwarg(node, "tensor", 0)
-            value = _INIT_FUNCS[q]
-            if value is None:
-                v = kwarg(node, "val", 1)
-                value = literal_number(v) if v is not None else None
-                if value is None:
-                    value = float("nan")  # a constant we cannot read: still constant
-        elif isinstance(func, cst.Attribute) and func.attr.value in ("fill_", "zero_") and not q.startswith("torch."):
-            target = func.value
-            if func.attr.value == "zero_":
-                value = 0.0
-            else:
-                args = positional(node)
-                value = literal_number(args[0]) if args else None
-                if value is None:
-                    return  # `.fill_(x)` with a tensor or unknown value
-        else:
+        if not isinstance(func, cst.Attribute) or func.attr.value not in _INIT_METHODS:
             return
-        if target is None:
-            return
-        if isinstance(target, cst.Attribute) and target.attr.value == "data":
-            target = target.value
-        if not (isinstance(target, cst.Attribute) and target.attr.value == "weight"):
-            return
-        layer = target.value
         flow = flow_of(self.ctx)
-        zero = value == 0.0
-        if zero and (_looks_final(_layer_name(layer)) or _is_last_of_sequence(layer) or _guarded_as_final(flow, node)):
+        init = _const_init(flow, node)
+        if init is None:
             return
-        if _layer_kind(flow, layer, node) != "linear":
+        what = _what(init.value)
+        if init.every_layer:
+            self.report(
+                node,
+                f"`{_code(init.target)}` set to {what} for every {_kinds_text(flow, init)} layer: "
+                "the units of every hidden layer start identical and stay identical",
+                notes=[
+                    "Consecutive layers both constant: each unit computes the same value and gets the same gradient "
+                    "back from the next layer, so no unit ever differs from its neighbours.",
+                    "Use a random init (nn.init.kaiming_normal_/xavier_uniform_, or the layer's default); "
+                    "zero-init only biases, or one chosen layer (a residual branch's output, a head) on purpose.",
+                ],
+            )
             return
-        what = "zeros" if zero else f"the constant {value:g}" if value == value else "a constant"
-        self.report(
-            node,
-            f"`{_code(target)}` initialised to {what}: every unit starts identical and stays identical",
-            notes=[
-                "Units with equal weights get equal gradients, so the layer never breaks symmetry"
-                + (" (and zeros stop the gradient to earlier layers)." if zero else "."),
-                "Use a random init (nn.init.kaiming_normal_/xavier_uniform_, or the layer's default); "
-                "zero-init only biases, or the last layer of a residual branch / output head on purpose.",
-            ],
-        )
+        a = _self_attr(flow, init.layer, node)
+        cls = flow.class_of(node)
+        if a is None or cls is None:
+            return
+        inits = self._inits_of(flow, cls)
+        for src, dst in sorted(self._feeds_of(flow, cls)):
+            if src != a or dst not in inits:
+                continue
+            other = inits[dst]
+            width = _width(flow, init.layer, node)
+            units = f"the {width} output units" if width else "the output units"
+            self.report(
+                node,
+                f"`{_code(init.target)}` initialised to {what} and the next layer `{_code(other.target)}` to "
+                f"{_what(other.value)}: {units} of `{_code(init.layer)}` start identical and stay identical",
+                notes=[
+                    f"`{_code(init.layer)}` feeds `{_code(other.layer)}` in forward. Equal weights make its units equal; "
+                    f"the equal weights of `{_code(other.layer)}` send every unit the same gradient, so they never differ.",
+                    "Use a random init for one of the two (nn.init.kaiming_normal_/xavier_uniform_, or the layer's "
+                    "default); a zero init is fine on a single layer whose neighbours are random.",
+                ],
+            )
+            return
+
+    def _inits_of(self, flow: Flow, cls: cst.ClassDef) -> dict[str, _ConstInit]:
+        if cls not in self._class_inits:
+            found: dict[str, _ConstInit] = {}
+            for method in _INIT_METHODS:
+                for call in flow.method_calls(method):
+                    if flow.class_of(call) is not cls:
+                        continue
+                    init = _const_init(flow, call, deliberate_ok=True)
+                    if init is not None and not init.every_layer:
+                        name = _self_attr(flow, init.layer, call)
+                        if name is not None:
+                            found.setdefault(name, init)
+            self._class_inits[cls] = found
+        return self._class_inits[cls]
+
+    def _feeds_of(self, flow: Flow, cls: cst.ClassDef) -> set[tuple[str, str]]:
+        if cls not in self._feeds:
+            self._feeds[cls] = _feeds(flow, cls)
+        return self._feeds[cls]
+
+
+_INIT_METHODS = ("zeros_", "ones_", "constant_", "constant", "fill_", "zero_")
+
+
+def _kinds_text(flow: Flow, init: _ConstInit) -> str:
+    for anc in flow.ancestors(init.call):
+        if isinstance(anc, cst.If) and flow.in_body_of(init.call, anc) and isinstance(init.layer, cst.Name):
+            test = anc.test
+            while isinstance(test, cst.BooleanOperation):
+                test = test.left
+            if isinstance(test, cst.Call) and len(test.args) == 2:
+                return _code(test.args[1].value)
+    return "Linear/Conv"
 
 
 _FINAL_HINTS = ("head", "classifier", "zero_init", "final", "last", "out", "proj", "residual", "fc")
