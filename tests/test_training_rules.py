@@ -560,6 +560,74 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "@torch.no_grad() evaluation helper without a loop that calls eval()": """
+model = Net()
+optimizer = optim.Adam(model.parameters(), lr=0.01)
+
+def train():
+    model.train()
+    optimizer.zero_grad()
+    F.cross_entropy(model(data.x), data.y).backward()
+    optimizer.step()
+
+@torch.no_grad()
+def test():
+    model.eval()
+    out = model(data.x)
+    return (out.argmax(1) == data.y).float().mean().item()
+
+for epoch in range(200):
+    train()
+    test()
+""",
+    "model received as a parameter and moved to the device: its mode is the caller's (PyG gpse)": """
+@torch.no_grad()
+def encode(model, batch, device):
+    model = model.to(device)
+    outs = []
+    for b in batch:
+        outs.append(model(b.to(device)))
+    return torch.cat(outs)
+""",
+    "model received as a parameter and moved; the caller sets eval mode": """
+@torch.no_grad()
+def evaluate(model, loader, device):
+    model = model.to(device)
+    for x, y in loader:
+        model(x.to(device))
+
+net = Net()
+net.eval()
+evaluate(net, [], "cuda")
+""",
+    "eval() inside a helper called in the loop, before the model runs (PyG citation benchmark)": """
+def inference(model, data):
+    model.eval()
+    model(data)
+
+@torch.no_grad()
+def run_inference(model, data, epochs):
+    model = model.to("cuda")
+    for epoch in range(1, epochs + 1):
+        inference(model, data)
+
+run_inference(Net(), None, 10)
+""",
+    "teacher under no_grad inside a training step is not an evaluation": """
+student, teacher = Net(), Net()
+opt = optim.SGD(student.parameters(), lr=0.1)
+
+def distill_step(x):
+    with torch.no_grad():
+        target = teacher(x)
+    opt.zero_grad()
+    F.mse_loss(student(x), target).backward()
+    opt.step()
+
+teacher.eval()
+for x in loader:
+    distill_step(x)
+""",
     "AMP: clip between unscale_ and step, zero_grad after the update": """
 def train(model, optimizer, scaler, loader):
     for x, y in loader:
@@ -651,6 +719,37 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "@torch.no_grad() evaluation helper without a loop never calls eval() (PyG full-batch test)": """
+model = Net()
+optimizer = optim.Adam(model.parameters(), lr=0.01)
+
+def train():
+    model.train()
+    optimizer.zero_grad()
+    F.cross_entropy(model(data.x), data.y).backward()
+    optimizer.step()
+
+@torch.no_grad()
+def test():
+    out = model(data.x)  # SC210
+    return (out.argmax(1) == data.y).float().mean().item()
+
+for epoch in range(200):
+    train()
+    test()
+""",
+    "evaluation helper with the model as a parameter, moved to the device, never in eval mode": """
+@torch.no_grad()
+def evaluate(model, loader, device):
+    model = model.to(device)
+    correct = 0
+    for x, y in loader:
+        correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()  # SC210
+    return correct
+
+net = Net()
+evaluate(net, [], "cuda")
+""",
     "AMP: zero_grad(set_to_none=True) between scaled backward and scaler.step, roles from use": """
 def train(model, optimizer, scaler, loader):
     for x, y in loader:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from shapecheck.infer.bindings import Bindings, Role
+from shapecheck.infer.bindings import Bindings, Role, Stochastic
 from shapecheck.names import dotted
 
 MAX_INLINE_DEPTH = 3
@@ -388,9 +388,10 @@ def _calls_postorder(expr: cst.CSTNode, children: dict[cst.CSTNode, list[cst.CST
                 stack.append((c, False))
 
 
-def _chain_mode(call: cst.Call) -> str:
+def _chain_mode(call: cst.Call) -> str | None:
     """The mode a constructor chain leaves a model in: `Net().to(d).eval()` -> "eval",
-    `AutoModel.from_pretrained(name).to(d)` -> "eval", `Net()` -> "train"."""
+    `AutoModel.from_pretrained(name).to(d)` -> "eval", `Net()` -> "train", `model.to(d)` ->
+    None (the mode `model` already had)."""
     node: cst.BaseExpression = call
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
         method = node.func.attr.value
@@ -403,6 +404,10 @@ def _chain_mode(call: cst.Call) -> str:
         if method == "from_pretrained":
             return "eval"  # Hugging Face `from_pretrained` returns the model in eval mode
         node = node.func.value
+    if not isinstance(node, cst.Call):
+        # `model = model.to(device)`: an existing object, in whatever mode it was (for a
+        # parameter, the caller's); not a freshly built model
+        return None
     return "train"
 
 
@@ -693,6 +698,7 @@ class _Analysis:
         self.module = module
         self.builder = TreeBuilder(bindings, names)
         self.reported: set[tuple[str, int]] = set()
+        self._train_mode_calls: set[int] = set()  # model calls already reported as SC210
         self._trees: dict[int, tuple[Seq, list[Flat]]] = {}
 
     def report(self, code: str, node: cst.CSTNode, render: Callable[[Callable[[cst.CSTNode], int]], tuple[str, list[str]]]) -> None:
@@ -722,6 +728,8 @@ class _Analysis:
             self.scheduler_order(loop)
             self.mode_not_restored(loop)
             self.eval_loop(loop)
+        for func in funcs:
+            self.eval_function(func)
         for body in (*loops, *funcs, self.module):
             self.grad_order(body)
         self.closure_without_zero_grad()
@@ -1062,6 +1070,7 @@ class _Analysis:
         calls_off = all((grad_context(self.b, self.names, c.node) or ("",))[0] == "off" for c in calls)
         owner: cst.CSTNode = func if func is not None else self.module
         seen: set[str] = set()
+        index = {id(f.ev): f.index for f in fl}
         for call in calls:
             key = call.key
             assert key is not None
@@ -1069,24 +1078,11 @@ class _Analysis:
                 continue
             seen.add(key)
             deliberate = "train" in kinds or self._train_before(owner, loop)
-            modes = self.mode_at(owner, loop, key, depth=0)
+            entry = self.mode_at(owner, loop, key, depth=0)
+            modes = self._mode_in_loop(fl, index[id(call)], key, entry)
             # SC210: evaluation loop that runs the model in train mode
             if (loop_off or calls_off or named) and not deliberate and modes and modes <= {"train"}:
-                stochastic = self.b.stochastic_layers(call.node.func, call.node)  # type: ignore[attr-defined]
-                if stochastic.value != "no":
-
-                    def render(line: Callable[[cst.CSTNode], int], call: Ev = call, key: str = key, st: str = stochastic.value) -> tuple[str, list[str]]:
-                        what = "has Dropout/BatchNorm layers" if st == "yes" else "may have Dropout/BatchNorm layers"
-                        msg = f"`{key}` is evaluated in training mode: `{key}.eval()` is never called before this loop and `{key}` {what}"
-                        notes = [
-                            "in training mode Dropout still drops units and BatchNorm normalises with batch statistics "
-                            "(and updates its running averages with evaluation data): the metrics are wrong",
-                            f"call `{key}.eval()` before the loop (and `{key}.train()` before training resumes); "
-                            "torch.no_grad() does not change the mode",
-                        ]
-                        return msg, notes
-
-                    self.report("SC210", call.site, render)
+                self._report_train_mode(call, key, "loop")
             # SC212: evaluation loop with autograd on
             if (named or modes == {"eval"}) and not (loop_off or calls_off) and self._wrapped(owner, 0) is False:
                 loop_node = loop
@@ -1102,6 +1098,63 @@ class _Analysis:
                     return msg, notes
 
                 self.report("SC212", loop_node, render2)
+
+    def _mode_in_loop(self, fl: list[Flat], idx: int, key: str, entry: set[str]) -> set[str]:
+        """Modes of `key` at the event `idx` of a loop body: set earlier in the body (directly or
+        in a helper, `for ...: evaluate(model)` where `evaluate` calls `model.eval()`), else the
+        mode on entering the loop joined with the one the end of the body leaves for the next
+        iteration. Empty when unknown."""
+        found = self._mode_before(fl, idx, key)
+        if None not in found:
+            return found  # type: ignore[return-value]
+        if not entry:
+            return set()
+        later = [g.ev.kind for g in fl[idx + 1 :] if g.ev.kind in ("train", "eval") and g.ev.key == key]
+        return {m for m in found if m is not None} | entry | ({later[-1]} if later else set())
+
+    def _report_train_mode(self, call: Ev, key: str, where: str) -> None:
+        """SC210 at a model call that runs in training mode, when the model has (or may have)
+        layers that behave differently in eval mode."""
+        if id(call.node) in self._train_mode_calls:
+            return
+        stochastic = self.b.stochastic_layers(call.node.func, call.node)  # type: ignore[attr-defined]
+        if stochastic is Stochastic.NO:
+            return
+        self._train_mode_calls.add(id(call.node))
+
+        def render(line: Callable[[cst.CSTNode], int], call: Ev = call, key: str = key, st: Stochastic = stochastic) -> tuple[str, list[str]]:
+            what = "has Dropout/BatchNorm layers" if st is Stochastic.YES else "may have Dropout/BatchNorm layers"
+            msg = f"`{key}` is evaluated in training mode: `{key}.eval()` is never called before this {where} and `{key}` {what}"
+            notes = [
+                "in training mode Dropout still drops units and BatchNorm normalises with batch statistics "
+                "(and updates its running averages with evaluation data): the metrics are wrong",
+                f"call `{key}.eval()` before the {where} (and `{key}.train()` before training resumes); "
+                "torch.no_grad() does not change the mode",
+            ]
+            return msg, notes
+
+        self.report("SC210", call.site, render)
+
+    def eval_function(self, func: cst.FunctionDef) -> None:
+        """SC210 outside loops: a function that runs the model with autograd off and trains
+        nothing (`@torch.no_grad() def test(): out = model(data.x)`, the full-batch evaluation
+        of graph and small-data code) while the model is still in training mode. Calls inside
+        loops are the loop analysis's (`eval_loop`)."""
+        if func.name.value.startswith("test_"):
+            return
+        _, fl = self.tree(func)
+        kinds = {f.ev.kind for f in fl}
+        if kinds & {"backward", "grad", "step", "closure-step", "engine-step", "zero", "train"}:
+            return
+        for f in fl:
+            ev = f.ev
+            if ev.kind != "model-call" or ev.key is None or f.depth != 0:
+                continue
+            if (grad_context(self.b, self.names, ev.node) or ("",))[0] != "off":
+                continue
+            modes = self._mode_at_index(func, fl, f.index, ev.key, 0)
+            if modes and modes <= {"train"}:
+                self._report_train_mode(ev, ev.key, "call")
 
     def _train_before(self, owner: cst.CSTNode, loop: cst.CSTNode) -> bool:
         """A `.train()` (on the model or on some of its modules, directly or in a helper) before
@@ -1148,6 +1201,9 @@ class _Analysis:
         idx = next((f.index for f in fl if f.ev.kind in ("loop-start", "call-site") and f.ev.node is target), None)
         if idx is None:
             return set()
+        return self._mode_at_index(owner, fl, idx, key, depth)
+
+    def _mode_at_index(self, owner: cst.CSTNode, fl: list[Flat], idx: int, key: str, depth: int) -> set[str]:
         found = self._mode_before(fl, idx, key)
         if None not in found:
             return found  # type: ignore[return-value]
@@ -1201,7 +1257,10 @@ class _Analysis:
         for binding in scope.names.get(key, []):
             if binding.kind in ("assign", "annassign") and isinstance(binding.value, cst.Call):
                 if self.b.role(binding.value, binding.value) is Role.MODEL:
-                    modes.add(_chain_mode(binding.value))
+                    mode = _chain_mode(binding.value)
+                    if mode is None:
+                        return None  # rebound from itself or another name: not built here
+                    modes.add(mode)
         return next(iter(modes)) if len(modes) == 1 else None
 
     def _map_key(self, callee: cst.FunctionDef, call: cst.Call, key: str) -> str | None:

@@ -599,9 +599,12 @@ class EvalWithoutEvalMode(_LoopRule):
     Flags the model call in an evaluation loop when the model is still in training mode. An
     evaluation loop is a loop with no backward that runs a model under `torch.no_grad()` /
     `inference_mode()` or inside a function named like eval/evaluate/validate/test/predict/infer.
-    The model is in training mode when it was built (or set `.train()`) and no `.eval()` /
-    `.train(False)` runs before the loop: in the function, before the call in the same-file
-    callers, or, in an epoch loop, after the training pass of the previous iteration.
+    A function that trains nothing and runs the model under `no_grad()` without a loop
+    (`@torch.no_grad() def test(): out = model(data.x)`) is one too. The model is in training
+    mode when it was built (or set `.train()`) and no `.eval()` / `.train(False)` runs before the
+    call: in the function, in a helper called earlier in the loop, before the call in the
+    same-file callers, or, in an epoch loop, after the training pass of the previous iteration.
+    `model = model.to(device)` keeps the mode `model` had: for a parameter, the caller's.
 
     ## Why is this bad?
     `no_grad()` does not change the mode: Dropout still drops units and BatchNorm normalises with
