@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ophelpers import Tz, agree
+from ophelpers import Tz, agree, ours
 from strategies import related_shapes, shapes
 
 from shapecheck.infer.ops.registry import OpCall, lookup
@@ -146,3 +146,44 @@ def test_int_arithmetic_on_dims() -> None:
 def test_comparison_result_is_bool() -> None:
     out, _ = run("==", sym("n"), sym("n"))
     assert isinstance(out, TensorValue) and out.dtype == "bool"
+
+
+@pytest.mark.parametrize("name,fn", [("-", operator.sub), ("/", operator.truediv), ("torch.sub", torch.sub),
+                                     ("Tensor.sub_", torch.Tensor.sub_), ("*", operator.mul)])
+@pytest.mark.parametrize("w", [224, 5, 3])
+def test_per_channel_constant_against_an_image_batch(name: str, fn, w: int) -> None:  # type: ignore[no-untyped-def]
+    """ImageNet's 3-value mean against (B, 3, H, W) lines up with W: torch raises unless W == 3
+    (SC101, with the per-channel note); the viewed spellings broadcast over the channels."""
+    ok = agree(name, fn, Tz((2, 3, 4, w)), Tz((3,)))
+    assert ok == (w == 3)
+    _, call = ours(name, (Tz((2, 3, 4, w)), Tz((3,))), {})
+    if not ok:
+        assert [f.code for f in call.findings] == ["SC101"] and any("[:, None, None]" in n for n in call.findings[0].notes)
+    else:
+        assert not call.findings
+    agree(name, fn, Tz((2, 3, 4, w)), Tz((1, 3, 1, 1)))
+    agree(name, fn, Tz((2, 3, 4, w)), Tz((3, 1, 1)))
+
+
+def test_per_channel_constant_against_a_symbolic_width_is_a_warning() -> None:
+    fn = lookup("-")
+    assert fn is not None
+    x = TensorValue(Shape.of("B", 3, "H", "W"))
+    mean = TensorValue(Shape.of(3))
+    for operands, labels in (([x, mean], ["x", "mean"]), ([mean, x], ["mean", "x"])):
+        call = OpCall("-", list(operands), {}, labels=labels)
+        out = fn(call)
+        assert [f.code for f in call.findings] == ["SC103"]
+        assert "W == 3" in call.findings[0].message and "channel" in call.findings[0].message
+        assert "mean.view(1, 3, 1, 1)" in call.findings[0].notes[-1]
+        assert isinstance(out, TensorValue)
+    symbolic = OpCall("-", [TensorValue(Shape.of("B", "C", "H", "W")), TensorValue(Shape.of("C"))], {}, labels=["x", "mu"])
+    fn(symbolic)
+    assert [f.code for f in symbolic.findings] == ["SC103"] and "channel" in symbolic.findings[0].message
+    for other in (Shape.of(1, 3, 1, 1), Shape.of(3, 1, 1), Shape.of("W"), Shape.of(1)):  # explicit, or not per channel
+        call = OpCall("-", [x, TensorValue(other)], {}, labels=["x", "c"])
+        fn(call)
+        assert not call.findings, other
+    square = OpCall("-", [TensorValue(Shape.of("B", 3, "H", 3)), mean], {})
+    fn(square)
+    assert not square.findings

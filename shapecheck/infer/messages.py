@@ -153,6 +153,19 @@ def op_error(text: str, *notes: str) -> Message:
     return (text, list(notes))
 
 
+def per_channel_constant(op: str, vec_label: str, vec: Shape, label: str, shape: Shape) -> Message:
+    """A `(C,)` constant against `(B, C, H, W)`: it lines up with the last axis, not the channels."""
+    c, last = vec[0], shape[-1]
+    trailing = ", 1" * (shape.rank - 2) if shape.rank is not None else ", 1, 1"
+    nones = ", None" * ((shape.rank or 4) - 2)
+    return (
+        f"{op}: {vec_label} {vec} has one value per channel of {label} {shape}, but broadcasting aligns it with the "
+        f"last axis ({last}), not the channel axis (dim 1): this only works if {last} == {c}",
+        [f"broadcasting aligns shapes from the right: {vec} lines up with {last}",
+         f"for a per-channel constant use {vec_label}.view(1, {c}{trailing}) or {vec_label}[:{nones}]"],
+    )
+
+
 def loss_broadcast(op: str, input_shape: Shape, target_shape: Shape, result_shape: Shape, result: object = None) -> Message:
     aligned = explain_broadcast([input_shape, target_shape], ["input", "target"], result) if result is not None else []  # type: ignore[arg-type]
     return (

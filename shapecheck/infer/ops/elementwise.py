@@ -119,20 +119,46 @@ def broadcast_call(
         name = f"{labels[0]} {title} {labels[1]}"  # reads like the code: `pred - target`
     else:
         name = op_title(call) if title not in _ARITH and title not in _COMPARE else title
+    channel = _per_channel_constant(call, [t for t, _ in tensors], labels) if title in _PER_CHANNEL_OPS else None
     if not result.ok:
         if result.error is not None:
-            call.report("SC101", *messages.broadcast_error(name, shapes, labels, result))
+            message, notes = messages.broadcast_error(name, shapes, labels, result)
+            call.report("SC101", message, notes + (channel[1][-1:] if channel else []))
             return UNKNOWN
         return TensorValue(Shape.unknown(), **fields)  # type: ignore[arg-type]
     shape = result.shape if result.shape is not None else Shape.unknown()
     named = [(a, b) for a, b in result.assumptions if _named(a) and _named(b)]
-    if named:
+    if channel is not None:
+        call.report("SC103", *channel)
+    elif named:
         call.report("SC103", *messages.broadcast_assumption(name, shapes, labels, result, named))
     elif trap and result.is_trap and _rank_padded(result, shapes) and not any(
         t.origin in EXPLICIT_ORIGINS for t, _ in tensors
     ):
         call.report("SC102", *messages.broadcast_trap(name, shapes, labels, result, shape))
     return TensorValue(shape, **fields)  # type: ignore[arg-type]
+
+
+_PER_CHANNEL_OPS = frozenset({"+", "-", "*", "/"})
+
+
+def _per_channel_constant(call: OpCall, tensors: Sequence[TensorValue], labels: Sequence[str]) -> tuple[str, list[str]] | None:
+    """A `(C,)` vector meeting a `(B, C, H, W)` tensor whose last axis is not C (for certain, or as
+    far as is known): the size says "one value per channel", but broadcasting aligns it with W.
+    `(x - mean) / std` with ImageNet's 3-value mean and std is the classic case. Returns the
+    message and the fix note, or None when the intent is not visible."""
+    if len(tensors) != 2:
+        return None
+    for v, i in ((0, 1), (1, 0)):
+        vec, x = tensors[v].shape, tensors[i].shape
+        if vec.rank != 1 or x.rank not in (4, 5):
+            continue
+        c = vec[0]
+        if c.value == 1 or compare(c, x[1], call.facts) != "equal" or compare(c, x[-1], call.facts) == "equal":
+            continue
+        return messages.per_channel_constant(op_title(call) if call.name not in _PER_CHANNEL_OPS else
+                                             f"{labels[0]} {call.name} {labels[1]}", labels[v], vec, labels[i], x)
+    return None
 
 
 def _rank_padded(result: BroadcastResult, shapes: list[Shape]) -> bool:
