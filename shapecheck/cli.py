@@ -13,20 +13,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from shapecheck import __version__
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from shapecheck.report import Report
-    from shapecheck.runner import CheckOptions, RunResult
-
-FORMATS = ("concise", "full", "json", "json-lines", "sarif", "github", "junit")
-PROGRESS_MIN_FILES = 50
+FORMATS = ("concise", "full", "json", "json-lines", "sarif", "github", "gitlab", "rdjson", "junit")
 
 app = typer.Typer(
     name="shapecheck",
@@ -66,17 +59,24 @@ def _root(
     """Static and runtime tensor-shape and training-loop checks for PyTorch."""
 
 
-def _codes(values: Optional[list[str]]) -> Optional[list[str]]:
+def _codes(values: Optional[list[str]], flag: str = "--select") -> Optional[list[str]]:
     if values is None:
         return None
     from shapecheck.config import split_codes
 
-    return [c for v in values for c in split_codes(v)]
+    out = [c for v in values for c in split_codes(v)]
+    if not out or any(not v.strip() for v in values):
+        # ruff rejects it too: an empty `--select ""` would otherwise silently turn every rule off
+        raise fail(f"{flag} needs at least one code, prefix or ALL (got an empty value)")
+    return out
+
+
+FAIL_LEVELS = ("error", "warning", "info")
 
 
 @app.command()
 def check(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or directories (default: .).")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or directories (default: .); `-` reads stdin.")] = None,
     select: Annotated[Optional[list[str]], typer.Option(help="Rules to enable: codes, prefixes or ALL (replaces the config).")] = None,
     extend_select: Annotated[Optional[list[str]], typer.Option(help="Rules to enable on top of the selection.")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Rules to disable: codes or prefixes.")] = None,
@@ -86,6 +86,9 @@ def check(
     output_file: Annotated[Optional[Path], typer.Option("--output-file", "-o", help="Write the report here instead of stdout.")] = None,
     statistics: Annotated[bool, typer.Option(help="Print a count per rule instead of each finding.")] = False,
     exit_zero: Annotated[bool, typer.Option(help="Exit 0 even with findings (errors still exit 2).")] = False,
+    fail_level: Annotated[
+        Optional[str], typer.Option(help="Lowest severity that fails the run: error, warning (default) or info.")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache directory (default .shapecheck_cache; env SHAPECHECK_CACHE_DIR).")] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core).")] = None,
@@ -93,156 +96,50 @@ def check(
     unsafe_fixes: Annotated[bool, typer.Option(help="Also apply (with --fix) and show fixes that may change behaviour.")] = False,
     diff: Annotated[bool, typer.Option(help="Print the fixes as a unified diff; write nothing (exit 1 if any).")] = False,
     show_fixes: Annotated[bool, typer.Option(help="With --fix, list what was fixed.")] = False,
+    add_noqa: Annotated[bool, typer.Option(help="Add `# noqa: CODE` to every line with a finding (ruff's --add-noqa).")] = False,
+    baseline: Annotated[
+        Optional[Path], typer.Option(help="Baseline file: recorded when absent, then only findings not in it are reported.")
+    ] = None,
+    update_baseline: Annotated[bool, typer.Option(help="With --baseline, re-record it from this run.")] = False,
     force_exclude: Annotated[bool, typer.Option(help="Apply excludes to paths given explicitly (for pre-commit).")] = False,
-    config: Annotated[Optional[Path], typer.Option(help="Read [tool.shapecheck] from this file instead of the nearest pyproject.toml.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Use this config file for every file instead of each file's nearest one.")] = None,
+    stdin_filename: Annotated[
+        Optional[str], typer.Option(help="With `-`: the path stdin stands for (config, per-file-ignores, messages).")
+    ] = None,
+    show_settings: Annotated[bool, typer.Option(help="Print the settings that apply to the first path, then exit.")] = False,
+    show_files: Annotated[bool, typer.Option(help="Print the files that would be checked, then exit.")] = False,
+    watch: Annotated[bool, typer.Option(help="Re-run when a checked file changes (polling; Ctrl-C stops).")] = False,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="-q: findings only, no summary; -qq: nothing (exit status only).")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say on stderr which configs apply and what was cached.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Never show a progress bar.")] = False,
 ) -> None:
     """Check files for shape and training-loop bugs."""
-    from shapecheck.config import ConfigError, Layer, discover_settings, resolve_selection
-    from shapecheck.files import discover
-    from shapecheck.runner import CheckOptions, load_apply_fixes, run_check
+    from shapecheck.checkrun import CheckRequest, run_request
+    from shapecheck.config import ConfigError, Layer
 
     fmt = output_format.lower()
     if fmt not in FORMATS:
         raise fail(f"unknown output format {output_format!r} (choose from {', '.join(FORMATS)})")
-    cwd = Path.cwd()
+    if fail_level is not None and fail_level.lower() not in FAIL_LEVELS:
+        raise fail(f"unknown --fail-level {fail_level!r} (choose from {', '.join(FAIL_LEVELS)})")
     targets = list(paths) if paths else [Path(".")]
+    request = CheckRequest(
+        targets=targets,
+        cli_layer=Layer(_codes(select, "--select"), _codes(extend_select, "--extend-select") or (),
+                        _codes(ignore, "--ignore") or ()),
+        fmt=fmt, output_file=output_file, statistics=statistics, exit_zero=exit_zero,
+        fail_level=fail_level.lower() if fail_level else None, use_cache=not no_cache, cache_dir=cache_dir,
+        jobs=jobs, fix=fix, unsafe_fixes=unsafe_fixes, diff=diff, show_fixes=show_fixes, add_noqa=add_noqa,
+        baseline=baseline, update_baseline=update_baseline, force_exclude=force_exclude, config=config,
+        stdin=any(str(t) == "-" for t in targets), stdin_filename=stdin_filename, show_settings=show_settings,
+        show_files=show_files, watch=watch, quiet=quiet, verbose=verbose, progress=not no_progress,
+        color=use_color, cwd=Path.cwd(),
+    )
     try:
-        settings = discover_settings(targets, config, cwd)
-        cli_layer = Layer(_codes(select), _codes(extend_select) or (), _codes(ignore) or ())
-        selected = resolve_selection([settings.config, cli_layer])
-        files = discover(targets, settings, force_exclude=force_exclude)
+        status = run_request(request)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    if (fix or diff) and load_apply_fixes() is None:
-        raise fail("--fix/--diff need shapecheck.fix.apply, which this installation lacks")
-    options = CheckOptions(
-        selected=selected,
-        settings=settings,
-        cwd=cwd,
-        use_cache=not no_cache,
-        cache_dir=cache_dir,
-        jobs=jobs,
-        fix=fix and not diff,
-        diff=diff,
-        unsafe_fixes=unsafe_fixes,
-        force_exclude=force_exclude,
-    )
-    if not files:
-        if not force_exclude:
-            sys.stderr.write("warning: no Python files found under the given path(s)\n")
-        # machine formats still get a (valid, empty) document; text formats print nothing
-        text = "" if fmt in ("concise", "full") else _render_report(fmt, _empty_report(), statistics, False)
-        _emit(text, output_file, fmt)
-        raise typer.Exit(0)
-    show_progress = (not no_progress) and len(files) >= PROGRESS_MIN_FILES and use_color(sys.stderr)
-    result = _run_with_progress(files, options, run_check) if show_progress else run_check(files, options)
-    raise typer.Exit(_finish(result, fmt, output_file, statistics, exit_zero, diff, show_fixes, unsafe_fixes))
-
-
-def _empty_report() -> Report:
-    from shapecheck.report import Report
-
-    return Report([])
-
-
-def _run_with_progress(files: list[Path], options: CheckOptions, run_check: Callable[..., RunResult]) -> RunResult:
-    """A transient rich progress bar on stderr (only called when stderr is a terminal)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    # auto_refresh=False: no refresh thread is running when the worker pool forks
-    with Progress(
-        TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(file=sys.stderr), transient=True, auto_refresh=False,
-    ) as bar:
-        task = bar.add_task("check", total=len(files))
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            bar.refresh()
-
-        return run_check(files, options, progress=advance)
-
-
-def _render_report(fmt: str, report: Report, statistics: bool, color: bool) -> str:
-    from shapecheck.report import RichStyler, Styler, render
-    from shapecheck.report.statistics import render_json, render_text
-
-    if statistics:
-        return render_json(report) if fmt in ("json", "json-lines", "sarif") else render_text(report)
-    styler = RichStyler() if color and fmt in ("concise", "full") else Styler()
-    return render(fmt, report, styler)
-
-
-def _emit(text: str, output_file: Optional[Path], fmt: str, color: bool = False) -> None:
-    if output_file is not None:
-        try:
-            output_file.parent.mkdir(parents=True, exist_ok=True)
-            output_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise fail(f"cannot write {output_file}: {exc.strerror or exc}") from None
-        return
-    if not text:
-        return
-    if color:
-        from rich.console import Console
-
-        Console(file=sys.stdout, highlight=False, soft_wrap=True, emoji=False).print(text, end="")
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-
-def _finish(result: RunResult, fmt: str, output_file: Optional[Path], statistics: bool, exit_zero: bool,
-            diff: bool, show_fixes: bool, unsafe_fixes: bool) -> int:
-    from shapecheck.report import Report
-    from shapecheck.report.summary import plural
-
-    internal = result.internal_errors
-    if diff:
-        diffs = "".join(f.diff for f in result.files if f.diff)
-        _emit(diffs, output_file, fmt)
-        n = len(result.fixed)
-        sys.stderr.write(f"Would fix {plural(n, 'error')}.\n" if n else "No errors would be fixed.\n")
-        for d in internal:
-            sys.stderr.write(f"{d.filename}: {d.code} {d.message}\n")
-        return 2 if internal else (1 if diffs else 0)
-    report = Report(
-        result.diagnostics,
-        files=[f.display for f in result.checked],
-        unsafe_fixes=unsafe_fixes,
-        fixed=len(result.fixed),
-    )
-    # colour (rich markup) only for the text formats on a terminal: JSON/SARIF/XML are never styled
-    color = output_file is None and fmt in ("concise", "full") and not statistics and use_color(sys.stdout)
-    _emit(_render_report(fmt, report, statistics, color), output_file, fmt, color)
-    if show_fixes and result.fixed:
-        sys.stderr.write(_fixed_summary(result))
-    if internal:
-        return 2
-    if result.diagnostics and not exit_zero:
-        return 1
-    return 0
-
-
-def _fixed_summary(result: RunResult) -> str:
-    from collections import Counter
-
-    lines = [f"Fixed {len(result.fixed)} error{'s' if len(result.fixed) != 1 else ''}:"]
-    for f in result.files:
-        if not f.fixed:
-            continue
-        lines.append(f"- {f.display}:")
-        for code, n in sorted(Counter(d.code for d in f.fixed).items()):
-            lines.append(f"    {n} × {code} ({_name(code)})")
-    return "\n".join(lines) + "\n"
-
-
-def _name(code: str) -> str:
-    from shapecheck.diagnostics import RULES
-
-    return RULES[code].name
+    raise typer.Exit(status)
 
 
 @app.command()
@@ -304,6 +201,8 @@ def shapes(
     """Print the source with the inferred shape of each tensor-valued assignment beside it."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
+    if file.suffix == ".ipynb":
+        raise typer.Exit(_notebook_shapes(file, function))
     try:
         from shapecheck.infer.explain import run_shapes
     except ModuleNotFoundError as exc:
@@ -311,6 +210,39 @@ def shapes(
             raise fail("`shapes` is not available: shapecheck.infer.explain is missing from this installation") from None
         raise
     raise typer.Exit(run_shapes(file, function, use_color(sys.stdout)))
+
+
+def _notebook_shapes(file: Path, function: Optional[str]) -> int:
+    """`shapes nb.ipynb`: each code cell under a `# %% cell N` header, its own lines (magics
+    included) with the inferred shapes beside the assignments."""
+    from shapecheck.infer.explain import function_lines, reveal
+    from shapecheck.notebooks import NotebookError, notebook_source
+
+    try:
+        nb = notebook_source(file.read_text(encoding="utf-8"))
+        shapes = reveal(nb.source, function, file)
+        span = function_lines(nb.source, function) if function else None
+    except (OSError, UnicodeDecodeError, NotebookError) as exc:
+        raise fail(f"{file}: cannot read the notebook: {getattr(exc, 'strerror', None) or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - libcst's parse error, or an analysis failure: one line
+        raise fail(f"{file}: cannot analyse the notebook: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    if function and span is None:
+        raise fail(f"no function {function!r} in {file}")
+    first, last = span or (1, len(nb.line_map) - 1)
+    by_cell: dict[int, list[tuple[str, str]]] = {}
+    for row in range(first, last + 1):
+        cell, local = nb.cell_row(row)
+        cell_lines = nb.cells[cell - 1].splitlines() if cell - 1 < len(nb.cells) else []
+        text = cell_lines[local - 1] if local - 1 < len(cell_lines) else ""
+        note = "# " + "; ".join(f"{t}: {d}" for t, d in shapes[row]) if row in shapes else ""
+        by_cell.setdefault(cell, []).append((text, note))
+    out = []
+    for cell, rows in by_cell.items():
+        width = max((len(t) for t, n in rows if n), default=0)
+        out.append(f"# %% cell {cell}")
+        out.extend((t.ljust(width) + "  " + n if n else t).rstrip() for t, n in rows)
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -276,3 +276,18 @@ def json_rows(text: str) -> dict[tuple[int, int], int]:
             pos = at + len(literal)
         cursor = max(cursor, pos)
     return out
+
+
+_ROWS_CACHE: dict[str, dict[tuple[int, int], int]] = {}
+
+
+def file_row(filename: str, cell: int, row: int) -> int:
+    """The line of the notebook file `filename` that holds (cell, row); 1 when unknown. For
+    reporters that point into the stored file (SARIF, GitHub annotations)."""
+    if filename not in _ROWS_CACHE:
+        try:
+            with open(filename, encoding="utf-8") as fh:
+                _ROWS_CACHE[filename] = json_rows(fh.read(64 << 20))
+        except (OSError, UnicodeDecodeError):
+            _ROWS_CACHE[filename] = {}
+    return _ROWS_CACHE[filename].get((cell, row), 1)

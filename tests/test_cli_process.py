@@ -100,7 +100,7 @@ def test_syntax_error_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text("import torch\n\ndef f(x:\n    return x\n")
     proc = run_cli("check", "--no-cache", "--select", "SC901", ".", cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stdout == "bad.py:3:6: SC901 could not parse the file: '(' was never closed\nFound 1 error.\n"
+    assert proc.stdout == "bad.py:3:6: SC901 error: could not parse the file: '(' was never closed\nFound 1 error.\n"
     assert proc.stderr == ""
 
 

@@ -102,4 +102,4 @@ def test_unreadable_file_is_sc901_not_a_traceback(project: Path) -> None:
     (project / "m.py").write_text("import torch\n")
     code, out, _ = invoke("check", "--no-cache", "--no-progress")
     assert code == 1
-    assert out.splitlines()[0] == "dangling.py:1:1: SC901 could not read the file: No such file or directory"
+    assert out.splitlines()[0] == "dangling.py:1:1: SC901 error: could not read the file: No such file or directory"

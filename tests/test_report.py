@@ -30,9 +30,9 @@ def check(*args: str) -> str:
 
 def test_concise(buggy: Path) -> None:
     assert check("--output-format", "concise") == (
-        "m.py:5:5: SC405 [*] `model.forward(...)` skips the module's hooks\n"
-        "m.py:6:1: SC601 weights initialised to a constant\n"
-        "Found 2 errors.\n"
+        "m.py:5:5: SC405 [*] warning: `model.forward(...)` skips the module's hooks\n"
+        "m.py:6:1: SC601 warning: weights initialised to a constant\n"
+        "Found 2 warnings.\n"
         "[*] 1 fixable with the `--fix` option.\n"
         "(1 hidden fix can be enabled with the `--unsafe-fixes` option.)\n"
     )
@@ -40,7 +40,7 @@ def test_concise(buggy: Path) -> None:
 
 def test_full_shows_source_caret_notes_and_fix_title(buggy: Path) -> None:
     assert check("--output-format", "full", "--select", "SC405") == (
-        "m.py:5:5: SC405 [*] `model.forward(...)` skips the module's hooks\n"
+        "m.py:5:5: SC405 [*] warning: `model.forward(...)` skips the module's hooks\n"
         "  |\n"
         "4 | model = nn.Linear(3, 4)\n"
         "5 | y = model.forward(torch.zeros(2, 3))\n"
@@ -50,7 +50,7 @@ def test_full_shows_source_caret_notes_and_fix_title(buggy: Path) -> None:
         "  = note: call the module itself\n"
         "  = help: Call the module instead\n"
         "\n"
-        "Found 1 error.\n"
+        "Found 1 warning.\n"
         "[*] 1 fixable with the `--fix` option.\n"
     )
 
@@ -187,4 +187,4 @@ def test_full_with_colour_escapes_source_and_notes(project: Path) -> None:
     plain = console.export_text()
     assert "2 | y = x[bold] @ w[0]" in plain
     assert "= note: x[bold] is (b, 3)" in plain
-    assert "SC101 bad [red]" in plain
+    assert "SC101 error: bad [red]" in plain

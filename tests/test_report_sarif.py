@@ -41,7 +41,10 @@ def test_sarif_from_the_cli_is_schema_valid_and_github_ready(project: Path) -> N
     assert first["message"]["text"] == "cell 1: `model.forward(...)` skips the module's hooks"
     loc = first["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "nb.ipynb"
-    assert loc["region"] == {"startLine": 5, "startColumn": 5, "endLine": 5, "endColumn": 37}
+    # the notebook is stored on one line: the result points at that line of the file, the cell
+    # coordinates go in the properties (cell rows are not lines of the .ipynb)
+    assert loc["region"] == {"startLine": 1}
+    assert first["properties"] == {"cell": 1, "cellRow": 5, "cellColumn": 5}
     uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]]
     assert "src/m.py" in uris  # relative, forward slashes: what GitHub matches against the repo
 

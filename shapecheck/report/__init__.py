@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from shapecheck.diagnostics import Applicability, Diagnostic
 
-FORMATS = ("concise", "full", "json", "json-lines", "sarif", "github", "junit")
+FORMATS = ("concise", "full", "json", "json-lines", "sarif", "github", "gitlab", "rdjson", "junit")
 TEXT_FORMATS = ("concise", "full")
 
 
@@ -24,6 +24,8 @@ class Report:
     unsafe_fixes: bool = False
     fixed: int = 0
     show_fixes_hint: bool = True
+    fixed_diagnostics: list[Diagnostic] = field(default_factory=list)
+    show_summary: bool = True  # `-q`: the findings only
 
     def fixable(self, d: Diagnostic) -> bool:
         """Whether `[*]` is shown: a fix that `--fix` (with the current unsafe setting) applies."""

@@ -1,4 +1,8 @@
-"""`path:row:col: SC101 [*] message`, one line each, then ruff's summary."""
+"""`path:row:col: SC101 [*] error: message`, one line each, then the summary.
+
+ruff's line with the severity added after the code and fix mark (where mypy puts it), so a
+problem matcher that reads `path:row:col: CODE` still works.
+"""
 
 from __future__ import annotations
 
@@ -19,4 +23,6 @@ SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", S
 def line(report: Report, d: Diagnostic, style: Styler) -> str:
     fix = " " + style("[*]", "cyan") if report.fixable(d) else ""
     code = style(d.code, SEVERITY_STYLE.get(d.severity or Severity.ERROR, "bold"))
-    return f"{style(location_prefix(d), 'bold')}: {code}{fix} {style(d.message, 'default')}"
+    sev = d.severity or Severity.ERROR
+    return (f"{style(location_prefix(d), 'bold')}: {code}{fix} {style(sev.value + ':', SEVERITY_STYLE.get(sev, 'bold'))} "
+            f"{style(d.message, 'default')}")

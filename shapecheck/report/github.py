@@ -27,14 +27,20 @@ def render(report: Report, style: Styler) -> str:
     for d in report.diagnostics:
         level = LEVEL.get(d.severity, "error")  # type: ignore[arg-type]
         title = f"{d.code} ({d.info.name})"
-        props = [
-            f"title={escape_property(title)}",
-            f"file={escape_property(d.filename)}",
-            f"line={d.location.row}",
-            f"col={d.location.column}",
-            f"endLine={d.end_location.row}",
-            f"endColumn={d.end_location.column}",
-        ]
+        props = [f"title={escape_property(title)}", f"file={escape_property(d.filename)}"]
+        if d.cell is None:
+            props += [
+                f"line={d.location.row}",
+                f"col={d.location.column}",
+                f"endLine={d.end_location.row}",
+                f"endColumn={d.end_location.column}",
+            ]
+        else:
+            # a notebook: the annotation goes on the line of the .ipynb that holds the cell's
+            # line; the message says `cell N:row:col`
+            from shapecheck.notebooks import file_row
+
+            props.append(f"line={file_row(d.filename, d.cell, d.location.row)}")
         message = f"{location_prefix(d)}: {d.code} {d.message}"
         out.append(f"::{level} {','.join(props)}::{escape_data(message)}")
     return "".join(line + "\n" for line in out)

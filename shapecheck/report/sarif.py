@@ -48,12 +48,19 @@ def render(report: Report, style: Styler) -> str:
     results = []
     for d in report.diagnostics:
         text = d.message if d.cell is None else f"cell {d.cell}: {d.message}"
-        region = {
-            "startLine": d.location.row,
-            "startColumn": d.location.column,
-            "endLine": max(d.end_location.row, d.location.row),
-            "endColumn": max(d.end_location.column, 1),
-        }
+        if d.cell is None:
+            region = {
+                "startLine": d.location.row,
+                "startColumn": d.location.column,
+                "endLine": max(d.end_location.row, d.location.row),
+                "endColumn": max(d.end_location.column, 1),
+            }
+        else:
+            # a notebook: the line of the .ipynb file that holds the cell's line (columns inside
+            # a JSON string mean nothing to a viewer); the cell coordinates are in the properties
+            from shapecheck.notebooks import file_row
+
+            region = {"startLine": file_row(d.filename, d.cell, d.location.row)}
         result: dict[str, Any] = {
             "ruleId": d.code,
             "ruleIndex": index[d.code],
@@ -69,7 +76,7 @@ def render(report: Report, style: Styler) -> str:
             ],
         }
         if d.cell is not None:
-            result["properties"] = {"cell": d.cell}
+            result["properties"] = {"cell": d.cell, "cellRow": d.location.row, "cellColumn": d.location.column}
         results.append(result)
     log = {
         "$schema": SCHEMA,
