@@ -275,3 +275,123 @@ def test_sc405_fix_is_unsafe_when_the_file_registers_hooks() -> None:
     """
     (diag,) = lint_snippet(source, ["SC405"])
     assert diag.fix is not None and diag.fix.applicability is Applicability.UNSAFE
+
+
+SC405_NOT_MODULES = [
+    """
+    import torch
+    import my_ext_cuda as ext_cuda
+
+    class Fn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return ext_cuda.forward(x)          # a C++/CUDA extension's function
+    """,
+    """
+    from . import _C
+
+    def run(x):
+        return _C.ops.forward(x)
+    """,
+    """
+    class HookFunctionReference:
+        def __init__(self):
+            self.forward = None
+
+    def create_new_forward(function_reference: HookFunctionReference):
+        def new_forward(module, *args, **kwargs):
+            return function_reference.forward(*args, **kwargs)
+        return new_forward
+    """,
+    """
+    from torch_geometric.transforms import BaseTransform
+
+    class AddSelfLoops(BaseTransform):          # a base we cannot see: unknown, silent
+        def forward(self, data):
+            return data
+
+    transform = AddSelfLoops()
+    data = transform.forward(None)
+    """,
+    """
+    class Pipeline:
+        def forward(self, x):
+            return x
+
+    class Normalize(Pipeline):                  # a non-Module base, resolved in this file
+        pass
+
+    def apply(x):
+        t = Normalize()
+        return t.forward(x)
+    """,
+    """
+    def step(runner, x):
+        return runner.forward(x)                # unknown and not named like a model
+    """,
+]
+
+
+@pytest.mark.parametrize("source", SC405_NOT_MODULES)
+def test_sc405_silent_on_objects_that_are_not_modules(source: str) -> None:
+    assert lint_snippet(source, ["SC405"]) == []
+
+
+def test_sc405_non_module_base_resolved_through_the_project(tmp_path) -> None:
+    from shapecheck.engine import lint_source
+    from shapecheck.infer.project import ProjectIndex
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "base.py").write_text("class Transform:\n    def forward(self, x):\n        return x\n")
+    main = tmp_path / "pkg" / "main.py"
+    source = (
+        "import torch\nfrom pkg.base import Transform\n\nclass Flip(Transform):\n    pass\n\n"
+        "def run(x):\n    model = Flip()\n    return model.forward(torch.flip(x, [0]))\n"
+    )
+    main.write_text(source)
+    index = ProjectIndex([tmp_path / "pkg" / "base.py", main])
+    found = lint_source(str(main), source, ["SC405"], project=index)
+    assert [d.code for d in found] == []
+
+
+def test_sc405_module_list_element_is_a_note_and_never_safe() -> None:
+    source = """
+    import torch.nn as nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+        def forward(self, x):
+            for lin in self.layers:
+                x = lin.forward(x)
+            down = self.layers[0]
+            return down.forward(x)
+    """
+    found = lint_snippet(source, ["SC405"])
+    assert len(found) == 2
+    for d in found:
+        assert d.severity.value == "info"
+        assert d.fix is not None and d.fix.applicability == Applicability.UNSAFE
+
+
+def test_sc405_fix_is_safe_only_on_known_modules() -> None:
+    source = """
+    import torch.nn as nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.encoder.forward(x)
+
+    def evaluate(model, x):
+        return model.forward(x)
+    """
+    known, unknown = lint_snippet(source, ["SC405"])
+    assert known.fix is not None and known.fix.applicability == Applicability.SAFE
+    assert unknown.fix is not None and unknown.fix.applicability == Applicability.UNSAFE

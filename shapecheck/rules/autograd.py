@@ -3,15 +3,21 @@ on leaves, `forward` called directly (SC401-SC405)."""
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
-from shapecheck.diagnostics import Fix, NodeEdit
+from shapecheck.diagnostics import Fix, NodeEdit, Severity
 from shapecheck.infer.bindings import Bindings, Role
 from shapecheck.infer.flow import (
+    ELEMENT,
     LOSS_OPS,
+    MODULE,
+    NOT_MODULE,
     Flow,
     flow_of,
     kwarg,
+    module_status,
     one_line,
     positional,
     value_ops,
@@ -917,28 +923,47 @@ b[0] = 0.0  # SC404
         )
 
 
+_MODEL_NAME = re.compile(r"(?i)(model|net|module|encoder|decoder|backbone|layer|block|classifier|generator|discriminator|critic|policy)s?$")
+
+
+def _model_parameter(flow: Flow, recv: cst.BaseExpression, at: cst.CSTNode) -> bool:
+    """`def evaluate(model, x): model.forward(x)`: an unannotated parameter named like a model."""
+    if isinstance(recv, cst.Attribute) and flow.is_self_attr(recv, at) and _MODEL_NAME.search(recv.attr.value):
+        binds = flow.attr_bindings(recv, at)  # `self.model = model` in __init__
+        return bool(binds) and all(
+            isinstance(b.value, cst.Name) and _model_parameter(flow, b.value, b.value) for b in binds or []
+        )
+    if not isinstance(recv, cst.Name) or not _MODEL_NAME.search(recv.value):
+        return False
+    binds = flow.reaching(recv.value, at)
+    return bool(binds) and all(b.always and isinstance(b.stmt, cst.FunctionDef) for b in binds or [])
+
+
 class ForwardCalledDirectly(LintRule):
     """## What it does
-    Flags `model.forward(x)` on anything other than `self` or `super()`: a model, a submodule
-    (`self.encoder.forward(x)`), a function parameter. It stays silent when the receiver is a
-    class defined in this file that is not an `nn.Module`, or a class object itself
-    (`MyFunction.forward(ctx, x)` of an `autograd.Function`).
+    Flags `model.forward(x)` where the receiver is an `nn.Module`: a `torch.nn` layer, an
+    instance of a `Module` subclass (the class hierarchy is resolved in this file and through
+    the project index), a submodule (`self.encoder.forward(x)`), or, when nothing says what it
+    is, a name that reads like a model (`model`, `net`, `encoder`, ...).
+
+    Silent on `self.forward`/`super().forward`, on class objects (`MyFunction.forward(ctx, x)`
+    of an `autograd.Function`), on RPC proxies (`remote_module.forward(x)`: their API), and on
+    objects known not to be Modules: functions of C++/CUDA extension modules
+    (`ext_cuda.forward(x)`), plain classes with a `forward` attribute, transforms whose base is
+    not a Module. Unknown receivers with other names are left alone.
+
+    `layer.forward(x)` over the elements of a `ModuleList` (the TorchScript idiom) is a note.
 
     ## Why is this bad?
     `model(x)` runs `nn.Module.__call__`, which runs forward pre-hooks and hooks, backward hooks,
     and what DDP/FSDP, quantisation, pruning and `torch.compile` attach there. `model.forward(x)`
     skips all of that: with any hook registered the results differ silently.
 
-    `self.forward(x)` inside the module's own methods is left alone, and so are RPC proxies
-    (`remote_module.forward(x)`, `rref.rpc_async().forward(x)`: that is their API).
-    `self.forward(x)` inside the module's own methods is left alone: it is deliberate there
-    (the module is already inside its own `__call__`, or deliberately bypasses it).
-
     ## Fix safety
-    `X.forward(args)` -> `X(args)` is safe: with no hooks registered both run the same code, and
-    with hooks the call through `__call__` is what the hooks' author intended. It is marked
-    unsafe when the file registers hooks itself (`register_forward_hook` and friends), since the
-    fix then changes what runs.
+    `X.forward(args)` -> `X(args)` is safe only when `X` is known to be an `nn.Module` (so it is
+    callable and its `__call__` runs this `forward`) and the file registers no hooks itself.
+    Otherwise it is unsafe: an object that merely has a `forward` may not be callable at all,
+    and with hooks registered the fix changes what runs.
     """
 
     CODE = "SC405"
@@ -1044,24 +1069,33 @@ y = model.forward(None)  # SC405
         q = self.ctx.qualify(recv) or ""
         if q.startswith("torch.") and q.rsplit(".", 1)[-1][:1].isupper():
             return  # `nn.Linear.forward(layer, x)`: an unbound method on purpose
-        origins = flow.origins(recv, node)
-        for origin in origins or []:
-            # known to be something other than an nn.Module: a plain local class, or an object
-            # from another library (`RemoteModule.forward` is that API's documented call)
-            cls = flow.local_class(origin)
-            if cls is not None:
-                if flow.is_module_subclass(cls) is False:
-                    return
-                continue
-            oq = self.ctx.qualify(origin.func) if isinstance(origin, cst.Call) else None
-            if oq is not None and not oq.startswith("torch.nn."):
-                return
-        new = recv  # replace `model.forward` by `model`: the arguments keep their layout
-        hooks = "register_forward" in self.ctx.source or "register_full_backward" in self.ctx.source
+        status = module_status(flow, recv, node)
+        if status == NOT_MODULE:
+            return  # an extension module's function, a plain class, a transform with a non-Module base
+        if status is None and not _model_parameter(flow, recv, node):
+            return  # unknown: silence (a parameter named like a model is the exception)
         message = f"Call `{_code(recv)}(...)`"
-        fix = Fix.unsafe(message, NodeEdit(func, new)) if hooks else Fix.safe(message, NodeEdit(func, new))
+        hooks = "register_forward" in self.ctx.source or "register_full_backward" in self.ctx.source
+        new = recv  # replace `model.forward` by `model`: the arguments keep their layout
+        # Safe only when the receiver is known to be an nn.Module (so it is callable, and its
+        # __call__ runs this forward) and the file registers no hooks of its own.
+        if status == MODULE and not hooks:
+            fix: Fix | None = Fix.safe(message, NodeEdit(func, new))
+        else:
+            fix = Fix.unsafe(message, NodeEdit(func, new))
         if not one_line(new):
             fix = None
+        if status == ELEMENT:
+            # `for layer in self.layers: x = layer.forward(x)`: the TorchScript idiom over a
+            # ModuleList; a note, never a warning.
+            self.report(
+                node,
+                f"`{_code(recv)}.forward(...)` on a ModuleList/Sequential element bypasses nn.Module.__call__",
+                notes=["Hooks do not run for this call; `" + _code(recv) + "(...)` runs them (TorchScript accepts both)."],
+                fix=fix,
+                severity=Severity.INFO,
+            )
+            return
         self.report(
             node,
             f"`{_code(recv)}.forward(...)` bypasses nn.Module.__call__: call `{_code(recv)}(...)`",
