@@ -49,7 +49,11 @@ class ShapeMismatch(_ShapeRule):
     Flags operations whose operands cannot combine for any sizes consistent with the
     annotations: a broadcast that fails, a matmul/linear whose inner dims differ, a `view` or
     `reshape` whose element count cannot match, a `cat` of tensors that disagree off the
-    concatenation axis.
+    concatenation axis. einops patterns and einsum equations that are rejected whatever the
+    input (no `->`, an output axis the input lacks, a new `repeat` axis without its size,
+    unbalanced or nested parentheses, a term count that is not the operand count) are errors
+    even when the tensor's shape is unknown, and so is an `einops.layers.torch.Rearrange` built
+    with such a pattern in `__init__` (einops raises in its constructor).
 
     ## Why is this bad?
     The line raises a `RuntimeError` the first time it runs: for every batch, on every device.
@@ -74,6 +78,13 @@ def add(a: Float[Tensor, "4 3"], b: Float[Tensor, "4"]):
 def flatten(x: Float[Tensor, "b 3 32 32"]):
     return x.view(x.size(0), 3 * 32 * 31)  # SC101
 '''), "view element count"),
+        Invalid(_ex('''
+from einops import rearrange
+
+
+def patches(x):
+    return rearrange(x, "b c h w -> b (h w) d")  # SC101
+'''), "an output axis the input lacks: einops raises for every input"),
     ]
     VALID = [
         Valid(_ex('''
@@ -88,6 +99,13 @@ def add(a: Float[Tensor, "32 128"], b: Float[Tensor, "128"]):
 def flatten(x):
     return x.view(x.size(0), -1)
 '''), "unknown shapes are never reported"),
+        Valid(_ex('''
+from einops import rearrange
+
+
+def patches(x):
+    return rearrange(x, "b c h w -> b (h w) c")
+'''), "a valid pattern on an unknown shape"),
     ]
 
 
@@ -148,6 +166,9 @@ class DimConflict(_ShapeRule):
     """## What it does
     Flags an operation that only works if two differently named dims are equal, for example
     adding a `(batch, d)` tensor to a `(seq, d)` one. The message names the assumption.
+    Also a per-channel constant that broadcasting lines up with the wrong axis: a `(3,)` mean
+    against a `(B, 3, H, W)` image batch meets `W`, not the channels, so it only runs if `W == 3`
+    (when `W` is a known size other than 3 it is an SC101 error, with the same fix).
 
     ## Why is this bad?
     The code runs only when the sizes happen to coincide (a square test input, a batch size
@@ -171,6 +192,11 @@ def scores(q: Float[Tensor, "b s d"], k: Float[Tensor, "b s e"]):
 def gate(h: Float[Tensor, "b hidden"], g: Float[Tensor, "b d_model"]):
     return h * g  # SC103
 '''), "two feature sizes"),
+        Invalid(_ex('''
+def normalize(images: Float[Tensor, "b 3 h w"]):
+    mean = torch.tensor([0.485, 0.456, 0.406])
+    return images - mean  # SC103
+'''), "per-channel mean against the width axis"),
     ]
     VALID = [
         Valid(_ex('''
@@ -185,6 +211,11 @@ def scores(q: Float[Tensor, "b s d"], k: Float[Tensor, "b t d"]):
 def gate(h, g):
     return h * g
 '''), "unannotated: unknown, silent"),
+        Valid(_ex('''
+def normalize(images: Float[Tensor, "b 3 h w"]):
+    mean = torch.tensor([0.485, 0.456, 0.406])
+    return images - mean[:, None, None]
+'''), "per-channel mean viewed as (3, 1, 1)"),
     ]
 
 
