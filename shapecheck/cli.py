@@ -245,7 +245,9 @@ def _notebook_shapes(file: Path, function: Optional[str]) -> int:
     return 0
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# Everything after SCRIPT belongs to the script (as with `python -m`): our options come first.
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
 def trace(
     ctx: typer.Context,
     script: Annotated[Path, typer.Argument(help="The training script to run under the tracer.")],
@@ -253,8 +255,12 @@ def trace(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the findings as JSON here.")] = None,
     nan: Annotated[bool, typer.Option("--nan", help="Also report the first op that produces NaN/Inf.")] = False,
     device: Annotated[Optional[str], typer.Option(help="Device to check against (e.g. cuda, or a fake cuda on CPU).")] = None,
+    timeout: Annotated[float, typer.Option(help="Dry run: stop after this many seconds.")] = 300.0,
 ) -> None:
-    """Run SCRIPT [ARGS]... with runtime shape and device checks."""
+    """Run SCRIPT [ARGS]... with runtime shape and device checks.
+
+    Options go before SCRIPT; everything after it is the script's own arguments.
+    """
     if not script.is_file():
         raise fail(f"{script}: no such file")
     try:
@@ -266,7 +272,8 @@ def trace(
             raise fail("`trace` needs PyTorch: pip install 'shapecheck[torch]'") from None
         raise
     raise typer.Exit(
-        run_trace(script, list(ctx.args), dry_run=dry_run, json_path=json_path, detect_nan=nan, device=device)
+        run_trace(script, list(ctx.args), dry_run=dry_run, json_path=json_path, detect_nan=nan, device=device,
+                  max_seconds=timeout)
     )
 
 
