@@ -87,3 +87,47 @@ def test_symbolic_slices() -> None:
 def test_scatter_keeps_self_shape(shape, dim) -> None:  # type: ignore[no-untyped-def]
     agree_cpu("Tensor.scatter", torch.Tensor.scatter, Tz(shape), dim, Tz(shape, torch.int64), 1.0)
     agree_cpu("Tensor.index_fill", torch.Tensor.index_fill, Tz(shape), dim, Tz((1,), torch.int64), 0.0)
+
+
+scatter_index = st.one_of(shapes(0, 3), shapes(0, 3, zero=True))
+
+
+@SETTINGS
+@given(shape=shapes(0, 3), idx=scatter_index, src=shapes(0, 3), dim=st.integers(-2, 2))
+def test_scatter_index_and_src_shapes(shape, idx, src, dim) -> None:  # type: ignore[no-untyped-def]
+    """Index tensors hold zeros, so the shapes alone decide (an empty index skips torch's checks)."""
+    agree_cpu("Tensor.scatter", torch.Tensor.scatter, Tz(shape), dim, Tz(idx, torch.int64), Tz(src))
+    agree_cpu("torch.scatter_add", torch.scatter_add, Tz(shape), dim, Tz(idx, torch.int64), Tz(src))
+    agree_cpu("Tensor.scatter_reduce", torch.Tensor.scatter_reduce, Tz(shape), dim, Tz(idx, torch.int64), Tz(src), "sum")
+    agree_cpu("Tensor.scatter", torch.Tensor.scatter, Tz(shape), dim, Tz(idx, torch.int64), 1.0)
+
+
+@SETTINGS
+@given(shape=shapes(1, 3), idx=shapes(0, 2), src=shapes(1, 3), dim=st.integers(-2, 2))
+def test_index_add_copy_fill(shape, idx, src, dim) -> None:  # type: ignore[no-untyped-def]
+    agree_cpu("Tensor.index_add", torch.Tensor.index_add, Tz(shape), dim, Tz(idx, torch.int64), Tz(src))
+    agree_cpu("torch.index_copy", torch.index_copy, Tz(shape), dim, Tz(idx[:1], torch.int64), Tz(src))
+    agree_cpu("Tensor.index_fill", torch.Tensor.index_fill, Tz(shape), dim, Tz(idx, torch.int64), 0.0)
+
+
+def test_scatter_through_the_checker() -> None:
+    from shapecheck.testing import assert_marks
+
+    assert_marks('''
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def one_hot(labels: Int[Tensor, "n"], n: int):
+    out = torch.zeros(8, 10)
+    bad = out.scatter(1, labels, 1.0)  # SC101
+    good = out.scatter(1, labels.unsqueeze(1), 1.0)
+    return bad, good
+
+
+def pick(x: Float[Tensor, "b t v"], idx: Int[Tensor, "b t"]):
+    bad = x.gather(-1, idx)  # SC101
+    good = x.gather(-1, idx.unsqueeze(-1))
+    return bad, good
+''', ["SC101"])

@@ -270,12 +270,83 @@ def nonzero(call: OpCall) -> Value:
 @op("torch.scatter", "Tensor.scatter", "Tensor.scatter_", "torch.scatter_add", "Tensor.scatter_add", "Tensor.scatter_add_",
     "torch.index_add", "Tensor.index_add", "Tensor.index_add_", "Tensor.index_fill", "Tensor.index_fill_",
     "torch.index_copy", "Tensor.index_copy", "Tensor.index_copy_", "torch.scatter_reduce", "Tensor.scatter_reduce",
-    "Tensor.scatter_reduce_")
+    "Tensor.scatter_reduce_", "torch.index_fill")
 def scatter(call: OpCall) -> Value:
-    """Writes into a copy of (or into) `self` along `dim`: the result has self's shape."""
+    """Writes into a copy of (or into) `self` along `dim`: the result has self's shape.
+
+    `scatter`/`scatter_add`/`scatter_reduce(dim, index, src)`: index has self's rank, is no larger
+    than self off `dim` and no larger than src anywhere; src has index's rank (an empty index
+    skips every check, as torch does). `index_add`/`index_copy(dim, index, source)`: index is a
+    vector, source is self with axis `dim` of len(index). `index_fill(dim, index, value)`: index
+    is a vector or a scalar."""
     t = tensor(call.arg(0, "input"))
     if t is None:
         return UNKNOWN
-    if t.shape.rank is not None and dim_arg(call, 1, t.shape.rank) is ERROR:
+    rank = t.shape.rank
+    if rank is None:
+        return dataclasses.replace(t, origin="scatter")
+    d = dim_arg(call, 1, rank)
+    if d is ERROR:
+        return UNKNOWN
+    short = call.name.rsplit(".", 1)[-1].rstrip("_")
+    idx = tensor(call.arg(2, "index"))
+    dim = d if isinstance(d, int) else None
+    if short in ("scatter", "scatter_add", "scatter_reduce"):
+        problem = _scatter_problem(call, t, dim, idx, tensor(call.arg(3, "src")))
+    elif short in ("index_add", "index_copy"):
+        problem = _index_add_problem(call, t, dim, idx, tensor(call.arg(3, "source")))
+    else:
+        problem = "the index must be a vector or a scalar" if idx is not None and (idx.shape.rank or 0) > 1 else None
+    if problem is not None:
+        call.report("SC101", *messages.op_error(f"{op_title(call)}: {problem}",
+                                                "index and src of scatter/gather line up axis by axis with self"))
         return UNKNOWN
     return dataclasses.replace(t, origin="scatter")
+
+
+def _size(shape: Shape, axis: int) -> Dim:
+    """torch's `ensure_nonempty_size`: a 0-d tensor counts as one axis of size 1."""
+    return shape[axis] if shape.rank else Dim.const(1)
+
+
+def _larger(a: Dim, b: Dim) -> bool:
+    return a.value is not None and b.value is not None and a.value > b.value
+
+
+def _scatter_problem(call: OpCall, t: TensorValue, dim: int | None, idx: TensorValue | None,
+                     src: TensorValue | None) -> str | None:
+    if idx is None or idx.shape.rank is None or t.shape.rank is None:
+        return None
+    if any(idx.shape[i].value == 0 for i in range(idx.shape.rank)):
+        return None  # an empty index writes nothing and torch checks nothing
+    rank = max(t.shape.rank, 1)
+    if max(idx.shape.rank, 1) != rank:
+        return f"index {idx.shape} must have as many dims as {call.label(0)} {t.shape}"
+    if src is not None and src.shape.rank is not None and max(src.shape.rank, 1) != rank:
+        return f"index {idx.shape} must have as many dims as src {src.shape}"
+    for k in range(rank):
+        i = _size(idx.shape, k)
+        if k != dim and dim is not None and _larger(i, _size(t.shape, k)):
+            return f"index {idx.shape} is larger than {call.label(0)} {t.shape} on axis {k} (only axis {dim} may be larger)"
+        if src is not None and src.shape.rank is not None and _larger(i, _size(src.shape, k)):
+            return f"index {idx.shape} is larger than src {src.shape} on axis {k}"
+    return None
+
+
+def _index_add_problem(call: OpCall, t: TensorValue, dim: int | None, idx: TensorValue | None,
+                       src: TensorValue | None) -> str | None:
+    if idx is None or idx.shape.rank is None:
+        return None
+    if idx.shape.rank > 1:
+        return f"the index must be a vector, but it is {idx.shape}"
+    if src is None or src.shape.rank is None or t.shape.rank is None or dim is None or not t.shape.rank or not src.shape.rank:
+        return None
+    if src.shape.rank != t.shape.rank:
+        return f"source {src.shape} must have the shape of {call.label(0)} {t.shape} except on axis {dim}"
+    n = idx.shape[0] if idx.shape.rank == 1 else Dim.const(1)
+    if compare(src.shape[dim], n, call.facts) == "different":
+        return f"source {src.shape} has {src.shape[dim]} entries on axis {dim} but the index has {n}"
+    for k in range(t.shape.rank):
+        if k != dim and compare(src.shape[k], t.shape[k], call.facts) == "different":
+            return f"source {src.shape} must have the shape of {call.label(0)} {t.shape} except on axis {dim} (axis {k} differs)"
+    return None
