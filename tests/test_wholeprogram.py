@@ -1,0 +1,313 @@
+"""Whole-program shapes (issue 10, DESIGN §2a): sizes flow from the driver code, the data
+pipeline and the configuration into unannotated `forward`s.
+
+Two kinds of tests:
+- realistic programs (tests/data/wholeprogram/, adapted from pytorch/examples and nanoGPT) with
+  one injected bug each. torch is the oracle: the clean program runs, the mutant raises, and
+  shapecheck stays silent on the first and flags the second at the line that fails;
+- reveal tests that pin each source of shapes (`# reveal:` marks, as in test_infer.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from shapecheck.engine import lint_source
+from shapecheck.infer.explain import reveal
+from shapecheck.infer.project import ProjectIndex
+
+from tests.test_infer import HEADER, check_reveals
+
+DATA = Path(__file__).parent / "data" / "wholeprogram"
+
+torch = pytest.importorskip("torch")
+
+
+def _run(source: str) -> BaseException | None:
+    """Run a program with torch (the oracle); the exception it raises, if any."""
+    torch.manual_seed(0)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
+    except Exception as exc:  # noqa: BLE001 - whatever the program raises is the observation
+        return exc
+    return None
+
+
+def _findings(source: str) -> list[tuple[int, str]]:
+    return [(d.location.row, d.code) for d in lint_source("program.py", source)]
+
+
+PROGRAMS = ["mnist_cli.py", "gpt_config.py"]
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_clean_programs_run_and_stay_silent(name: str) -> None:
+    source = (DATA / name).read_text()
+    assert _run(source) is None
+    assert _findings(source) == []
+
+
+# (program, text replaced, replacement, code expected, text of the line it is reported at)
+MUTANTS = [
+    ("mnist_cli.py", "nn.Conv2d(32, 64, 3, 1)", "nn.Conv2d(32, 64, 5, 1)", "SC101", "x = self.fc1(x)"),
+    ("mnist_cli.py", "nn.Linear(9216, 128)", "nn.Linear(4608, 128)", "SC101", "x = self.fc1(x)"),
+    ("mnist_cli.py", "nn.Conv2d(1, 32, 3, 1)", "nn.Conv2d(3, 32, 3, 1)", "SC101", "x = self.conv1(x)"),
+    ("mnist_cli.py", "x = torch.flatten(x, 1)", "x = torch.flatten(x, 2)", "SC101", "x = self.fc1(x)"),
+    ("gpt_config.py", "y.transpose(1, 2).contiguous().view(B, T, C)", "y.transpose(1, 2).view(B, T, C)",
+     "SC108", "y = y.transpose(1, 2).view(B, T, C)"),
+    ("gpt_config.py", "k = k.view(B, T, self.n_head, C // self.n_head)",
+     "k = k.view(B, T, self.n_head, C // self.n_embd)", "SC101", "k = k.view(B, T, self.n_head, C // self.n_embd)"),
+    ("gpt_config.py", "self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)",
+     "self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)", "SC101",
+     "y = self.resid_dropout(self.c_proj(y))"),
+    ("gpt_config.py", "y = att @ v", "y = v @ att", "SC101", "y = v @ att"),
+    ("gpt_config.py", "x = x + self.attn(self.ln_1(x))", "x = x + self.attn(self.ln_1(x).transpose(0, 1))",
+     "SC101", "x = x + self.attn(self.ln_1(x).transpose(0, 1))"),
+    ("gpt_config.py", "pos_emb = self.transformer.wpe(pos)", "pos_emb = self.transformer.wpe(pos).unsqueeze(1)",
+     "SC101", "x = self.transformer.drop(tok_emb + pos_emb)"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "code", "at"), MUTANTS, ids=[f"{m[0]}:{m[2][:40]}" for m in MUTANTS])
+def test_injected_bug_crashes_under_torch_and_is_flagged(name: str, old: str, new: str, code: str, at: str) -> None:
+    source = (DATA / name).read_text()
+    assert source.count(old) == 1
+    mutant = source.replace(old, new)
+    error = _run(mutant)
+    assert isinstance(error, RuntimeError), f"the mutant must fail under torch, got {error!r}"
+    lines = mutant.splitlines()
+    flagged = [(row, c) for row, c in _findings(mutant) if c == code]
+    assert flagged, f"{code} expected; torch says: {error}"
+    assert any(lines[row - 1].strip().startswith(at) for row, _ in flagged), [lines[r - 1] for r, _ in flagged]
+
+
+def test_reveal_view_of_an_unannotated_script_shows_forward_as_called() -> None:
+    source = (DATA / "mnist_cli.py").read_text()
+    shapes = reveal(source)
+    lines = source.splitlines()
+    by_text = {lines[row - 1].strip(): "; ".join(d for _, d in entries) for row, entries in shapes.items()}
+    assert by_text["x = self.conv2(x)"].startswith("(batch, 64, 24, 24)")
+    assert by_text["x = torch.flatten(x, 1)"].startswith("(batch, 9216)")
+    assert by_text["output = F.log_softmax(x, dim=1)"].startswith("(batch, 10)")
+
+
+# ---------------------------------------------------------------------- sources of shapes
+
+
+def test_literal_creations_reach_an_unannotated_forward() -> None:
+    check_reveals('''
+    class Net(nn.Module):
+        def __init__(self, hidden=128):
+            super().__init__()
+            self.fc = nn.Linear(784, hidden)
+
+        def forward(self, x):
+            h = self.fc(x.view(x.size(0), -1))   # reveal: (8, 128) float32 cpu
+            return h
+
+    net = Net()
+    out = net(torch.randn(8, 1, 28, 28))         # reveal: (8, 128) float32 cpu
+    wide = Net(hidden=256)(torch.randn(8, 784))   # reveal: (8, 256) float32 cpu
+    ''')
+
+
+def test_dataloader_batch_is_symbolic_unless_every_batch_is_full() -> None:
+    check_reveals('''
+    from torch.utils.data import DataLoader, TensorDataset
+    ds = TensorDataset(torch.randn(100, 3, 32, 32), torch.randint(0, 10, (100,)))
+    for x, y in DataLoader(ds, batch_size=64, shuffle=True):
+        a = x                                     # reveal: (batch, 3, 32, 32) float32 cpu
+        b = y                                     # reveal: (batch) int64 cpu
+    for x, y in DataLoader(ds, batch_size=64, drop_last=True):
+        c = x                                     # reveal: (64, 3, 32, 32) float32 cpu
+    for i, (x, y) in enumerate(DataLoader(ds, batch_size=25)):
+        d = x                                     # reveal: (25, 3, 32, 32) float32 cpu
+    e = next(iter(DataLoader(ds, batch_size=10)))[0]   # reveal: (10, 3, 32, 32) float32 cpu
+    ''')
+
+
+def test_torchvision_datasets_and_transforms() -> None:
+    check_reveals('''
+    from torchvision import datasets, transforms
+    from torch.utils.data import DataLoader
+    tf = transforms.Compose([transforms.Resize(64), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    mnist = datasets.MNIST("data", train=True, download=True, transform=transforms.ToTensor())
+    cifar = datasets.CIFAR10("data", train=False, transform=tf)
+    for img, label in DataLoader(mnist, batch_size=64):   # 60,000 = 937 * 64 + 32
+        a = img                                   # reveal: (batch, 1, 28, 28) float32 cpu
+        b = label                                 # reveal: (batch) int64 cpu
+    for img, label in DataLoader(cifar, batch_size=100):
+        c = img                                   # reveal: (100, 3, 64, 64) float32 cpu
+    ''')
+
+
+def test_no_transform_means_pil_images_and_no_shape() -> None:
+    source = HEADER + textwrap.dedent('''
+    from torchvision import datasets
+    from torch.utils.data import DataLoader
+    for img, label in DataLoader(datasets.MNIST("data"), batch_size=32):
+        a = img
+    ''')
+    assert "a" not in {t for entries in reveal(source).values() for t, _ in entries}
+
+
+def test_project_dataset_getitem_argparse_and_config_dict() -> None:
+    check_reveals('''
+    import argparse
+    from torch.utils.data import DataLoader, Dataset
+
+    class Windows(Dataset):
+        def __init__(self, series, window):
+            self.series = series
+            self.window = window
+
+        def __len__(self):
+            return len(self.series) - self.window
+
+        def __getitem__(self, i):
+            return self.series[i:i + self.window].unsqueeze(-1), self.series[i + self.window]
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--window", type=int, default=12)
+    parser.add_argument("--hidden", type=int, default=32)
+    args = parser.parse_args()
+    cfg = {"hidden": args.hidden, "layers": 2}
+    ds = Windows(torch.randn(500), args.window)
+    rnn = nn.LSTM(1, cfg["hidden"], num_layers=cfg["layers"], batch_first=True)
+    for x, y in DataLoader(ds, batch_size=args.batch_size):
+        a = x                                     # reveal: (batch, ?, 1) float32 cpu
+        out = rnn(x)[0]                           # reveal: (batch, ?, 32) float32 cpu
+    ''')
+
+
+def test_dataclass_config_and_constructor_defaults() -> None:
+    check_reveals('''
+    from dataclasses import dataclass
+
+    @dataclass
+    class Config:
+        d_in: int = 20
+        d_hidden: int = 64
+        n_classes: int = 5
+
+    class MLP(nn.Module):
+        def __init__(self, cfg, act=None):
+            super().__init__()
+            self.l1 = nn.Linear(cfg.d_in, cfg.d_hidden)
+            self.l2 = nn.Linear(cfg.d_hidden, cfg.n_classes)
+
+        def forward(self, x):
+            return self.l2(torch.relu(self.l1(x)))
+
+    model = MLP(Config(d_hidden=16))
+    y = model(torch.randn(4, 20))                 # reveal: (4, 5) float32 cpu
+    ''')
+
+
+def test_findings_inside_a_callee_are_reported_where_they_fail() -> None:
+    source = HEADER + textwrap.dedent('''
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(100, 10)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    Net()(torch.randn(8, 64))
+    ''')
+    lines = source.splitlines()
+    assert [(lines[r - 1].strip(), c) for r, c in _findings(source)] == [("return self.fc(x)", "SC101")]
+
+
+def test_decided_conditions_run_only_the_branch_that_runs() -> None:
+    source = HEADER + textwrap.dedent('''
+    class Head(nn.Module):
+        def __init__(self, pool="cls"):
+            super().__init__()
+            self.pool = pool
+            self.fc = nn.Linear(32, 4)
+
+        def forward(self, x, mask=None):
+            if x.ndim == 2:
+                x = x.unsqueeze(1)
+            if mask is not None:
+                x = x.masked_fill(mask, 0.0)
+            x = x.mean(dim=1) if self.pool == "mean" else x[:, 0]
+            return self.fc(x)
+
+    out = Head()(torch.randn(8, 16, 32))
+    ''')
+    assert _run(source) is None
+    assert _findings(source) == []
+
+
+def test_undecided_shape_guards_stay_silent_in_a_caller_context() -> None:
+    source = HEADER + textwrap.dedent('''
+    def to_4d(x):
+        if x.size(1) != 3:
+            x = x.view(x.size(0), 3, 8, 8)
+        return x
+
+    def run(n):
+        return to_4d(torch.randn(n, 3, 8, 8))
+    ''')
+    assert _findings(source) == []
+
+
+def test_recursion_and_repeated_calls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shapecheck.infer import interpreter
+
+    runs = []
+    original = interpreter.Interpreter.run_context
+
+    def counting(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        runs.append(fn.name.value)
+        return original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(interpreter.Interpreter, "run_context", counting)
+    source = HEADER + textwrap.dedent('''
+    def tree(x, depth):
+        return tree(x, depth - 1) + x
+
+    def block(x):
+        return x * 2
+
+    x = torch.randn(4, 4)
+    for _ in range(10):
+        y = block(x)
+        z = block(x)
+        w = tree(x, 3)
+    ''')
+    assert _findings(source) == []
+    assert runs.count("block") == 1  # one summary per argument signature
+    # once from the module, once from tree's own run; the recursive call inside is cut to unknown
+    assert runs.count("tree") == 2
+
+
+def test_findings_in_another_file_are_reported_at_the_call(tmp_path: Path) -> None:
+    pkg = tmp_path / "models"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "net.py").write_text(HEADER + textwrap.dedent('''
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(100, 10)
+
+        def forward(self, x):
+            return self.fc(x)
+    '''))
+    main = tmp_path / "train.py"
+    main.write_text(HEADER + "from models.net import Net\n\nout = Net()(torch.randn(8, 64))\n")
+    index = ProjectIndex([pkg / "__init__.py", pkg / "net.py", main])
+    found = lint_source(str(main), main.read_text(), project=index)
+    assert [(d.location.row, d.code) for d in found] == [(8, "SC101")]
+    assert "Net.forward" in found[0].message
