@@ -470,21 +470,89 @@ for x, y in loader:
     assert any("set_to_none=True" in n for n in d.notes)
 
 
-def test_dropout_fix_is_safe_and_adds_training_keyword() -> None:
+def _apply(source: str, edit: object) -> str:
+    lines = source.splitlines()
+    start = sum(len(line) + 1 for line in lines[: edit.location.row - 1]) + edit.location.column - 1  # type: ignore[attr-defined]
+    end = sum(len(line) + 1 for line in lines[: edit.end_location.row - 1]) + edit.end_location.column - 1  # type: ignore[attr-defined]
+    return source[:start] + edit.content + source[end:]  # type: ignore[attr-defined]
+
+
+def test_dropout_fix_adds_training_keyword_unsafe_when_intent_unknown() -> None:
+    # a lone F.dropout may be on at inference on purpose: the fix would change working code
     source = HEADER + """
 class Head(nn.Module):
     def forward(self, x):
         return F.dropout(x, p=0.2)
 """
     (d,) = lint_snippet(source, ["SC214"])
-    assert d.fix is not None and d.fix.applicability.value == "safe"
+    assert d.fix is not None and d.fix.applicability.value == "unsafe"
     (edit,) = d.fix.edits
     assert edit.content == "F.dropout(x, p=0.2, training=self.training)"
-    lines = source.splitlines()
-    start = sum(len(line) + 1 for line in lines[: edit.location.row - 1]) + edit.location.column - 1
-    end = sum(len(line) + 1 for line in lines[: edit.end_location.row - 1]) + edit.end_location.column - 1
-    fixed = source[:start] + edit.content + source[end:]
-    assert lint_snippet(fixed, ["SC214"]) == []
+    assert lint_snippet(_apply(source, edit), ["SC214"]) == []
+
+
+def test_dropout_fix_is_safe_when_the_class_passes_the_mode_elsewhere() -> None:
+    source = HEADER + """
+class Head(nn.Module):
+    def forward(self, x):
+        x = F.dropout(x, p=0.2, training=self.training)
+        return F.dropout(x, p=0.2)
+"""
+    (d,) = lint_snippet(source, ["SC214"])
+    assert d.fix is not None and d.fix.applicability.value == "safe"
+    assert any("probably meant to as well" in n for n in d.notes)
+    (edit,) = d.fix.edits
+    assert lint_snippet(_apply(source, edit), ["SC214"]) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x = F.dropout(x, p=self.p)  # always applies dropout",
+        "x = F.dropout(x, p=self.p)  # MC dropout: keep sampling at test time",
+        "# Monte Carlo dropout, on at inference for uncertainty\n        x = F.dropout(x, p=self.p)",
+    ],
+)
+def test_dropout_said_to_be_deliberate_is_silent(line: str) -> None:
+    source = HEADER + f"""
+class Prenet2(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        {line}
+        return x
+"""
+    assert lint_snippet(source, ["SC214"]) == []
+
+
+def test_dropout_safe_fix_keeps_training_mode_output() -> None:
+    """The safe fix changes nothing in training mode: same seed, same output (torch as oracle)."""
+    torch = pytest.importorskip("torch")
+    source = HEADER + """
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        x = F.dropout(self.fc(x), p=0.5, training=self.training)
+        return F.dropout(x, p=0.5)
+"""
+    (d,) = lint_snippet(source, ["SC214"])
+    assert d.fix is not None and d.fix.applicability.value == "safe"
+    fixed = _apply(source, d.fix.edits[0])
+    outputs = []
+    for code in (source, fixed):
+        ns: dict[str, object] = {}
+        exec(compile(code, "example.py", "exec"), ns)
+        torch.manual_seed(0)
+        head = ns["Head"]()  # type: ignore[operator]
+        x = torch.randn(4, 8)
+        torch.manual_seed(1)
+        outputs.append(head.train()(x))
+    assert torch.equal(outputs[0], outputs[1])
 
 
 def test_files_without_torch_are_skipped() -> None:

@@ -8,6 +8,7 @@ helpers inlined). SC214 is a local pattern on `F.dropout` calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import libcst as cst
@@ -1184,11 +1185,16 @@ class FunctionalDropoutInEval(LintRule):
 
     ## Fix safety
     The fix adds `training=self.training`, which is what `nn.Dropout` does; it changes nothing in
-    training mode and turns dropout off in eval mode. Marked safe.
+    training mode and turns dropout off in eval mode. That is a change of behaviour whenever the
+    dropout was meant to stay on at inference, so the fix is safe only when the class shows the
+    intent itself (another functional dropout in it passes `training=self.training`: this one
+    was forgotten) and unsafe otherwise.
 
     ## Example context
     An explicit `training=True` (Monte Carlo dropout) or `training=False` is respected; so is
-    a third positional argument.
+    a third positional argument. Silent when a comment on the call says dropout is meant at
+    inference (`# always applies dropout`, `# MC dropout`, `# at test time`), and in classes or
+    methods named for it (`MCDropout`, `mc_forward`, `BayesianMLP`, Tacotron's `Prenet`).
 
     ## Known problems
     Only methods of classes whose bases are known to be `nn.Module` (directly or through classes
@@ -1232,6 +1238,24 @@ import torch.nn.functional as F
 def augment(x):
     return F.dropout(x, 0.1)  # a plain function, not a module
 """
+        ),
+        Valid(
+            """
+import torch.nn.functional as F
+from torch import nn
+
+class Prenet(nn.Module):
+    def __init__(self, in_dim, n_units, n_layers, dropout=0.5):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(in_dim if i == 0 else n_units, n_units) for i in range(n_layers))
+        self.dropout = dropout
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = F.dropout(F.relu(layer(x)), p=self.dropout)  # always applies dropout, as in Tacotron 2
+        return x
+""",
+            "dropout kept on at inference on purpose, and said so",
         ),
     ]
     INVALID = [
@@ -1319,6 +1343,37 @@ class Encoder(Base):
         return self.embed(x)
 """,
         ),
+        Invalid(
+            """
+import torch.nn.functional as F
+from torch import nn
+
+class GNN(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.lin1 = nn.Linear(hidden, hidden)
+        self.lin2 = nn.Linear(hidden, hidden)
+
+    def forward(self, x):
+        x = F.dropout(self.lin1(x).relu(), p=0.3)  # SC214
+        return F.dropout(self.lin2(x).relu(), p=0.3, training=self.training)
+""",
+            "the same class passes the mode elsewhere: a forgotten argument (safe fix)",
+            expected_fixed="""
+import torch.nn.functional as F
+from torch import nn
+
+class GNN(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.lin1 = nn.Linear(hidden, hidden)
+        self.lin2 = nn.Linear(hidden, hidden)
+
+    def forward(self, x):
+        x = F.dropout(self.lin1(x).relu(), p=0.3, training=self.training)  # SC214
+        return F.dropout(self.lin2(x).relu(), p=0.3, training=self.training)
+""",
+        ),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -1346,6 +1401,8 @@ class Encoder(Base):
         ):
             return
         me = params[0].name.value
+        if _deliberate_dropout(bindings, node, method, cls):
+            return
         new_arg = cst.Arg(
             value=cst.Attribute(cst.Name(me), cst.Name("training")),
             keyword=cst.Name("training"),
@@ -1353,14 +1410,25 @@ class Encoder(Base):
         )
         new_call = node.with_changes(args=[*node.args, new_arg])
         shown = cst.Module([]).code_for_node(func)
+        sibling = _follows_mode_elsewhere(bindings, cls, node)
+        notes = [
+            "the functional form defaults to training=True and does not follow the module's mode",
+            f"pass `training={me}.training` (what nn.Dropout does), or use an nn.Dropout layer; if dropout "
+            "at inference is intended (Monte Carlo dropout), say so with `training=True`",
+        ]
+        if sibling is not None:
+            notes.insert(1, f"`{cst.Module([]).code_for_node(sibling)}` in the same class does pass the mode: this call was probably meant to as well")
+        edit = NodeEdit(node, new_call)
+        title = f"Pass `training={me}.training`"
+        # Safe only when the class itself shows the intent (another dropout call passes the
+        # mode); otherwise the dropout may be on at inference on purpose and the fix would
+        # change what working code does.
+        fix = Fix.safe(title, edit) if sibling is not None else Fix.unsafe(title, edit)
         self.report(
             node,
             f"`{shown}` in `{cls.name.value}.{method.name.value}` without `training=`: dropout stays on after `.eval()`",
-            notes=[
-                "the functional form defaults to training=True and does not follow the module's mode",
-                f"pass `training={me}.training` (what nn.Dropout does), or use an nn.Dropout layer",
-            ],
-            fix=Fix.safe(f"Pass `training={me}.training`", NodeEdit(node, new_call)),
+            notes=notes,
+            fix=fix,
         )
 
     @staticmethod
@@ -1375,3 +1443,43 @@ class Encoder(Base):
             elif isinstance(a, cst.Module):
                 break
         return None, None
+
+
+# Words in a comment next to the call (or in the class/method name) that say dropout at inference
+# is meant: Tacotron's prenet ("always applies dropout"), Monte Carlo dropout, Bayesian layers.
+_DELIBERATE_COMMENT = re.compile(
+    r"\balways\b|\bmc\b|monte[ -]?carlo|on purpose|deliberate|intentional|\b(at|during|even in) "
+    r"(test|inference|eval)|test[ -]time|inference[ -]time|uncertainty|bayesian",
+    re.IGNORECASE,
+)
+_DELIBERATE_NAME = re.compile(r"(^|_)mc(_|$)|^MC[A-Z]|MCDropout|MonteCarlo|Bayes|Prenet|PreNet", re.IGNORECASE)
+
+
+def _deliberate_dropout(bindings: Bindings, node: cst.Call, method: cst.FunctionDef, cls: cst.ClassDef) -> bool:
+    """Evidence that dropout is meant to stay on in eval mode: a comment on the statement (or
+    the lines just above it) saying so, or a class/method named for Monte Carlo dropout."""
+    if _DELIBERATE_NAME.search(cls.name.value) or _DELIBERATE_NAME.search(method.name.value):
+        return True
+    for a in bindings.ancestors(node):
+        if isinstance(a, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            code = cst.Module([]).code_for_node(a)
+            if isinstance(a, cst.BaseCompoundStatement):
+                code = code.split("\n", 1)[0]  # the header line only
+            comments = re.findall(r"#[^\n]*", code)
+            return any(_DELIBERATE_COMMENT.search(c) for c in comments)
+    return False
+
+
+def _follows_mode_elsewhere(bindings: Bindings, cls: cst.ClassDef, node: cst.Call) -> cst.Call | None:
+    """Another functional dropout in the same class that passes `training=<self>.training`."""
+    names = bindings.names
+    for other in bindings.nodes(cst.Call):
+        if other is node or bindings.enclosing_class(other) is not cls:
+            continue
+        if names.qualify(other.func) not in _FUNCTIONAL_DROPOUT:  # type: ignore[attr-defined]
+            continue
+        for a in other.args:
+            v = a.value
+            if a.keyword is not None and a.keyword.value == "training" and isinstance(v, cst.Attribute) and v.attr.value == "training":
+                return other
+    return None
