@@ -311,3 +311,19 @@ def test_findings_in_another_file_are_reported_at_the_call(tmp_path: Path) -> No
     found = lint_source(str(main), main.read_text(), project=index)
     assert [(d.location.row, d.code) for d in found] == [(8, "SC101")]
     assert "Net.forward" in found[0].message
+
+
+def test_hardcoded_view_in_reset_parameters_is_not_a_batch() -> None:
+    source = HEADER + textwrap.dedent('''
+    class Bilinear(nn.Module):
+        def __init__(self, heads: int, out: int):
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(2 * heads * out, 4))
+            self.heads, self.out = heads, out
+            self.reset_parameters()
+
+        def reset_parameters(self):
+            w = self.weight.view(2, self.heads, self.out, 4)
+            nn.init.xavier_uniform_(w)
+    ''')
+    assert [c for _, c in _findings(source)] == []

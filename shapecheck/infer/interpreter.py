@@ -92,6 +92,8 @@ _CONTAINERS = {"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDic
 _MODULE_SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "bfloat16",
                                   "requires_grad_", "apply", "type", "to_empty", "share_memory"})
 _EMPTY_CALL = cst.Call(cst.Name("__getitem__"))
+_SETUP_METHODS = frozenset({"__init__", "reset_parameters", "_reset_parameters", "init_weights", "_init_weights",
+                            "_init_parameters", "init_parameters"})
 _VIEW_LIKE = {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unflatten", "torch.unflatten",
               "numpy.reshape", "Tensor.expand"}
 _BATCH_NAMES = {"batch", "b", "n", "bs", "batch_size", "nbatch", "num_batch", "bsz", "batches"}
@@ -1295,6 +1297,8 @@ class Interpreter:
         """SC109: `x.view(32, -1)` in model code when x's first axis is a symbolic batch."""
         if len(args) < 2 or not isinstance(args[0], TensorValue):
             return
+        if frame.fn is not None and frame.fn.name.value in _SETUP_METHODS:
+            return  # parameters reshaped at construction have no batch axis
         x = args[0]
         sizes = list(args[1].items) if len(args) == 2 and isinstance(args[1], TupleValue) else list(args[1:])
         if not sizes or not isinstance(sizes[0], ConstValue):
