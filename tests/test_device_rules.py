@@ -21,7 +21,7 @@ FLAGGED = [
             def forward(self, q, k):
                 scale = torch.full((q.size(-1),), q.size(-1) ** -0.5)  # SC501
                 eye = torch.eye(q.size(1)).bool()  # SC501
-                return (q @ k.transpose(-2, -1)) * scale[0], eye
+                return ((q * scale) @ k.transpose(-2, -1)).masked_fill(eye, 0.0)
         """,
     ),
     (
@@ -137,7 +137,7 @@ def test_sc501_fix_safety_follows_what_the_parameter_is() -> None:
 
     class M(torch.nn.Module):
         def forward(self, x: Tensor):
-            return torch.zeros(3)
+            return x + torch.zeros(3)
     """
     (diag,) = lint_snippet(annotated, ["SC501"])
     assert diag.fix is not None and diag.fix.applicability is Applicability.SAFE
@@ -154,10 +154,26 @@ def test_sc501_fix_safety_follows_what_the_parameter_is() -> None:
     import torch
 
     class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 3)
+
         def forward(self):
-            return torch.zeros(3)
+            return self.fc(torch.zeros(3))
     """
     (diag,) = lint_snippet(no_param, ["SC501"])
+    assert diag.fix is None
+    # used only through attributes that numpy arrays and PyG `Data` objects have too: not
+    # known to be a tensor, so `data.device` might not exist: no fix
+    duck = """
+    import torch
+
+    class M(torch.nn.Module):
+        def forward(self, data):
+            n = data.size(0)
+            return data.reshape(n, -1) + torch.zeros(3)
+    """
+    (diag,) = lint_snippet(duck, ["SC501"])
     assert diag.fix is None
 
 
@@ -191,3 +207,111 @@ def test_sc501_in_a_loop_over_device_batches() -> None:
     fixed = fix_source("x.py", textwrap.dedent(source), ["SC501"])
     assert "torch.randn(x.shape, device=x.device)" in fixed.source
     assert "torch.zeros(y.shape, device=y.device)" in fixed.source
+
+
+SC501_MOVED_OR_HARMLESS = [
+    """
+    import torch
+    from torch import nn
+
+    class Gate(nn.Module):
+        def forward(self, x):
+            return x * torch.tensor(0.5) + torch.tensor(1)      # 0-dim scalars mix with CUDA tensors
+    """,
+    """
+    import torch
+    from torch import nn
+
+    class Rope(nn.Module):                                      # tables built on the CPU on purpose
+        def __init__(self, dim, theta=10000.0):
+            super().__init__()
+            self.dim, self.theta = dim, theta
+
+        def forward(self, x):
+            t = torch.arange(x.size(1), dtype=torch.float32)
+            inv = 1.0 / (self.theta ** (torch.arange(0, self.dim, 2).float() / self.dim))
+            freqs = torch.outer(t, inv)
+            freqs = freqs.to(x.device)
+            return x * freqs.cos() + x * freqs.sin()
+    """,
+    """
+    import torch
+    from torch import nn
+
+    class Rope(nn.Module):
+        def forward(self, x):
+            h = torch.arange(x.size(2))
+            w = torch.arange(x.size(3))
+            freqs = torch.outer(h, w).float()
+            return freqs.cos(), freqs.sin()                     # returned: the caller moves them
+    """,
+    """
+    import torch
+    from torch import nn
+
+    class Sampler(nn.Module):
+        def forward(self, tokens):
+            idx = torch.randn(tokens.shape[:2]).argsort(dim=-1)[..., :4]
+            b = torch.arange(tokens.shape[0], device=tokens.device)[:, None]
+            return tokens[b, idx]                               # a CPU index into a CUDA tensor is allowed
+    """,
+    """
+    import torch
+    from torch import nn
+
+    class Model(nn.Module):
+        def forward(self, hidden, timestep, indices=None):
+            if indices is None:
+                indices = torch.arange(0, hidden.shape[2]).unsqueeze(0)
+            return self.rope(frame_indices=indices, device=hidden.device)   # an unknown module
+    """,
+    """
+    import torch
+    from torch import nn
+
+    class Adapter(nn.Module):
+        def forward(self, xs, weights=None):
+            if weights is None:
+                weights = torch.tensor([0.5, 0.5])
+            out = 0
+            for x, w in zip(xs, weights):                       # elements are 0-dim scalars
+                out = out + w * x
+            return out
+    """,
+    """
+    import torch
+    from torch import nn
+
+    class Mix(nn.Module):
+        def forward(self, x):
+            w = torch.ones(x.size(-1), dtype=torch.float64).to(x)    # moved by `.to(x)`
+            m = torch.zeros(x.size(0)).to(dtype=torch.bool)
+            return x * w, m                                          # m never meets x
+    """,
+]
+
+
+@pytest.mark.parametrize("source", SC501_MOVED_OR_HARMLESS)
+def test_sc501_silent_unless_the_tensor_meets_a_device_tensor_unmoved(source: str) -> None:
+    assert lint_snippet(source, ["SC501"]) == []
+
+
+def test_sc501_rnn_state_created_in_forward_meets_the_input_in_the_cell() -> None:
+    source = """
+    import torch
+    from torch import nn
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTMCell(1, 51)
+
+        def forward(self, input, future=0):
+            h = torch.zeros(input.size(0), 51)  # SC501
+            c = torch.zeros(input.size(0), 51)  # SC501
+            for x in input.split(1, dim=1):
+                h, c = self.lstm(x, (h, c))
+            return h
+    """
+    found = assert_marks(source, ["SC501"])
+    assert "self.lstm" in found[0].message

@@ -57,15 +57,15 @@ def test_fix_source_runs_rounds_until_stable() -> None:
     # two fixes on nested calls overlap: the second one lands in the next round
     src = textwrap.dedent(
         """
-        def run(model, head, x):
-            return head.forward(model.forward(x))
+        def run(model, decoder, x):
+            return decoder.forward(model.forward(x))
         """
     )
-    result = fix_source("x.py", src, ["SC405"])
+    result = fix_source("x.py", src, ["SC405"], unsafe=True)  # unannotated parameters: unsafe
     assert result.source == textwrap.dedent(
         """
-        def run(model, head, x):
-            return head(model(x))
+        def run(model, decoder, x):
+            return decoder(model(x))
         """
     )
     assert len(result.applied) == 2 and result.remaining == []
@@ -98,12 +98,13 @@ def test_fix_source_on_unparsable_source_changes_nothing() -> None:
 
 
 def test_json_carries_the_fix() -> None:
-    result = fix_source("x.py", "def f(m, x):\n    return m.forward(x)\n", ["SC405"])
+    src = "import torch.nn as nn\nm = nn.Linear(2, 2)\n\ndef f(x):\n    return m.forward(x)\n"
+    result = fix_source("x.py", src, ["SC405"])
     assert result.applied
     payload = result.applied[0].to_json()["fix"]
     assert payload["applicability"] == "safe"
     assert payload["edits"] == [
-        {"content": "m", "location": {"row": 2, "column": 12}, "end_location": {"row": 2, "column": 21}}
+        {"content": "m", "location": {"row": 5, "column": 12}, "end_location": {"row": 5, "column": 21}}
     ]
 
 
@@ -114,6 +115,10 @@ def test_multiline_calls_keep_their_layout_or_get_no_fix() -> None:
         import torch.nn as nn
 
         class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = nn.Linear(3, 3)
+
             def forward(self, x):
                 y = self.inner.forward(
                     x,
@@ -135,6 +140,10 @@ def test_multiline_calls_keep_their_layout_or_get_no_fix() -> None:
         import torch.nn as nn
 
         class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = nn.Linear(3, 3)
+
             def forward(self, x):
                 y = self.inner(
                     x,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import libcst as cst
 
 from shapecheck.diagnostics import Fix, NodeEdit
-from shapecheck.infer.flow import Flow, flow_of, has_star, kwarg, literal_string, one_line, positional
+from shapecheck.infer.flow import Flow, flow_of, has_star, kwarg, literal_number, literal_string, one_line, positional
+from shapecheck.infer.placement import PARAM_MODULES, meeting
 from shapecheck.names import dotted
 from shapecheck.rules.base import Invalid, LintRule, Valid
 
@@ -25,9 +26,11 @@ CREATION = frozenset(
 )
 # Chained calls that move or match the result: `torch.zeros(n).to(x)`.
 _MOVES = frozenset({"to", "cuda", "type_as", "new_tensor"})
+# Attributes only tensors have (numpy arrays and PyG `Data` objects have `size`, `shape`,
+# `reshape`, `view`, `sum`...): reading one proves `x.device` exists.
 _TENSOR_HINTS = frozenset(
-    {"size", "shape", "device", "dtype", "view", "reshape", "dim", "ndim", "unsqueeze", "squeeze", "permute",
-     "transpose", "numel", "float", "new_zeros", "new_ones", "masked_fill", "matmul", "sum", "mean", "flatten"}
+    {"device", "unsqueeze", "permute", "new_zeros", "new_ones", "new_empty", "new_full", "masked_fill",
+     "masked_fill_", "contiguous", "type_as", "detach", "numel", "dim", "is_cuda", "softmax", "bmm", "mT"}
 )
 
 
@@ -40,15 +43,128 @@ def _is_scalar_data(expr: cst.BaseExpression | None) -> bool:
     return isinstance(expr, cst.Name) and expr.value in ("True", "False")
 
 
+def _short(node: cst.CSTNode) -> str:
+    text = " ".join(_code(node).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_NOT_TENSOR_ANNOTATIONS = frozenset({"int", "float", "bool", "str", "None", "list", "dict", "tuple"})
+_HOST_METHODS = frozenset({"cpu", "numpy", "item", "tolist", "size", "dim", "numel", "stride", "data_ptr", "get_device"})
+
+
+def _param_module(flow: Flow, func: cst.BaseExpression, at: cst.CSTNode) -> bool:
+    """`self.fc` bound to `nn.Linear(...)` (or a Sequential that starts with one): a module
+    whose parameters a CPU input would meet."""
+    if not isinstance(func, (cst.Name, cst.Attribute)):
+        return False
+    origins = flow.origins(func, at, peel=False)
+    if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
+        return False
+    q = flow.ctx.qualify(origins[0].func) or ""
+    if q == "torch.nn.Sequential":
+        first = positional(origins[0])[:1]
+        return bool(first) and isinstance(first[0], cst.Call) and (flow.ctx.qualify(first[0].func) or "") in PARAM_MODULES
+    return q in PARAM_MODULES
+
+
+def _forward_device(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, fn: cst.FunctionDef, depth: int = 0) -> bool:
+    """Whether `expr` in `forward` may be on the model's device: an input (a parameter of
+    forward that is not an int/bool/str), a parameter or buffer of the module, a module's
+    output, or anything computed from those on the device."""
+    if depth > 8:
+        return False
+    if isinstance(expr, cst.Name):
+        scope = flow.scope_of(at)
+        if expr.value == scope.self_name:
+            return False
+        binds = flow.reaching(expr.value, at)
+        for b in binds or []:
+            if b.always and b.stmt is fn:
+                if _tensor_param(fn, expr.value):
+                    return True
+            elif b.value is not None and _forward_device(flow, b.value, b.value, fn, depth + 1):
+                return True
+        return False
+    if isinstance(expr, cst.Attribute):
+        if flow.is_self_attr(expr, at):
+            binds = flow.attr_bindings(expr, at) or []
+            for b in binds:
+                if isinstance(b.value, cst.Call) and (flow.ctx.qualify(b.value.func) or "") in (
+                    "torch.nn.Parameter", "torch.nn.parameter.Parameter"
+                ):
+                    return True
+            return _registered_buffer(flow, expr.attr.value)
+        if expr.attr.value in ("weight", "bias") and isinstance(expr.value, cst.Attribute):
+            return flow.is_self_attr(expr.value, at)
+        return expr.attr.value in ("T", "mT") and _forward_device(flow, expr.value, at, fn, depth + 1)
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if _param_module(flow, func, expr):
+            return True
+        q = flow.ctx.qualify(func) or ""
+        if q.startswith("torch.") and not q.startswith("torch.nn.init."):
+            if kwarg(expr, "device") is not None:
+                return False
+            return any(_forward_device(flow, a.value, at, fn, depth + 1) for a in expr.args)
+        if isinstance(func, cst.Attribute):
+            if func.attr.value in _HOST_METHODS:
+                return False
+            return _forward_device(flow, func.value, at, fn, depth + 1)
+        return False
+    if isinstance(expr, cst.Subscript):
+        return _forward_device(flow, expr.value, at, fn, depth + 1)
+    if isinstance(expr, cst.BinaryOperation):
+        return _forward_device(flow, expr.left, at, fn, depth + 1) or _forward_device(flow, expr.right, at, fn, depth + 1)
+    if isinstance(expr, cst.UnaryOperation):
+        return _forward_device(flow, expr.expression, at, fn, depth + 1)
+    return False
+
+
+def _tensor_param(fn: cst.FunctionDef, name: str) -> bool:
+    """A parameter of forward that may be a tensor: not annotated as int/bool/str..., and not
+    defaulting to a number, string or bool."""
+    for p in [*fn.params.params, *fn.params.kwonly_params, *fn.params.posonly_params]:
+        if p.name.value != name:
+            continue
+        if p.annotation is not None:
+            ann = _code(p.annotation.annotation)
+            if ann.split("[")[0].split("|")[0].strip() in _NOT_TENSOR_ANNOTATIONS:
+                return False
+        if p.default is not None and (
+            literal_number(p.default) is not None
+            or literal_string(p.default) is not None
+            or (isinstance(p.default, cst.Name) and p.default.value in ("True", "False"))
+        ):
+            return False
+        return True
+    return False
+
+
+def _registered_buffer(flow: Flow, attr: str) -> bool:
+    for call in flow.method_calls("register_buffer"):
+        args = positional(call)
+        if args and literal_string(args[0]) == attr:
+            return True
+    return False
+
+
 class TensorWithoutDevice(LintRule):
     """## What it does
     Flags `torch.zeros/ones/empty/full/rand/randn/randint/arange/linspace/eye/tensor(...)`
-    without `device=` in two places. In a training/evaluation loop, when the new tensor meets
-    (in an arithmetic operator, directly or through its name) a batch that the loop moved with
-    `.to(device)` / `.cuda()`. And inside the `forward` of a class (an `nn.Module`), unless the
-    result is moved right away (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`) or the
-    name it is bound to is moved later in `forward`. `*_like` factories, `x.new_zeros(...)`,
-    buffers registered in `__init__` and 0-dim `torch.tensor(2.0)` scalars are fine.
+    without `device=` where the new tensor can meet a tensor on the model's device without a
+    move in between:
+
+    - inside the `forward` of an `nn.Module`: the value is followed (through names, arithmetic,
+      `torch.*` functions and tensor methods) until it meets an input of `forward`, a parameter
+      or buffer, or a module's output, or goes into a layer with parameters
+      (`self.lstm(x, (h, c))`). The message names the meeting point;
+    - in a training/evaluation loop, when it meets (in an arithmetic operator, directly or
+      through its name) a batch the loop moved with `.to(device)` / `.cuda()`.
+
+    Silent when it is moved first (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`; not
+    `.to(torch.float32)`), when it is only used as an index (a CPU index into a CUDA tensor is
+    allowed), returned, or passed to something we cannot follow (the caller or callee decides),
+    and on 0-dim `torch.tensor(2.0)` scalars, `*_like` factories, `x.new_zeros(...)` and buffers.
 
     ## Why is this bad?
     The tensor is created on the CPU (the default device) while the inputs are on the GPU once
@@ -57,14 +173,11 @@ class TensorWithoutDevice(LintRule):
 
     ## Fix safety
     In a loop the fix adds `device=x.device` with `x` the moved batch: safe. In `forward` it
-    adds `device=x.device`, with `x` the first parameter of `forward` after `self`. It
-    is safe when that parameter is annotated as a tensor or used as one in `forward` (`x.size`,
-    `x.shape`, `x.view` ...); otherwise unsafe (it may be a dict or a list). No fix is offered
-    when `forward` has no such parameter.
-
-    ## Known problems
-    Index tensors used only to index a CUDA tensor (`x[torch.arange(n), y]`) work on the CPU but
-    are flagged; write `device=x.device` anyway, it also saves a copy.
+    adds `device=x.device`, with `x` the first parameter of `forward` after `self`, only when
+    that parameter is known to be a tensor: annotated as one, or used as one in `forward`
+    (combined with a tensor in arithmetic, passed to a layer, `x.device`, `x.unsqueeze(...)`).
+    Otherwise there is no fix: `x` may be a dict, a NumPy array or a PyG `Data` object, and
+    `x.device` would not exist.
     """
 
     CODE = "SC501"
@@ -141,22 +254,22 @@ import torch
 import torch.nn as nn
 
 class Decoder(nn.Module):
-    def forward(self, tokens: torch.Tensor):
+    def forward(self, tokens: torch.Tensor, scores: torch.Tensor):
         T = tokens.shape[1]
         causal = torch.triu(torch.ones(T, T), diagonal=1).bool()  # SC501
         pos = torch.arange(T)  # SC501
-        return tokens, causal, pos
+        return scores.masked_fill(causal, float("-inf")), tokens + pos
 """,
             expected_fixed="""
 import torch
 import torch.nn as nn
 
 class Decoder(nn.Module):
-    def forward(self, tokens: torch.Tensor):
+    def forward(self, tokens: torch.Tensor, scores: torch.Tensor):
         T = tokens.shape[1]
         causal = torch.triu(torch.ones(T, T, device=tokens.device), diagonal=1).bool()
         pos = torch.arange(T, device=tokens.device)
-        return tokens, causal, pos
+        return scores.masked_fill(causal, float("-inf")), tokens + pos
 """,
         ),
         Invalid(
@@ -216,12 +329,17 @@ def train(model, loader, device):
         assert cls is not None
         if flow.is_module_subclass(cls) is False:
             return
-        if self._moved(flow, node, fn):
-            return
+        meets = meeting(
+            flow, node, lambda e, at: _forward_device(flow, e, at, fn), within=fn,
+            param_module=lambda f, at: _param_module(flow, f, at),
+        )
+        if meets is None:
+            return  # moved first, returned, or passed where we cannot follow: silence
         fix = self._fix(flow, node, fn)
         self.report(
             node,
-            f"`{_code(node.func)}(...)` in forward without device=: the tensor is created on the CPU",
+            f"`{_code(node.func)}(...)` in forward without device=: the tensor is created on the CPU and meets "
+            f"the inputs in `{_short(meets)}`",
             notes=[
                 "Once the model and its inputs are on the GPU this fails with \"Expected all tensors to be on "
                 "the same device\" (and it hides on CPU-only machines).",
@@ -383,19 +501,17 @@ def train(model, loader, device):
                 args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         new = base.with_changes(args=[*args, arg])
         message = f"Add `device={pname}.device`"
-        kind = self._is_tensor_param(flow, param, fn)
-        if kind is None:
-            return None
-        if kind:
+        if self._is_tensor_param(flow, param, fn):
             return Fix.safe(message, NodeEdit(node, new))
-        return Fix.unsafe(message, NodeEdit(node, new))
+        return None  # `x.device` on something that may not be a tensor: no fix at all
 
     def _is_tensor_param(self, flow: Flow, param: cst.Param, fn: cst.FunctionDef) -> bool | None:
         """True: annotated or used as a tensor; False: unknown; None: used as a mapping."""
         if param.annotation is not None:
             ann = _code(param.annotation.annotation)
-            return "Tensor" in ann
+            return "Tensor" in ann and "[" not in ann.split("Tensor")[0].split(".")[-1] or ann.startswith(("Float[", "Int[", "Bool[", "Shaped[", "Num[", "Real["))
         name = param.name.value
+        tensor = False
         for use in flow.name_uses.get(name, []):
             if flow.function_of(use) is not fn:
                 continue
@@ -405,8 +521,35 @@ def train(model, loader, device):
             ):
                 return None  # `batch["x"]`: a mapping, not a tensor
             if isinstance(parent, cst.Attribute) and parent.value is use and parent.attr.value in _TENSOR_HINTS:
-                return True
-        return False
+                tensor = True
+            elif isinstance(parent, cst.BinaryOperation) and not isinstance(parent.operator, (cst.Modulo, cst.LeftShift, cst.RightShift)):
+                other = parent.right if parent.left is use else parent.left
+                tensor = tensor or _torch_valued(flow, other, fn)
+            elif isinstance(parent, cst.Arg):
+                call = flow.parents.get(parent)
+                if isinstance(call, cst.Call) and (
+                    _param_module(flow, call.func, call)
+                    or (flow.ctx.qualify(call.func) or "").startswith(("torch.nn.functional.", "torch.matmul", "torch.cat", "torch.stack"))
+                ):
+                    tensor = True
+        return tensor
+
+
+def _torch_valued(flow: Flow, expr: cst.BaseExpression, fn: cst.FunctionDef) -> bool:
+    """`torch.ones(...)`, `self.fc(h)`, or a name bound to one: combining a parameter with such a
+    value in arithmetic means the parameter is a tensor (a PyG `Data` or a dict would raise)."""
+    if isinstance(expr, cst.Name):
+        binds = flow.reaching(expr.value, expr)
+        return bool(binds) and all(b.value is not None and _torch_valued(flow, b.value, fn) for b in binds or [])
+    if isinstance(expr, cst.BinaryOperation):
+        return _torch_valued(flow, expr.left, fn) or _torch_valued(flow, expr.right, fn)
+    if isinstance(expr, cst.Call):
+        q = flow.ctx.qualify(expr.func) or ""
+        if q in CREATION or _param_module(flow, expr.func, expr):
+            return True
+        if isinstance(expr.func, cst.Attribute) and not q.startswith("torch."):
+            return _torch_valued(flow, expr.func.value, fn)
+    return False
 
 
 _LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
