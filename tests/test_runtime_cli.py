@@ -134,5 +134,5 @@ def test_shapecheck_trace_command_end_to_end(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     script = _script(tmp_path, device=False)
-    result = CliRunner().invoke(cli.app, ["trace", str(script), "--dry-run"])
+    result = CliRunner().invoke(cli.app, ["trace", "--dry-run", str(script)])
     assert result.exit_code == 1, result.output

@@ -95,6 +95,10 @@ def move_fake_in_place(t: Any, device: torch.device) -> None:
     objects, like `.to()` does on real tensors, so optimizers built before `.to()` still work.
     """
     t.fake_device = device
+    if getattr(t, "constant", None) is not None:
+        # `torch.tensor(1.0)` keeps its real value as a CPU constant, and ops on it would run on
+        # that constant and come back on the CPU; a moved tensor is no longer that constant.
+        t.constant = None
 
 
 def fake_errors() -> tuple[type[BaseException], ...]:

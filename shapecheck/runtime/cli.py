@@ -19,8 +19,10 @@ from typing import Any
 
 from shapecheck.runtime.render import print_summary
 
-DRY_RUN_STEPS = 2  # a dry run of a script ends after this many optimizer steps
 from shapecheck.runtime.tracer import Tracer, trace
+
+DRY_RUN_STEPS = 2  # a dry run of a script ends after this many optimizer steps
+DRY_RUN_SECONDS = 300.0  # ... or after this much wall time (a loop waiting for a small loss)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -58,12 +60,31 @@ def _run(script: Path) -> int:
     return 0
 
 
+def _device_problem(device: str) -> str:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        return (f"--device {device}: not a device torch knows; use cpu, cuda, cuda:1, mps, xpu "
+                "(with --dry-run, cuda is faked on any machine)")
+    if dev.type not in ("cpu", "cuda", "mps", "xpu", "meta"):
+        return f"--device {device}: the tracer supports cpu, cuda, mps, xpu and meta, not {dev.type}"
+    return ""
+
+
 def run_trace(script: Path, script_args: list[str], *, dry_run: bool, json_path: Path | None,
-              detect_nan: bool, device: str | None) -> int:
+              detect_nan: bool, device: str | None, max_seconds: float | None = DRY_RUN_SECONDS) -> int:
     """Run `script` with `sys.argv = [script, *script_args]` inside the tracer; see module doc."""
     script = Path(script)
     if not script.is_file():
         print(f"shapecheck trace: {script}: no such file", file=sys.stderr)
+        return 2
+    if device and (problem := _device_problem(device)):
+        print(f"shapecheck trace: {problem}", file=sys.stderr)
+        return 2
+    if max_seconds is not None and max_seconds <= 0:
+        print(f"shapecheck trace: --timeout {max_seconds:g}: must be a positive number of seconds", file=sys.stderr)
         return 2
     if device and not dry_run:
         import torch
@@ -81,14 +102,19 @@ def run_trace(script: Path, script_args: list[str], *, dry_run: bool, json_path:
         if dry_run:
             from shapecheck.runtime.dryrun import fake_environment
 
-            with fake_environment(device or "cuda", patch_torch=True, max_steps=DRY_RUN_STEPS) as tracer:
+            with fake_environment(device or "cuda", patch_torch=True, max_steps=DRY_RUN_STEPS,
+                                  max_seconds=max_seconds) as tracer:
                 try:
                     runpy.run_path(str(script), run_name="__main__")
                 except SystemExit as exc:
                     status = _exit_code(exc)
+            if tracer.interrupted and any("Ctrl-C" in f.message for f in tracer.findings):
+                status = 130
         else:
             with trace(detect_nan=detect_nan, print_summary=False) as tracer:
                 status = _run(script)
+    except KeyboardInterrupt:  # outside the script (set-up, or a second Ctrl-C): still show what was found
+        status = 130
     except Exception as exc:  # noqa: BLE001 - an unexpected failure of the fake run itself
         _print_script_error(exc)
         status = 1

@@ -59,22 +59,34 @@ def _redirect(value: Any, target: torch.device) -> Any:
 
 
 _VALUE_READS = {torch.Tensor.item: "item", torch.Tensor.tolist: "tolist", torch.Tensor.__bool__: "bool",
-                torch.Tensor.__int__: "int", torch.Tensor.__float__: "float", torch.Tensor.__index__: "index"}
+                torch.Tensor.__int__: "int", torch.Tensor.__float__: "float", torch.Tensor.__index__: "index",
+                torch.Tensor.numpy: "numpy", torch.Tensor.__array__: "numpy"}
+_HALVING_LIMIT = 1000  # 0.5 ** 1000 is still a positive float
 
 
-def _placeholder(t: torch.Tensor, how: str) -> Any:
+def _placeholder(t: torch.Tensor, how: str, reads: int = 0) -> Any:
     """A stand-in for the value a real tensor would give (fake tensors have none).
 
-    1 / 1.0 for numbers (not 0: Adam divides by `1 - beta ** step.item()`, and an index 1 is
-    as valid as 0 in a sampler's permutation), False for truth values (`if torch.isnan(loss):`).
+    Integers are 1 (an index 1 is as valid as 0 in a sampler's permutation; Adam divides by
+    `1 - beta ** step`), truth values False (`if torch.isnan(loss):`), arrays are ones. A float
+    read from a tensor of the autograd graph (a loss) halves at each read (1.0, 0.5, 0.25...): a
+    script that loops until its loss is small (`while loss.item() > 1e-3:`) ends instead of
+    spinning forever on a constant; other floats (Adam's step counter) are 1.0.
     """
-    one: Any = False if t.dtype == torch.bool else (1 if not t.dtype.is_floating_point else 1.0)
+    if how == "numpy":
+        import numpy as np
+
+        dtype = str(t.dtype).replace("torch.", "")
+        return np.ones(tuple(t.shape), dtype=dtype if dtype != "bfloat16" else "float32")
+    graph = t.requires_grad or t.grad_fn is not None  # a loss; not Adam's step counter (1 - beta ** step)
+    number: Any = 0.5 ** min(reads, _HALVING_LIMIT) if graph else 1.0
+    one: Any = False if t.dtype == torch.bool else (1 if not t.dtype.is_floating_point else number)
     if how == "bool":
         return False
     if how in ("int", "index"):
         return 1
     if how == "float":
-        return 1.0
+        return number
     if how == "item" or t.dim() == 0:
         return one
     out: Any = one
@@ -90,6 +102,32 @@ class StopDryRun(BaseException):
     """
 
 
+class DryRunTimeout(StopDryRun):
+    """Raised by a timer when a dry run exceeds its wall-time bound (a loop that never ends)."""
+
+
+@contextlib.contextmanager
+def _time_bound(seconds: float | None) -> Iterator[None]:
+    """Raise `DryRunTimeout` in the main thread after `seconds` (POSIX timers; elsewhere no bound)."""
+    import signal
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise DryRunTimeout
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _function_mode(target: torch.device, tracer: Tracer | None = None) -> Any:
     base = compat.function_mode_base()
 
@@ -100,10 +138,12 @@ def _function_mode(target: torch.device, tracer: Tracer | None = None) -> Any:
                                kwargs: dict[str, Any] | None = None) -> Any:
             how = _VALUE_READS.get(func)
             if how is not None and args and compat.is_fake(args[0]):
+                reads = 0
                 if tracer is not None:
                     tracer.placeholders += 1
+                    reads = tracer.placeholders
                     tracer.value_read(args[0], how)
-                return _placeholder(args[0], how)
+                return _placeholder(args[0], how, reads)
             kwargs = dict(kwargs or {})
             if "device" in kwargs:
                 kwargs["device"] = _redirect(kwargs["device"], target)
@@ -125,8 +165,9 @@ def _move_module(module: nn.Module, device: torch.device) -> None:
 
 
 @contextlib.contextmanager
-def _patched_torch(target: torch.device) -> Iterator[None]:
-    """For scripts: `torch.cuda.is_available()` says yes, `model.to("cuda")` moves fakes in place."""
+def _patched_torch(target: torch.device, tracer: Tracer | None = None) -> Iterator[None]:
+    """For scripts: `torch.cuda.*` answers as on a GPU, `model.to("cuda")` moves fakes in place,
+    `torch.save` writes nothing, fused/foreach optimizers take the plain path."""
     original_to, original_cuda = nn.Module.to, nn.Module.cuda
 
     def module_to(self: nn.Module, *args: Any, **kwargs: Any) -> nn.Module:
@@ -142,34 +183,109 @@ def _patched_torch(target: torch.device) -> Iterator[None]:
         return self
 
     nn.Module.to, nn.Module.cuda = module_to, module_cuda  # type: ignore[method-assign, assignment]
-    # Without CUDA, the calls a training script makes around the device answer as on one GPU.
-    fakes: dict[str, Any] = {}
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, getattr(owner, name, _ABSENT)))
+        setattr(owner, name, value)
+
+    # Without CUDA, what a training script asks about the device answers as on one recent GPU.
     if target.type == "meta":
-        fakes = {"is_available": lambda: True, "device_count": lambda: 1, "current_device": lambda: 0,
-                 "synchronize": lambda *a, **k: None, "empty_cache": lambda: None,
-                 "manual_seed": lambda *a: None, "manual_seed_all": lambda *a: None,
-                 "set_device": lambda *a: None, "get_device_name": lambda *a: "fake cuda (shapecheck dry run)"}
-    saved = {name: getattr(torch.cuda, name) for name in fakes if hasattr(torch.cuda, name)}
-    for name, fake in fakes.items():
-        setattr(torch.cuda, name, fake)
+        for name, fake in _fake_cuda_api().items():
+            patch(torch.cuda, name, fake)
+        accelerator = getattr(torch, "accelerator", None)
+        if accelerator is not None:
+            for name, fake in _fake_accelerator_api().items():
+                patch(accelerator, name, fake)
+    # torch.save cannot pickle fake tensors, and a dry run must not overwrite real checkpoints.
+    patch(torch, "save", _skip_save(tracer))
+    # Fused and foreach optimizer kernels refuse the stand-in device: the dry run checks the
+    # shapes the optimizer sees, not which kernel updates them.
+    optimizer_init = torch.optim.Optimizer.__init__
+
+    def init_without_fused(self: Any, params: Any, defaults: dict[str, Any]) -> None:
+        defaults = dict(defaults)
+        for key in ("fused", "foreach", "capturable"):
+            if defaults.get(key):
+                defaults[key] = False if key != "foreach" else None
+        optimizer_init(self, params, defaults)
+
+    patch(torch.optim.Optimizer, "__init__", init_without_fused)
     try:
         yield
     finally:
         nn.Module.to, nn.Module.cuda = original_to, original_cuda  # type: ignore[method-assign]
-        for name in fakes:
-            if name in saved:
-                setattr(torch.cuda, name, saved[name])
+        for owner, name, value in reversed(saved):
+            if value is _ABSENT:
+                delattr(owner, name)
             else:
-                delattr(torch.cuda, name)
+                setattr(owner, name, value)
+
+
+_ABSENT = object()
+_GIB = 1 << 30
+
+
+def _fake_cuda_api() -> dict[str, Any]:
+    import types
+
+    props = types.SimpleNamespace(name="fake cuda (shapecheck dry run)", major=8, minor=0, total_memory=80 * _GIB,
+                                  multi_processor_count=108, is_integrated=False, uuid="fake")
+    return {"is_available": lambda: True, "device_count": lambda: 1, "current_device": lambda: 0,
+            "is_initialized": lambda: True, "init": lambda: None,
+            "synchronize": lambda *a, **k: None, "empty_cache": lambda: None,
+            "manual_seed": lambda *a: None, "manual_seed_all": lambda *a: None, "seed": lambda: None,
+            "set_device": lambda *a: None, "get_device_name": lambda *a: props.name,
+            "get_device_capability": lambda *a: (8, 0), "get_device_properties": lambda *a: props,
+            "is_bf16_supported": lambda *a, **k: True, "mem_get_info": lambda *a: (80 * _GIB, 80 * _GIB),
+            "memory_allocated": lambda *a: 0, "max_memory_allocated": lambda *a: 0,
+            "memory_reserved": lambda *a: 0, "max_memory_reserved": lambda *a: 0,
+            "reset_peak_memory_stats": lambda *a: None, "current_stream": lambda *a: _FakeStream(),
+            "default_stream": lambda *a: _FakeStream(), "is_current_stream_capturing": lambda: False}
+
+
+class _FakeStream:
+    """What optimizers and scripts ask of the current stream, on the fake device."""
+
+    device = property(lambda self: torch.device("cuda", 0))
+
+    def is_capturing(self) -> bool:
+        return False
+
+    def synchronize(self) -> None:
+        return None
+
+    def wait_stream(self, other: Any) -> None:
+        return None
+
+    def query(self) -> bool:
+        return True
+
+
+def _fake_accelerator_api() -> dict[str, Any]:
+    return {"is_available": lambda *a, **k: True, "current_accelerator": lambda *a, **k: torch.device("cuda"),
+            "device_count": lambda: 1, "current_device_index": lambda: 0, "current_device_idx": lambda: 0,
+            "set_device_index": lambda *a: None, "set_device_idx": lambda *a: None,
+            "synchronize": lambda *a: None, "current_stream": lambda *a: _FakeStream()}
+
+
+def _skip_save(tracer: Tracer | None) -> Any:
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        if tracer is not None:
+            tracer.skipped_saves += 1
+
+    return save
 
 
 @contextlib.contextmanager
 def fake_environment(device: str = "cuda", *, patch_torch: bool = False, print_summary: bool = False,
-                     max_steps: int | None = None) -> Iterator[Tracer]:
+                     max_steps: int | None = None, max_seconds: float | None = None) -> Iterator[Tracer]:
     """Fake tensors + fake accelerator + tracer; yields the tracer. Used by `dry_run` and the CLI.
 
-    Reading a value (`.item()`, `.tolist()`, `bool(t)`) gives a placeholder (1, 1.0, False) so
-    loops, samplers and logging go on; `max_steps` ends the run after that many optimizer steps.
+    Reading a value (`.item()`, `.tolist()`, `bool(t)`) gives a placeholder (1, a halving float,
+    False) so loops, samplers and logging go on; `max_steps` ends the run after that many optimizer
+    steps, `max_seconds` after that much wall time (main thread only), Ctrl-C at once: each
+    keeps the findings so far.
     """
     compat.require_torch("dry run")
     target = stand_in(device)
@@ -178,15 +294,22 @@ def fake_environment(device: str = "cuda", *, patch_torch: bool = False, print_s
     if target.type == "meta":
         tracer.device_names["meta"] = "cuda:0"
     fake = compat.fake_tensor_mode(allow_non_fake_inputs=True)
-    patches = _patched_torch(target) if patch_torch else contextlib.nullcontext()
+    patches = _patched_torch(target, tracer) if patch_torch else contextlib.nullcontext()
     tracer.install_hooks()
     try:
-        with _quiet_fake_logs(), patches, fake, _function_mode(target, tracer):
+        with _quiet_fake_logs(), _time_bound(max_seconds), patches, fake, _function_mode(target, tracer):
             tracer.attach(_make_mode(tracer))
             try:
                 yield tracer
             finally:
                 tracer.detach()
+    except DryRunTimeout:
+        tracer.interrupted = True
+        tracer.report("dry-run-stopped",
+                      f"the dry run reached its time bound ({max_seconds:g} s) after {tracer._steps} optimizer "
+                      "step(s): a loop that waits for a value fake tensors do not have (a loss threshold, a "
+                      "convergence test), or a long data or evaluation loop; the findings so far are below",
+                      where=("", 0), module="")
     except StopDryRun:
         tracer.report("dry-run-stopped",
                       f"the dry run ended after {tracer._steps} optimizer step(s): forward, backward and step "
@@ -203,12 +326,56 @@ def fake_environment(device: str = "cuda", *, patch_torch: bool = False, print_s
             show(tracer)
 
 
+_SHAPE_WORDS = ("shape", "size", "dimension", "mat1 and mat2", "must match", "broadcast", "expected input",
+                "out of range", "cannot be multiplied", "rank", "numel", "invalid for input of size",
+                "reduction dim", "must have the same", "dims", "channels")
+_DTYPE_WORDS = ("dtype", "scalar type", "expected both vectors to have same", "but found float", "but found double",
+                "but found long", "but found half", "but found bfloat16")
+# Limits of fake tensors and of the stand-in device, not bugs of the script.
+_MACHINERY_WORDS = ("fake", "meta tensor", "'meta'", "data pointer", "data_ptr", "not implemented for",
+                    "tensor subclass", "could not run", "accelerator", "not compiled with cuda", "symbolic",
+                    "data-dependent", "cannot copy out of meta")
+
+
+def _classify(exc: BaseException) -> str:
+    """The finding kind for an exception raised in a fake run."""
+    if isinstance(exc, ShapeError):
+        return "shape-error"
+    text = str(exc).lower()
+    if isinstance(exc, NotImplementedError) or isinstance(exc, compat.UnsupportedTorch):
+        return "dry-run-unsupported"
+    if isinstance(exc, RuntimeError):
+        if any(w in text for w in _DTYPE_WORDS):
+            return "dtype-mismatch"
+        if any(w in text for w in _SHAPE_WORDS) and not any(w in text for w in ("fake", "meta tensor")):
+            return "shape-error"
+        if any(w in text for w in _MACHINERY_WORDS):
+            return "dry-run-unsupported"
+        return "runtime-error"
+    if isinstance(exc, AssertionError) and _raised_in_torch(exc):
+        return "dry-run-unsupported"  # e.g. "Torch not compiled with CUDA enabled" from an API we do not fake
+    return ""
+
+
+def _raised_in_torch(exc: BaseException) -> bool:
+    from shapecheck.runtime.tracer import _TORCH_DIR
+
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    return bool(frames) and frames[-1][0].f_code.co_filename.startswith(_TORCH_DIR)
+
+
 def record_failure(tracer: Tracer, exc: BaseException) -> bool:
-    """Turn an exception from a fake run into a finding; False when it is not ours to absorb."""
+    """Turn an exception from a fake run into a finding; False when it is not ours to absorb.
+
+    The kind says what failed: a device mix, a shape, a dtype, an op the fake tensors cannot
+    run (a limit of the dry run, reported as info, never as a bug of the script), or another
+    runtime error of the script. Exceptions of the script's own logic are re-raised.
+    """
     where = _user_line(exc)
+    first = tracer.rename_devices(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
     if isinstance(exc, compat.device_mismatch_error()) or "same device" in str(exc):
         if not any(f.kind == "device-mismatch" for f in tracer.findings):
-            tracer.report("device-mismatch", tracer.rename_devices(str(exc).splitlines()[0]), where=where)
+            tracer.report("device-mismatch", first, where=where)
         return True
     if isinstance(exc, compat.fake_errors()):
         tracer.report("dry-run-stopped",
@@ -216,13 +383,23 @@ def record_failure(tracer: Tracer, exc: BaseException) -> bool:
                       "indexing, unique): fake tensors have none; everything before this line was checked",
                       where=where)
         return True
-    if isinstance(exc, ShapeError):
-        tracer.report("shape-error", str(exc).splitlines()[0], where=where, notes=str(exc).splitlines()[1:])
+    if isinstance(exc, KeyboardInterrupt):
+        tracer.report("dry-run-stopped", f"interrupted (Ctrl-C) after {tracer._steps} optimizer step(s); the findings "
+                                         "so far are below", where=where, module="")
+        tracer.interrupted = True
         return True
-    if isinstance(exc, RuntimeError) and not isinstance(exc, compat.UnsupportedTorch):
-        tracer.report("shape-error", tracer.rename_devices(str(exc).strip().splitlines()[0]), where=where)
-        return True
-    return False
+    kind = _classify(exc)
+    if not kind:
+        return False
+    if kind == "shape-error" and isinstance(exc, ShapeError):
+        tracer.report(kind, str(exc).splitlines()[0], where=where, notes=str(exc).splitlines()[1:])
+    elif kind == "dry-run-unsupported":
+        tracer.report(kind, f"the dry run cannot go on here ({type(exc).__name__}: {first}); this is a limit of "
+                            "fake tensors, not a bug in the script; everything before this line was checked",
+                      where=where)
+    else:
+        tracer.report(kind, f"{type(exc).__name__}: {first}" if kind == "runtime-error" else first, where=where)
+    return True
 
 
 def _user_line(exc: BaseException) -> tuple[str, int]:

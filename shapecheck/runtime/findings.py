@@ -29,7 +29,9 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "loss-accumulated-with-graph": (WARNING, "SC401"),
     "loss-shape-mismatch": (WARNING, "SC105"),
     "shape-error": (ERROR, "SC101"),
-    "dry-run-failed": (ERROR, None),
+    "dtype-mismatch": (ERROR, None),
+    "runtime-error": (ERROR, None),
+    "dry-run-unsupported": (INFO, None),
     "dry-run-stopped": (INFO, None),
 }
 

@@ -159,7 +159,10 @@ class Tracer:
         self._kind_counts: dict[str, int] = {}
         self._created: dict[int, tuple[Any, str, int]] = {}  # id -> (weakref, file, line) of tensors made in forward
         self.internal_errors = 0
-        self.placeholders = 0  # dry run: values read from fake tensors (.item() -> 0)
+        self.placeholders = 0  # dry run: values read from fake tensors (.item() -> 1)
+        self.skipped_saves = 0  # dry run: torch.save calls that wrote nothing
+        self.interrupted = False  # the run ended on Ctrl-C or at its time bound
+        self.deadline: float | None = None  # time.monotonic() bound of a dry run
         self.max_steps: int | None = None  # dry run: stop after this many optimizer steps
         self.device_names: dict[str, str] = {}  # dry run: the `meta` stand-in prints as `cuda:0`
 
