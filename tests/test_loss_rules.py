@@ -3,6 +3,8 @@ attributes and module instances; the traps where they must stay silent."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from shapecheck.diagnostics import Applicability
@@ -257,3 +259,118 @@ def test_values_bound_inside_with_blocks_are_followed() -> None:
         return criterion(probs, y)  # SC301
     """
     assert assert_marks(source, ["SC301"])
+
+
+# -- issue 10 item 4a: softmax/sigmoid applied in a callee reaching the loss in another function --
+CALLEE_ACTIVATIONS = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Bin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.fc(x))
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3), nn.Softmax(dim=1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def predict(model, x):
+    return F.softmax(model(x), dim=1)
+
+
+def train(loader):
+    model, head = Bin(), Head()
+    seq = nn.Sequential(nn.Linear(4, 1), nn.Sigmoid())
+    bce, ce = nn.BCELoss(), nn.CrossEntropyLoss()
+    for x, y in loader:
+        a = bce(model(x), y)  # SC302
+        b = bce(seq(x), y)  # SC302
+        c = ce(head(x), y.long())  # SC301
+        d = F.cross_entropy(predict(head, x), y.long())  # SC301
+        e = torch.log(model(x)).mean()  # SC303
+        (a + b + c + d + e).backward()
+"""
+
+CALLEE_LOGITS = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Bin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.fc(x)                      # logits
+
+
+def probabilities(model, x):
+    return model(x)                            # a helper that does not squash
+
+
+def train(loader):
+    model = Bin()
+    seq = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    bce, ce = nn.BCEWithLogitsLoss(), nn.CrossEntropyLoss()
+    for x, y in loader:
+        a = bce(model(x), y)
+        c = ce(seq(x), y.long())
+        d = F.cross_entropy(probabilities(seq, x), y.long())
+        (a + c + d).backward()
+"""
+
+
+def test_activation_in_a_callee_reaches_the_loss() -> None:
+    found = assert_marks(CALLEE_ACTIVATIONS, ["SC301", "SC302", "SC303"])
+    # the sigmoid/softmax is not written at the call site: no fix may rewrite `model(x)`
+    assert all(d.fix is None for d in found)
+
+
+def test_logits_from_a_callee_are_silent() -> None:
+    assert lint_snippet(CALLEE_LOGITS, ["SC301", "SC302", "SC303"]) == []
+
+
+def test_activation_in_another_file_through_the_project_index(tmp_path) -> None:
+    from shapecheck.engine import lint_source
+    from shapecheck.infer.project import ProjectIndex
+
+    models = tmp_path / "models.py"
+    models.write_text(
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\n"
+        "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 3)\n\n"
+        "    def forward(self, x):\n        return F.softmax(self.fc(x), dim=1)\n"
+    )
+    train = tmp_path / "train.py"
+    source = (
+        "import torch.nn as nn\nfrom models import Net\n\n"
+        "def train(loader):\n    net, ce = Net(), nn.CrossEntropyLoss()\n"
+        "    for x, y in loader:\n        ce(net(x), y).backward()\n"
+    )
+    train.write_text(source)
+    found = lint_source(str(train), source, ["SC301"], project=ProjectIndex([models, train]))
+    assert [(d.code, d.location.row) for d in found] == [("SC301", 7)]
+
+
+def test_fix_never_deletes_the_model_from_the_loss() -> None:
+    """Issue 14 item 0: with the sigmoid inside `forward`, SC302 used to rewrite
+    `criterion(model(x), y)` into `criterion(x, y)` and SC303 `torch.log(model(x))` into
+    `F.logsigmoid(x)`, as safe fixes."""
+    from shapecheck.fix.apply import fix_source
+
+    source = textwrap.dedent(CALLEE_ACTIVATIONS)
+    result = fix_source("train.py", source, ["SC301", "SC302", "SC303"], unsafe=True)
+    assert result.source == source and not result.applied

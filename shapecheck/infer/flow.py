@@ -28,8 +28,10 @@ asks `bindings.py` for roles where a rule needs one, e.g. SC402's optimizer).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import libcst as cst
 
@@ -86,6 +88,7 @@ class Flow:
         self.name_uses: dict[str, list[cst.Name]] = {}
         self.fn_returns: dict[cst.CSTNode, list[cst.Return]] = {}
         self.forward_cache: dict[cst.ClassDef, set[str] | None] = {}
+        self.functions: dict[str, cst.FunctionDef] | None = None
         _Builder(self).build(ctx.module)
 
     # -- structure -------------------------------------------------------------------------
@@ -680,6 +683,30 @@ def op_of(flow: Flow, call: cst.Call, depth: int = 0) -> str | None:
     return None
 
 
+def op_at_call_site(flow: Flow, call: cst.Call) -> str | None:
+    """The op of `call` when the call *is* that op, seen whole where it is written:
+    `torch.sigmoid(z)`, `z.sigmoid()`, `nn.Sigmoid()(z)`, `self.act(z)` with
+    `self.act = nn.Sigmoid()`. Not `model(x)` whose `forward` ends in a sigmoid, nor a
+    Sequential closed by one: rewriting that call would delete the model from the expression."""
+    func = call.func
+    q = flow.ctx.qualify(func)
+    if q is not None and q in FUNCTION_OPS:
+        return FUNCTION_OPS[q]
+    if isinstance(func, cst.Call):
+        return MODULE_OPS.get(flow.ctx.qualify(func.func) or "")
+    if isinstance(func, cst.Name) or (isinstance(func, cst.Attribute) and flow.is_self_attr(func, call)):
+        origins = flow.origins(func, call)
+        if not origins:
+            return None
+        ops = {MODULE_OPS.get(flow.ctx.qualify(o.func) or "") if isinstance(o, cst.Call) else None for o in origins}
+        return ops.pop() if len(ops) == 1 else None
+    if isinstance(func, cst.Attribute):
+        if q is not None and q.startswith(LIBRARY_PREFIXES):
+            return None
+        return METHOD_OPS.get(func.attr.value)
+    return None
+
+
 def instance_ops(flow: Flow, func: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> set[str] | None:
     """What calling the object bound to `func` computes, for every candidate binding."""
     if depth > 4:
@@ -705,9 +732,100 @@ def instance_ops(flow: Flow, func: cst.BaseExpression, at: cst.CSTNode, depth: i
             if fwd is None:
                 return None
             ops |= fwd
+        elif (peer := project_class(flow, origin.func)) is not None:
+            fwd = forward_ops(*peer, depth + 1)
+            if fwd is None:
+                return None
+            ops |= fwd
         else:
             return None
     return ops
+
+
+def project_class(flow: Flow, func: cst.BaseExpression) -> tuple[Flow, cst.ClassDef] | None:
+    """`Net` imported from another file of the project: (that file's Flow, its class)."""
+    project = getattr(flow.ctx, "project", None)
+    if project is None:
+        return None
+    q = flow.ctx.qualify(func)
+    if q is None or q.startswith(("torch.", "numpy.", "einops.")):
+        return None
+    found = project.lookup(q)
+    if found is None:
+        return None
+    summary, attr = found
+    info = summary.classes.get(attr)
+    if info is None:
+        return None
+    peer = peer_flow(summary, project)
+    cls = peer.classes.get(attr)
+    return (peer, cls) if cls is not None else None
+
+
+class _PeerFile:
+    """Another file of the project, seen through its summary: enough to build its Flow."""
+
+    def __init__(self, summary: Any, project: Any) -> None:
+        self.path = Path(summary.name.replace(".", "/") + ".py")
+        self.source = ""
+        self.module = summary.module
+        self.names = summary.names
+        self.project = project
+        self._facts: dict[str, Any] = {}
+
+    def fact(self, key: str, build: Callable[[Any], Any]) -> Any:
+        if key not in self._facts:
+            self._facts[key] = build(self)
+        return self._facts[key]
+
+    def qualify(self, node: cst.BaseExpression) -> str | None:
+        return self.names.qualify(node)
+
+
+def peer_flow(summary: Any, project: Any) -> Flow:
+    """The Flow of a project file, built once per summary (summaries are cached by the index)."""
+    flow = getattr(summary, "_shapecheck_flow", None)
+    if flow is None:
+        flow = Flow(_PeerFile(summary, project))
+        try:
+            summary._shapecheck_flow = flow
+        except AttributeError:  # pragma: no cover - a summary type with __slots__
+            pass
+    return flow
+
+
+def local_function(flow: Flow, func: cst.BaseExpression) -> cst.FunctionDef | None:
+    """`helper(...)` where `def helper` is a module-level function of this file."""
+    if not isinstance(func, cst.Name):
+        return None
+    if flow.functions is None:
+        flow.functions = {}
+        body = flow.ctx.module.body
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef):
+                flow.functions[stmt.name.value] = stmt
+    fn = flow.functions.get(func.value)
+    binds = flow.scopes[flow.ctx.module].bindings.get(func.value) or []
+    if any(b.stmt is not fn for b in binds):
+        return None  # rebound at module level: not (only) the function
+    return fn
+
+
+def function_ops(flow: Flow, fn: cst.FunctionDef, depth: int = 0) -> set[str] | None:
+    """The ops a local helper returns (every return must be known)."""
+    if fn in flow.forward_cache:
+        return flow.forward_cache[fn]  # type: ignore[index]
+    flow.forward_cache[fn] = None  # type: ignore[index]
+    rets = flow.returns(fn)
+    out: set[str] | None = set() if rets else None
+    for ret in rets:
+        ops = value_ops(flow, ret.value, ret.value, depth + 1) if ret.value is not None else None
+        if ops is None:
+            out = None
+            break
+        out |= ops  # type: ignore[operator]
+    flow.forward_cache[fn] = out  # type: ignore[index]
+    return out
 
 
 def forward_ops(flow: Flow, cls: cst.ClassDef, depth: int = 0) -> set[str] | None:
@@ -751,6 +869,13 @@ def value_ops(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode | None = Non
     for origin in origins:
         if isinstance(origin, cst.Call):
             op = op_of(flow, origin, depth)
+            helper = local_function(flow, origin.func) if op is None else None
+            if helper is not None:
+                ops = function_ops(flow, helper, depth + 1)
+                if ops is None:
+                    return None
+                out |= ops
+                continue
             if op is None and isinstance(origin.func, (cst.Name, cst.Attribute)):
                 ops = instance_ops(flow, origin.func, origin, depth + 1) if _followable(flow, origin.func, origin) else None
                 if ops is not None:

@@ -19,6 +19,7 @@ from shapecheck.infer.flow import (
     method_name,
     one_line,
     op_of,
+    op_at_call_site,
     origin_call,
     positional,
     value_ops,
@@ -71,7 +72,8 @@ class SoftmaxBeforeCrossEntropy(LintRule):
     Flags `CrossEntropyLoss` / `F.cross_entropy` fed the output of `softmax` or `log_softmax`,
     and `NLLLoss` / `F.nll_loss` fed the output of `softmax`. The value is followed through
     assignments, `self.` attributes, `nn.Softmax` layers, an `nn.Sequential` ending in
-    `nn.Softmax`, and the `forward` of a model class defined in the same file.
+    `nn.Softmax`, the `forward` of a model class (defined in this file or, through the project
+    index, in another one) and the returns of a helper function of this file.
 
     ## Why is this bad?
     `CrossEntropyLoss` expects raw logits: it applies `log_softmax` itself. Softmax'ed input is
@@ -83,7 +85,7 @@ class SoftmaxBeforeCrossEntropy(LintRule):
 
     ## Known problems
     A `forward` that returns softmax only in eval mode (`if not self.training`) has two
-    returns that disagree, so it is not flagged. Models built in other files are not followed.
+    returns that disagree, so it is not flagged.
     """
 
     CODE = "SC301"
@@ -250,7 +252,8 @@ class SigmoidBeforeBce(LintRule):
     Flags `BCELoss` / `F.binary_cross_entropy` fed the output of `sigmoid`, and
     `BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits` fed a sigmoid output (a double
     sigmoid). The value is followed through assignments, `self.` attributes, `nn.Sigmoid`
-    layers and a local model's `forward`.
+    layers, an `nn.Sequential` closed by `nn.Sigmoid`, a model's `forward` (in this file or
+    another file of the project) and a helper's returns.
 
     ## Why is this bad?
     `sigmoid` then `BCELoss` computes `log(sigmoid(z))`, which underflows to `log(0) = -inf`
@@ -268,7 +271,10 @@ class SigmoidBeforeBce(LintRule):
     when the criterion is an attribute or called in several places (every use changes), and
     for the double sigmoid (dropping it changes the loss value). No fix is offered when either
     edit cannot be made (the sigmoid's input is a larger expression held in a name, or the
-    criterion's constructor is not found in this file).
+    criterion's constructor is not found in this file), and none when the sigmoid is inside a
+    callee (`forward` ends in `torch.sigmoid`, a Sequential closes with `nn.Sigmoid`):
+    replacing `model(x)` by its argument would delete the model from the loss; only the callee
+    can change (return logits).
     """
 
     CODE = "SC302"
@@ -393,6 +399,11 @@ def step(model, x, y):
         if ops != {"sigmoid"}:
             return
         sig = origin_call(flow, arg, node, "sigmoid")
+        if sig is not None and op_at_call_site(flow, sig) != "sigmoid":
+            # the sigmoid is inside a callee (`forward` ends in one, a Sequential closes with
+            # nn.Sigmoid): replacing the call by its argument would delete the model from the
+            # loss. Only the callee can change (return logits): no fix here.
+            sig = None
         if op == "bce_with_logits":
             fix = None
             if sig is not None and flow.is_ancestor(node, sig):
@@ -507,7 +518,9 @@ class UnstableLog(LintRule):
     -> `torch.logsumexp(x, d)` (`x.exp().sum(d).log()` -> `x.logsumexp(d)`), `log(sigmoid(x))`
     -> `F.logsigmoid(x)` (written with the file's own alias of `torch.nn.functional`, else
     fully qualified; no import is added). A fix is offered only when the whole composition is
-    written in one expression; through a named intermediate the finding carries no fix.
+    written in one expression; through a named intermediate, or when the softmax/sigmoid is
+    inside a callee (`torch.log(model(x))` with `forward` ending in a sigmoid: rewriting the
+    call would drop the model), the finding carries no fix.
 
     ## Known problems
     `log(softmax(x) + eps)` is not flagged (the epsilon is deliberate, if worse), nor a sum
@@ -643,7 +656,7 @@ def log_p(z):
                 self._sum_exp(flow, node, inner)
                 return
             if inner_op in ("softmax", "sigmoid"):
-                self._direct(flow, node, inner, inner_op)
+                self._direct(flow, node, inner, inner_op, whole=op_at_call_site(flow, inner) == inner_op)
                 return
         ops = value_ops(flow, inner, node)
         if ops in ({"softmax"}, {"sigmoid"}):
@@ -658,11 +671,13 @@ def log_p(z):
                 ],
             )
 
-    def _direct(self, flow: Flow, log: cst.Call, inner: cst.Call, what: str) -> None:
-        x = op_input(flow, inner)
+    def _direct(self, flow: Flow, log: cst.Call, inner: cst.Call, what: str, *, whole: bool) -> None:
+        """`whole`: the softmax/sigmoid is the inner call itself, not a callee's last op
+        (`torch.log(model(x))` with `forward` ending in a sigmoid): only then is there a fix."""
+        x = op_input(flow, inner) if whole else None
         fix: Fix | None = None
         if what == "softmax":
-            replacement = self._log_softmax(inner)
+            replacement = self._log_softmax(inner) if whole else None
             if replacement is not None and one_line(replacement):
                 fix = Fix.safe("Use log_softmax", NodeEdit(log, replacement))
             self.report(
