@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ophelpers import Size, Tz, agree, agree_cpu
+from ophelpers import Size, Tz, agree, agree_cpu, ours
 from strategies import shapes
 
 from shapecheck.infer.ops.registry import OpCall, lookup
@@ -235,3 +237,96 @@ def f(x: Float[Tensor, "b s h d"]):
     return ok, bad
 '''
     assert [(d.location.row, d.code) for d in lint_snippet(source, ["SC108"])] == [(9, "SC108")]
+
+
+# element-wise ops and clones keep the memory order of a transposed input (TensorIterator,
+# preserve_format); reductions, softmax, norms, masked_fill and matmul give contiguous results
+LAYOUT_OPS = [
+    ("torch.nn.functional.gelu", F.gelu, ()), ("torch.relu", torch.relu, ()), ("torch.sigmoid", torch.sigmoid, ()),
+    ("torch.nn.functional.dropout", F.dropout, (0.1, False)), ("Tensor.clamp", torch.Tensor.clamp, (0.0, 1.0)),
+    ("Tensor.clone", torch.Tensor.clone, ()), ("Tensor.detach", torch.Tensor.detach, ()),
+    ("Tensor.double", torch.Tensor.double, ()), ("*", operator.mul, (2.0,)), ("+", operator.add, (Tz((2, 4, 3)),)),
+    ("-", operator.sub, (Tz((3,)),)), (">", operator.gt, (0.0,)), ("Tensor.softmax", torch.Tensor.softmax, (-1,)),
+    ("Tensor.masked_fill", torch.Tensor.masked_fill, (Tz((2, 4, 3), torch.bool), 0.0)),
+    ("Tensor.contiguous", torch.Tensor.contiguous, ()), ("torch.nn.functional.layer_norm", F.layer_norm, ((3,),)),
+]
+
+
+@pytest.mark.parametrize("name,fn,rest", LAYOUT_OPS)
+def test_view_after_a_layout_keeping_op(name: str, fn, rest: tuple) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """`.view(-1)` after op(x.transpose(1, 2)): SC108 exactly when torch's view fails."""
+    from ophelpers import to_torch
+
+    x = Tz((2, 4, 3), noncontiguous=True)  # a (2, 3, 4) tensor transposed to (2, 4, 3)
+    y = fn(to_torch(x, "cpu"), *[to_torch(a, "cpu") for a in rest])
+    try:
+        y.view(-1)
+        torch_ok = True
+    except RuntimeError:
+        torch_ok = False
+    result, _ = ours(name, (x, *rest), {})
+    assert isinstance(result, TensorValue)
+    view = lookup("Tensor.view")
+    assert view is not None
+    call = OpCall("Tensor.view", [result, ConstValue(-1)], {})
+    view(call)
+    assert bool([f for f in call.findings if f.code == "SC108"]) == (not torch_ok), (name, torch_ok, result)
+    # the contiguous operand first decides the other way round
+    if name == "+":
+        front, _ = ours(name, (Tz((2, 4, 3)), x), {})
+        assert isinstance(front, TensorValue) and front.contiguous is not False
+        assert (to_torch(Tz((2, 4, 3)), "cpu") + to_torch(x, "cpu")).is_contiguous()
+
+
+def test_transpose_then_view_in_every_spelling() -> None:
+    """SC108 through the checker: every way to transpose or permute, then `.view()` that merges the
+    moved axes; `.contiguous()`, `.reshape()`, `.flatten()`, einops, and views that keep the
+    transposed shape are silent."""
+    from shapecheck.testing import assert_marks
+
+    assert_marks('''
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from jaxtyping import Float
+from torch import Tensor
+
+
+def spellings(x: Float[Tensor, "B T C"], m: Float[Tensor, "N M"], o: Float[Tensor, "B C T"]):
+    a = x.transpose(1, 2).view(x.size(0), -1)  # SC108
+    b = torch.transpose(x, 1, 2).view(-1)  # SC108
+    c = x.permute(0, 2, 1).view(-1)  # SC108
+    d = torch.permute(x, (0, 2, 1)).view(-1)  # SC108
+    e = x.mT.view(-1)  # SC108
+    f = m.T.view(-1)  # SC108
+    g = m.t().view(-1)  # SC108
+    h = torch.t(m).view(-1)  # SC108
+    i = x.swapaxes(1, 2).view(-1)  # SC108
+    j = torch.swapaxes(x, 1, 2).view(-1)  # SC108
+    k = x.swapdims(1, 2).view(-1)  # SC108
+    l = x.movedim(2, 1).view(-1)  # SC108
+    n = torch.moveaxis(x, 2, 1).view(-1)  # SC108
+    p = x.transpose(-1, -2).view((x.size(0), -1))  # SC108
+    q = x.unsqueeze(1).expand(-1, 4, -1, -1).view(-1)  # SC108
+    y = x.transpose(1, 2)
+    z = y.view(-1)  # SC108
+    r = F.gelu(x.transpose(1, 2)).view(-1)  # SC108
+    s = (x.transpose(1, 2) * 2).view(-1)  # SC108
+    t = x.transpose(1, 2).clone().view(-1)  # SC108
+    return a, b, c, d, e, f, g, h, i, j, k, l, n, p, q, z, r, s, t
+
+
+def fixed(x: Float[Tensor, "B T C"], o: Float[Tensor, "B C T"]):
+    a = x.transpose(1, 2).contiguous().view(-1)
+    b = x.transpose(1, 2).reshape(-1)
+    c = x.transpose(1, 2).flatten()
+    d = torch.flatten(x.transpose(1, 2), 1)
+    e = x.transpose(1, 2).view_as(o)
+    f = x.transpose(1, 2).view(o.shape)
+    g = rearrange(x.transpose(1, 2), "b c t -> b (c t)")
+    h = x.transpose(1, 2).softmax(-1).view(-1)
+    i = (torch.zeros_like(o) + x.transpose(1, 2)).view(-1)
+    j = x.transpose(1, 2).clone(memory_format=torch.contiguous_format).view(-1)
+    k = x.permute(0, 1, 2).view(-1)
+    return a, b, c, d, e, f, g, h, i, j, k
+''', ["SC108"])

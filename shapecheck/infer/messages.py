@@ -105,8 +105,16 @@ def bad_inferred_size(op: str, shape: Shape, target: str, have: object, known: o
     )
 
 
+_PERMUTING = frozenset({"transpose", "permute", "expand", "unsqueeze", "squeeze", "index", "index-none", "view", "flatten", "narrow"})
+
+
 def view_noncontiguous(origin: str | None) -> Message:
-    source = f"the result of {origin}" if origin else "a non-contiguous tensor"
+    if origin in _PERMUTING:
+        source = f"the result of {origin}"
+    elif origin:
+        source = f"the result of {origin}, which keeps the memory order of its transposed or permuted input,"
+    else:
+        source = "a non-contiguous tensor (an element-wise result keeps the memory order of its transposed input)"
     return (
         f".view() on {source}: its memory is not laid out in the new order",
         ["use .reshape(...) (copies when needed), or call .contiguous() before .view(...)"],

@@ -102,8 +102,15 @@ def detach(call: OpCall) -> Value:
 
 @op(*_m("clone", "copy"), "torch.clone", "numpy.copy")
 def clone(call: OpCall) -> Value:
+    """A torch clone keeps a permuted tensor's memory order (`memory_format=torch.preserve_format`
+    by default), so `x.transpose(1, 2).clone().view(-1)` still fails; any `memory_format=` given
+    is left alone (contiguous_format makes it contiguous)."""
     t = tensor(call.arg(0))
-    return UNKNOWN if t is None else dataclasses.replace(t, contiguous=True)
+    if t is None:
+        return UNKNOWN
+    if t.library == "torch" and t.contiguous is False and t.layout is not None and "memory_format" not in call.kwargs:
+        return t
+    return dataclasses.replace(t, contiguous=True, layout=None)
 
 
 @op(*_m("requires_grad_"))

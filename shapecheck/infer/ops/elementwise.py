@@ -212,10 +212,26 @@ def _binary(symbol: str, swapped: bool = False):  # type: ignore[no-untyped-def]
         out = broadcast_call(call, [(a, labels[0]), (b, labels[1])], title=symbol)
         if call.name.endswith("_") and isinstance(a, TensorValue) and isinstance(out, TensorValue):
             return _inplace_check(call, a, out)
-        return out
+        return _keep_layout(out, [v for v in (a, b) if isinstance(v, TensorValue)])
 
     shape_fn.__name__ = f"binary_{symbol}"
     return shape_fn
+
+
+def _keep_layout(out: Value, tensors: Sequence[TensorValue]) -> Value:
+    """An element-wise result takes its memory order from the first tensor operand when that one
+    has the result's shape (torch's TensorIterator orders the output's strides by the first
+    input whose strides decide): `(x.transpose(1, 2) * 2).view(-1)` fails as the transpose's
+    own `.view(-1)` does. Only a layout we know (a permuted contiguous tensor) is carried."""
+    if not isinstance(out, TensorValue) or not tensors:
+        return out
+    first = tensors[0]
+    if first.contiguous is not False or first.layout is None or first.library != "torch":
+        return out
+    if out.shape.rank is None or first.shape.rank != out.shape.rank or any(
+            compare(first.shape[i], out.shape[i]) != "equal" for i in range(out.shape.rank)):
+        return out
+    return dataclasses.replace(out, contiguous=False, layout=first.layout)
 
 
 def _inplace_check(call: OpCall, receiver: TensorValue, out: TensorValue) -> Value:
@@ -299,7 +315,9 @@ def unary(call: OpCall) -> Value:
     origin = short if short not in ("-u", "+u") else t.origin
     if short.endswith("_") and short not in ("relu_", "elu_"):
         return dataclasses.replace(t, dtype=dtype)
-    return dataclasses.replace(t, dtype=dtype, origin=origin, contiguous=True)
+    if t.contiguous is False and t.layout is not None and t.library == "torch":
+        return dataclasses.replace(t, dtype=dtype, origin=origin)  # the result keeps its input's memory order
+    return dataclasses.replace(t, dtype=dtype, origin=origin, contiguous=True, layout=None)
 
 
 @op("torch.where", "numpy.where", "Tensor.where", "torch.Tensor.where")
