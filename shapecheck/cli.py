@@ -277,6 +277,18 @@ def trace(
     )
 
 
+@app.command()
+def server() -> None:
+    """Run the language server (LSP over stdin/stdout) for editors."""
+    try:
+        from shapecheck.server import main as serve
+
+        import pygls  # noqa: F401 - a clear message when the dependency is missing
+    except ModuleNotFoundError as exc:
+        raise fail(f"`server` needs pygls: pip install 'pygls>=2' ({exc.name} is missing)") from None
+    serve()
+
+
 def main() -> None:
     """Console entry point."""
     app()

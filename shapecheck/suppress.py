@@ -275,7 +275,7 @@ def add_noqa(source: str, diagnostics: Iterable[Diagnostic]) -> tuple[str, int]:
     if not wanted:
         return source, 0
     lines = source.splitlines(keepends=True)
-    comments = _comments_by_row(source)
+    comments = comments_by_row(source)
     changed = 0
     for row, codes in sorted(wanted.items()):
         if not 1 <= row <= len(lines):
@@ -309,7 +309,7 @@ def add_noqa(source: str, diagnostics: Iterable[Diagnostic]) -> tuple[str, int]:
     return new, changed
 
 
-def _comments_by_row(source: str) -> dict[int, tuple[int, str]]:
+def comments_by_row(source: str) -> dict[int, tuple[int, str]]:
     out: dict[int, tuple[int, str]] = {}
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):

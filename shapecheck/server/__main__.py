@@ -1,0 +1,3 @@
+from shapecheck.server import main
+
+main()
