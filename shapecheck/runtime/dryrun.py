@@ -330,7 +330,8 @@ _SHAPE_WORDS = ("shape", "size", "dimension", "mat1 and mat2", "must match", "br
                 "out of range", "cannot be multiplied", "rank", "numel", "invalid for input of size",
                 "reduction dim", "must have the same", "dims", "channels")
 _DTYPE_WORDS = ("dtype", "scalar type", "expected both vectors to have same", "but found float", "but found double",
-                "but found long", "but found half", "but found bfloat16")
+                "but found long", "but found half", "but found bfloat16", "scalar types", "input type (",
+                "indices must be long", "expected dtype")
 # Limits of fake tensors and of the stand-in device, not bugs of the script.
 _MACHINERY_WORDS = ("fake", "meta tensor", "'meta'", "data pointer", "data_ptr", "not implemented for",
                     "tensor subclass", "could not run", "accelerator", "not compiled with cuda", "symbolic",
