@@ -1,0 +1,112 @@
+"""The language server's logic in-process (no LSP): hover text, the name under the cursor,
+noqa edits, inlay hints, and dependents re-checked when a file they call into is saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shapecheck.diagnostics import Diagnostic, Location
+from shapecheck.server.session import ClientSettings, Session, _name_at, rule_page
+
+MODEL = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 5)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h
+
+
+def run():
+    x = torch.zeros(8, 3)
+    out = Net()(x)
+    return out
+"""
+
+
+def test_name_at_the_cursor() -> None:
+    line = "    h = self.fc(x) + y.mean()"
+    assert _name_at(line, line.index("fc")) == "self.fc"
+    assert _name_at(line, line.index("self")) == "self"
+    assert _name_at(line, line.index("h")) == "h"
+    assert _name_at(line, line.index("mean") + 1) == "y.mean"
+    assert _name_at(line, line.index("(")) is None or _name_at(line, line.index("(")) == "self.fc"
+    assert _name_at("    ", 2) is None
+
+
+def test_hover_shapes_in_the_enclosing_function(tmp_path: Path) -> None:
+    session = Session(tmp_path)
+    path = tmp_path / "m.py"
+    lines = MODEL.splitlines()
+    row = lines.index("    out = Net()(x)") + 1
+    assert "out: (8, 5)" in (session.hover(path, MODEL, row, 6) or "")
+    # `x` in `run` is the (8, 3) of this function, not `forward`'s parameter
+    assert "x: (8, 3)" in (session.hover(path, MODEL, row, len("    out = Net()(") + 1) or "")
+    # nothing for a name with no inferred shape, a keyword or a blank line
+    assert session.hover(path, MODEL, 1, 1) is None
+    assert session.hover(path, MODEL, 4, 1) is None
+    # a buffer that does not parse mid-edit: no hover, no exception
+    assert session.hover(path, MODEL + "def broken(:\n", row, 6) is None
+
+
+def test_hover_on_noqa_codes_only_in_comments(tmp_path: Path) -> None:
+    session = Session(tmp_path)
+    text = 'x = 1  # noqa: SC102, SC201\ns = "# noqa: SC102"\n'
+    page = session.hover(tmp_path / "m.py", text, 1, text.index("SC201") + 2)
+    assert page is not None and "missing-zero-grad (SC201)" in page
+    assert session.hover(tmp_path / "m.py", text, 2, text.splitlines()[1].index("SC102") + 2) is None
+    assert rule_page("SC999") is None
+
+
+def test_noqa_line_merges_codes(tmp_path: Path) -> None:
+    text = "import torch\ny = a @ b  # noqa: SC2\n"
+    d = Diagnostic("SC101", "m", "m.py", Location(2, 5), Location(2, 10))
+    assert Session.noqa_line(text, d) == (2, "y = a @ b  # noqa: SC2, SC101")
+
+
+def test_inlay_hints_off_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    assert Session(tmp_path).inlay_hints(path, MODEL, 1, 100) == []
+    hints = Session(tmp_path, ClientSettings(inlay_hints=True)).inlay_hints(path, MODEL, 1, 100)
+    rows = {row: (col, label) for row, col, label in hints}
+    row = MODEL.splitlines().index("    x = torch.zeros(8, 3)") + 1
+    assert rows[row][0] == 6 and rows[row][1].startswith(": (8, 3)")
+
+
+def test_client_settings_from_json() -> None:
+    s = ClientSettings.from_json({"shapecheck": {"inlayHints": True, "unsafeFixes": "yes"}})
+    assert (s.inlay_hints, s.unsafe_fixes) == (True, False)
+    assert ClientSettings.from_json(None) == ClientSettings()
+
+
+def test_dependents_are_rechecked_when_a_callee_is_saved(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    layers = tmp_path / "pkg" / "layers.py"
+    layers.write_text("import torch\n\ndef widen(x):\n    return torch.cat([x, x], dim=1)\n")
+    main = tmp_path / "pkg" / "main.py"
+    main_text = (
+        "import torch\nfrom pkg.layers import widen\n\n"
+        "def run():\n    x = torch.zeros(4, 3)\n    y = widen(x)\n    return y @ torch.ones(6, 2)\n"
+    )
+    main.write_text(main_text)
+    session = Session(tmp_path)
+    assert [d.code for d in session.lint(main, main_text)] == []
+    assert layers in session._analyses[main].deps
+    # the callee changes on disk: the caller is stale and now wrong
+    layers.write_text("import torch\n\ndef widen(x):\n    return torch.cat([x, x, x], dim=1)\n")
+    assert session.saved(layers, [main, layers]) == [main]
+    assert [d.code for d in session.lint(main, main_text)] == ["SC101"]
+
+
+def test_config_error_is_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.shapecheck]\nselekt = 1\n")
+    session = Session(tmp_path)
+    assert session.lint(tmp_path / "m.py", "import torch\n") == []
+    assert session.config_error is not None and "selekt" in session.config_error
