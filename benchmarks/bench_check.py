@@ -1,6 +1,7 @@
 """Speed of `shapecheck check` against the floor of any libcst tool, the bare parse.
 
     .venv/bin/python benchmarks/bench_check.py [--files 500] [--repeat 3] [--keep DIR]
+    .venv/bin/python benchmarks/bench_check.py --real DIR [DIR ...]   # real code instead (copied)
 
 Generates a corpus (benchmarks/corpus.py) in a temporary directory, then times whole processes,
 as research/perf-baseline.md does (start-up included, median of --repeat runs):
@@ -59,11 +60,28 @@ def warm_run(exe: list[str], work: Path, repeat: int, env: dict[str, str], cache
     return timed([*exe, "corpus"], work, repeat, env)
 
 
+def real_corpus(dest: Path, roots: list[Path]) -> list[Path]:
+    """Copy the .py files of real checkouts (whole-program inference needs their folders kept)."""
+    files: list[Path] = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            target = dest / root.name / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            files.append(target)
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=500, help="corpus size (default 500)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     ap.add_argument("--keep", type=Path, default=None, help="generate the corpus here and keep it")
+    ap.add_argument("--real", type=Path, nargs="+", default=None,
+                    help="measure on the .py files of these folders (e.g. checkouts of pytorch/examples, nanoGPT)")
     args = ap.parse_args(argv)
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="shapecheck-bench-"))
@@ -71,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus = work / "corpus"
         if corpus.exists():
             shutil.rmtree(corpus)
-        files = generate(corpus, args.files)
+        files = real_corpus(corpus, args.real) if args.real else generate(corpus, args.files)
         cache = work / "cache"
         snapshot = work / "src"
         shutil.rmtree(snapshot, ignore_errors=True)

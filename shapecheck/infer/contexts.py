@@ -28,6 +28,7 @@ import libcst as cst
 from shapecheck.infer.ops.registry import ShapeFinding
 
 MAX_CALL_DEPTH = 8  # driver -> train() -> model() -> Block -> Attention -> helper ...
+MAX_BLIND_DEPTH = 2  # a call that passes nothing known (a function's own run calling helpers)
 MAX_RUNS = 400  # callee bodies actually run per file (memo hits are free)
 
 

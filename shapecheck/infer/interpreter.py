@@ -39,7 +39,7 @@ import libcst as cst
 from shapecheck.infer import messages
 from shapecheck.infer.annotations import annotation_value, bind, check
 from shapecheck.infer.conditions import compare, reads_shape, truth
-from shapecheck.infer.contexts import MAX_CALL_DEPTH, CallContexts, Summary, dedupe
+from shapecheck.infer.contexts import MAX_BLIND_DEPTH, MAX_CALL_DEPTH, CallContexts, Summary, dedupe
 from shapecheck.infer import sources
 from shapecheck.infer.joins import join, join_env
 from shapecheck.infer.ops import registry
@@ -1166,7 +1166,8 @@ class Interpreter:
         key = contexts.key(fn, obj, actual)
         found = contexts.memo.get(key)
         if found is None:
-            if frame.depth >= MAX_CALL_DEPTH or contexts.runs <= 0 or key in contexts.active or contexts.on_stack(fn):
+            limit = MAX_CALL_DEPTH if _informative(actual, obj) else MAX_BLIND_DEPTH
+            if frame.depth >= limit or contexts.runs <= 0 or key in contexts.active or contexts.on_stack(fn):
                 return UNKNOWN  # too deep, over budget, or recursive: unknown, never a guess
             contexts.runs -= 1
             contexts.active.add(key)
@@ -1403,6 +1404,21 @@ def _dict_update(current: DictValue, other: Value | None, kwargs: dict[str, Valu
         partial = partial or other.partial
     merged.update(kwargs)
     return DictValue(tuple(merged.items()), partial)
+
+
+def _informative(actual: dict[str, Value], receiver: object) -> bool:
+    """Whether a call passes something a context-free run does not know: a tensor of known
+    rank, a dataset, a config object, a number."""
+    for v in actual.values():
+        if v is receiver:
+            continue
+        if isinstance(v, TensorValue) and v.shape.rank is not None:
+            return True
+        if isinstance(v, (DataValue, DictValue, ConstValue, DimValue)) and not (isinstance(v, ConstValue) and v.value is None):
+            return True
+        if isinstance(v, ObjectValue) or (isinstance(v, TupleValue) and any(isinstance(i, TensorValue) for i in v.items)):
+            return True
+    return False
 
 
 def _join_all(values: Sequence[Value]) -> Value:
