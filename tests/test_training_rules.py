@@ -628,6 +628,43 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "callback object restores train mode": """
+class SampleLogger:
+    def on_epoch_end(self, model, epoch):
+        model.eval()
+        with torch.no_grad():
+            print(epoch, model(torch.randn(1, 8)))
+        model.train()
+
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+logger = SampleLogger()
+model.train()
+for epoch in range(10):
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    logger.on_epoch_end(model, epoch)
+""",
+    "callback function passed to fit(); fit() sets train mode each epoch": """
+def log_samples(net, epoch):
+    net.eval()
+    with torch.no_grad():
+        print(epoch, net(torch.randn(1, 8)))
+
+def fit(model, opt, loader, epochs, on_epoch_end):
+    for epoch in range(epochs):
+        model.train()
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        on_epoch_end(model, epoch)
+
+model = Net()
+fit(model, optim.SGD(model.parameters(), lr=0.1), [], 10, on_epoch_end=log_samples)
+""",
     "@torch.no_grad() evaluation helper without a loop that calls eval()": """
 model = Net()
 optimizer = optim.Adam(model.parameters(), lr=0.01)
@@ -787,6 +824,66 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "callback object switches the model to eval and never back": """
+class SampleLogger:
+    def __init__(self, every):
+        self.every = every
+
+    def on_epoch_end(self, model, epoch):
+        model.eval()
+        with torch.no_grad():
+            print(epoch, model(torch.randn(1, 8)))
+
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+logger = SampleLogger(1)
+model.train()
+for epoch in range(10):
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    logger.on_epoch_end(model, epoch)  # SC211
+""",
+    "callback function passed to fit() switches to eval and never back": """
+def log_samples(net, epoch):
+    net.eval()
+    with torch.no_grad():
+        print(epoch, net(torch.randn(1, 8)))
+
+def fit(model, opt, loader, epochs, on_epoch_end):
+    model.train()
+    for epoch in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        on_epoch_end(model, epoch)  # SC211
+
+model = Net()
+fit(model, optim.SGD(model.parameters(), lr=0.1), [], 10, on_epoch_end=log_samples)
+""",
+    "one of a list of callbacks switches to eval": """
+def log_samples(net, epoch):
+    net.eval()
+    with torch.no_grad():
+        print(epoch, net(torch.randn(1, 8)))
+
+def save(net, epoch):
+    torch.save(net.state_dict(), f"ckpt{epoch}.pt")
+
+callbacks = [save, log_samples]
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+model.train()
+for epoch in range(10):
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    for cb in callbacks:
+        cb(model, epoch)  # SC211
+""",
     "@torch.no_grad() evaluation helper without a loop never calls eval() (PyG full-batch test)": """
 model = Net()
 optimizer = optim.Adam(model.parameters(), lr=0.01)

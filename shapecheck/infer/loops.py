@@ -6,7 +6,10 @@ function body, the module body and each loop body is turned into a small tree of
 (`Loop`, may run 0..n times), `try` (`Try`) and exits (`return`/`break`/`continue`/`raise`).
 Calls of functions and methods defined in this file are inlined (up to 3 levels, cycles cut),
 with their parameters renamed to the caller's arguments, so a helper that zeroes gradients or
-sets `model.train()` counts where it is called.
+sets `model.train()` counts where it is called. That covers `self.helper()`, methods of objects of
+plain classes of this file (`logger.on_epoch_end(model)`: `self` becomes `logger`) and callbacks:
+`cb(model)` with `cb` a parameter every same-file caller binds to a function of this file, or
+iterating a list of such functions (each candidate is one arm of a `Branch`).
 
 Events (what a call means, decided by the role of its receiver, never its name):
 
@@ -324,6 +327,19 @@ class TreeBuilder:
             body = self._block(callee.body, inner_subst, (*stack, id(callee)), at)
             seq.items.append(Inline(at, body))
             return
+        callbacks = self._callbacks(call)
+        if callbacks and len(stack) < MAX_INLINE_DEPTH:
+            # one of several same-file functions runs here (a callback): each is a possible path
+            arms = []
+            for cb in callbacks:
+                if id(cb) in stack:
+                    continue
+                inner_subst = self._bind_args(cb, call, subst)
+                arms.append(Seq([Inline(at, self._block(cb.body, inner_subst, (*stack, id(cb)), at))]))
+            if arms:
+                seq.items.append(Ev("call-site", call, at))
+                seq.items.append(Branch(arms) if len(arms) > 1 else arms[0])
+            return
         if isinstance(func, (cst.Name, cst.Attribute)) and b.role(func, call) is Role.MODEL:
             seq.items.append(Ev("model-call", call, at, self._key(func, subst), Role.MODEL))
 
@@ -342,15 +358,76 @@ class TreeBuilder:
                 methods = b.methods.get((cls.node, func.attr.value), [])
                 if len(methods) == 1:
                     return methods[0]
+                return None
+            # `logger.on_epoch_end(model)`: a method of an instance of a plain class of this file
+            # (a callback, a logger, a trainer); modules, optimizers... are not entered here
+            if isinstance(func.value, (cst.Name, cst.Attribute)):
+                owner = b.model_class(func.value, call)
+                if isinstance(owner, cst.ClassDef) and b.class_role(owner) is None and owner.name.value not in b.functions:
+                    methods = b.methods.get((owner, func.attr.value), [])
+                    if len(methods) == 1 and not _is_static(methods[0]):
+                        return methods[0]
         return None
+
+    def _callbacks(self, call: cst.Call) -> list[cst.FunctionDef]:
+        """Same-file functions a callback call may run: `cb(model)` where `cb` iterates a
+        list/tuple of function names (`for cb in [log, save]:`), or is a parameter to which every
+        same-file caller passes a function name (`fit(..., on_epoch_end=log_samples)`).
+        Empty when any candidate is not a function of this file."""
+        func = call.func
+        if not isinstance(func, cst.Name):
+            return []
+        b = self.b
+        defs = b.definitions(func, call)
+        if len(defs) != 1:
+            return []
+        d = defs[0]
+        names: list[cst.BaseExpression] = []
+        if d.kind == "for" and d.target is not None and isinstance(d.value, (cst.Name, cst.List, cst.Tuple)):
+            seq = d.value
+            if isinstance(seq, cst.Name):
+                values = b.assigned(seq, call)
+                if len(values) != 1 or not isinstance(values[0], (cst.List, cst.Tuple)):
+                    return []
+                seq = values[0]
+            names = [e.value for e in seq.elements]  # type: ignore[union-attr]
+        elif d.kind == "param" and isinstance(d.value, cst.Param):
+            owner = b.enclosing_function(d.value)
+            if owner is None:
+                return []
+            scope = b.scopes[owner]
+            name = d.value.name.value
+            pos = scope.param_order.index(name) if name in scope.param_order else -1
+            for caller, bound in b.callers(owner):
+                arg = next((a.value for a in caller.args if a.keyword is not None and a.keyword.value == name), None)
+                positional = [a for a in caller.args if a.keyword is None and not a.star]
+                index = pos - 1 if bound else pos
+                if arg is None and 0 <= index < len(positional):
+                    arg = positional[index].value
+                if arg is None:
+                    return []
+                names.append(arg)
+        out: list[cst.FunctionDef] = []
+        for n in names:
+            if not isinstance(n, cst.Name):
+                return []
+            fdefs = b.definitions(n, n)
+            if len(fdefs) != 1 or fdefs[0].kind != "def" or not isinstance(fdefs[0].value, cst.FunctionDef):
+                return []
+            if fdefs[0].value not in out:
+                out.append(fdefs[0].value)
+        return out
 
     def _bind_args(self, callee: cst.FunctionDef, call: cst.Call, subst: dict[str, str]) -> dict[str, str]:
         """Callee parameter -> caller's argument text (dotted arguments only)."""
         params = [p for p in (*callee.params.posonly_params, *callee.params.params)]
         bound = isinstance(call.func, cst.Attribute) or callee.name.value == "__init__"
         if bound and params:
-            # `self.helper(x)`: self stays self
-            out = {params[0].name.value: subst.get("self", "self") if params[0].name.value == "self" else params[0].name.value}
+            # `self.helper(x)`: self stays self; `logger.on_epoch_end(m)`: self is `logger`
+            me = params[0].name.value
+            recv = call.func.value if isinstance(call.func, cst.Attribute) else None
+            recv_key = self._key(recv, subst) if recv is not None else None
+            out = {me: recv_key if recv_key is not None else (subst.get("self", "self") if me == "self" else me)}
             params = params[1:]
         else:
             out = {}
@@ -409,6 +486,10 @@ def _chain_mode(call: cst.Call) -> str | None:
         # parameter, the caller's); not a freshly built model
         return None
     return "train"
+
+
+def _is_static(func: cst.FunctionDef) -> bool:
+    return any(isinstance(d.decorator, cst.Name) and d.decorator.value in ("staticmethod", "classmethod") for d in func.decorators)
 
 
 def _params_arg(call: cst.Call) -> cst.BaseExpression | None:

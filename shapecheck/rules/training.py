@@ -778,7 +778,9 @@ class TrainModeNotRestored(_LoopRule):
     """## What it does
     Flags `model.eval()` (directly, or in a helper called) inside a loop that trains that model
     when the loop never calls `model.train()` (directly or in a helper): the next iteration's
-    `backward()` then runs in eval mode.
+    `backward()` then runs in eval mode. Helpers include callbacks of the same file: a method of
+    a callback/logger object (`logger.on_epoch_end(model)`), a function passed as an argument
+    (`fit(..., on_epoch_end=log_samples)`) or iterated from a list (`for cb in callbacks:`).
 
     ## Why is this bad?
     A validation pass at the end of each epoch leaves the model in eval mode: from the second
