@@ -438,3 +438,51 @@ def test_trainer_parameter_handed_to_an_optimizer_is_a_model() -> None:
     b = Bindings.from_source(textwrap.dedent(src))
     attr = next(n for n in b.nodes(cst.Attribute) if n.attr.value == "model" and isinstance(b.parent(n), cst.Expr))
     assert b.role(attr) is Role.MODEL
+
+
+def test_stochastic_layers_of_imported_blocks() -> None:
+    # a model of this file built from layers of another library: plain graph/conv layers
+    # have no mode-dependent behaviour; a dropout argument says yes; unknown blocks may
+    src = """
+    import torch.nn as nn
+    from torch_geometric.nn import GCNConv, GATConv, GraphNorm
+    from blocks import Encoder
+
+    class GCN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(16, 32)
+            self.head = nn.Sequential(nn.ReLU(), nn.Linear(32, 2))
+
+    class GAT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GATConv(16, 8, heads=8, dropout=0.6)
+
+    class GATNoDrop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GATConv(16, 8, heads=8, dropout=0.0)
+
+    class Normed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = GraphNorm(16)
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = Encoder(16)
+
+    a, b, c, d, e = GCN(), GAT(), GATNoDrop(), Normed(), Wrapped()
+    a, b, c, d, e
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    verdicts = {n: b.stochastic_layers(_last_name(b, n)) for n in "abcde"}
+    assert verdicts == {
+        "a": Stochastic.NO,
+        "b": Stochastic.YES,
+        "c": Stochastic.NO,
+        "d": Stochastic.MAYBE,
+        "e": Stochastic.MAYBE,
+    }

@@ -628,6 +628,31 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "evaluation of a graph model without dropout or batchnorm (PyG graphland)": """
+from torch_geometric.nn import GCNConv
+
+class GCN(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.conv = GCNConv(16, hidden)
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, x, edge_index):
+        return self.head(self.conv(x, edge_index))
+
+model = GCN(64)
+optimizer = optim.Adam(model.parameters(), lr=1e-3)
+
+@torch.no_grad()
+def evaluate(data):
+    return model(data.x, data.edge_index).argmax(1)
+
+for step in range(100):
+    optimizer.zero_grad()
+    F.cross_entropy(model(data.x, data.edge_index), data.y).backward()
+    optimizer.step()
+    evaluate(data)
+""",
     "callback object restores train mode": """
 class SampleLogger:
     def on_epoch_end(self, model, epoch):
@@ -824,6 +849,31 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "evaluation of a graph model with attention dropout, never in eval mode": """
+from torch_geometric.nn import GATConv
+
+class GAT(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.conv = GATConv(16, hidden, heads=8, dropout=0.6)
+        self.head = nn.Linear(8 * hidden, 2)
+
+    def forward(self, x, edge_index):
+        return self.head(self.conv(x, edge_index))
+
+model = GAT(8)
+optimizer = optim.Adam(model.parameters(), lr=5e-3)
+
+@torch.no_grad()
+def evaluate(data):
+    return model(data.x, data.edge_index).argmax(1)  # SC210
+
+for step in range(100):
+    optimizer.zero_grad()
+    F.cross_entropy(model(data.x, data.edge_index), data.y).backward()
+    optimizer.step()
+    evaluate(data)
+""",
     "callback object switches the model to eval and never back": """
 class SampleLogger:
     def __init__(self, every):

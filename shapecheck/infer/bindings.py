@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import re
 from collections.abc import Iterator
 from typing import TypeVar
 from dataclasses import dataclass, field
@@ -1037,9 +1038,10 @@ class Bindings:
         YES: its class (or a local class it builds, or a local base) creates `nn.Dropout*`,
         `nn.BatchNorm*`, `nn.InstanceNorm*(track_running_stats=True)`, RNNs/Transformers with
         dropout, or calls `F.dropout*` without `training=False`. NO: a local class that builds
-        only known deterministic `torch.nn` layers. MAYBE: the class is not in this file
-        (torchvision models, `timm.create_model`, parameters from unknown callers), or it builds
-        things we cannot see.
+        only known deterministic `torch.nn` layers, or plain layers of other libraries
+        (`GCNConv(16, 32)`: see `_imported_layer_stochastic`). MAYBE: the class is not in this
+        file (torchvision models, `timm.create_model`, parameters from unknown callers), or it
+        builds blocks we cannot see (`Encoder(cfg)` from another module).
         """
         cls = self.model_class(expr, at)
         if isinstance(cls, cst.ClassDef):
@@ -1149,8 +1151,40 @@ class Bindings:
             elif q not in _BUILTINS and not q.startswith(("torch.", "typing.", "collections.", "numpy.")) and q.rsplit(".", 1)[-1][:1].isupper():
                 # an imported class (`self.encoder = Encoder(...)` from another module): may have them;
                 # lowercase helpers (`make_layer(...)`) are not followed and assumed not to
-                verdict = Stochastic.MAYBE
+                v = _imported_layer_stochastic(q.rsplit(".", 1)[-1], node)
+                if v is Stochastic.YES:
+                    return v
+                if v is Stochastic.MAYBE:
+                    verdict = Stochastic.MAYBE
         return verdict
+
+
+_DROPOUT_KWARGS = frozenset(
+    {"dropout", "drop", "p_drop", "drop_rate", "dropout_rate", "dropout_p", "drop_prob", "attn_drop", "proj_drop",
+     "attn_dropout", "drop_path", "drop_path_rate", "attention_dropout", "hidden_dropout"}
+)
+_MODE_DEPENDENT_NAME = re.compile(r"Dropout|BatchNorm|BN|Norm(?!.*(Layer|RMS))")
+_PLAIN_LAYER_NAME = re.compile(r"(Conv|Linear|Embedding|Pool|Pooling|Aggregation|Aggr)(\d?d?)?$")
+
+
+def _imported_layer_stochastic(name: str, call: cst.Call) -> Stochastic:
+    """An imported layer class built inside a model of this file (`GCNConv(16, 32)`,
+    `GATConv(8, 8, dropout=0.6)`, `Encoder(cfg)`): YES with a non-zero dropout argument, NO with
+    a zero one, MAYBE for blocks named like norms/dropout or blocks we know nothing about, NO for
+    plain layers of graph/vision libraries (`*Conv`, `*Linear`, `*Pool`...), which have no
+    mode-dependent behaviour unless given a dropout."""
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value in _DROPOUT_KWARGS:
+            if isinstance(a.value, (cst.Integer, cst.Float)):
+                return Stochastic.NO if _is_zero(a.value) else Stochastic.YES
+            return Stochastic.YES if not _is_false(a.value) else Stochastic.NO
+    if name in ("LayerNorm", "RMSNorm") or name.endswith(("LayerNorm", "RMSNorm")):
+        return Stochastic.NO
+    if _MODE_DEPENDENT_NAME.search(name):
+        return Stochastic.MAYBE
+    if _PLAIN_LAYER_NAME.search(name):
+        return Stochastic.NO
+    return Stochastic.MAYBE
 
 
 def _is_false(node: cst.BaseExpression) -> bool:

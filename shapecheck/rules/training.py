@@ -614,7 +614,8 @@ class EvalWithoutEvalMode(_LoopRule):
 
     ## Example context
     Silent when the model has no Dropout/BatchNorm-like layer (a local class built only from
-    `Linear`, `Conv`, activations...), when the function deliberately calls `.train()` (Monte
+    `Linear`, `Conv`, activations, or plain layers of other libraries such as PyG's `GCNConv`
+    without a `dropout=` argument), when the function deliberately calls `.train()` (Monte
     Carlo dropout), and when the mode cannot be known (an evaluation function whose callers are
     in another file). Models from other files, `torchvision`/`timm` are assumed to have such
     layers. Loops in pytest `test_*` functions are not evaluation loops.
