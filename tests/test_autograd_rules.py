@@ -395,3 +395,37 @@ def test_sc405_fix_is_safe_only_on_known_modules() -> None:
     known, unknown = lint_snippet(source, ["SC405"])
     assert known.fix is not None and known.fix.applicability == Applicability.SAFE
     assert unknown.fix is not None and unknown.fix.applicability == Applicability.UNSAFE
+
+
+def test_sc401_terms_of_one_forward_summed_and_returned_are_the_loss() -> None:
+    source = """
+    import torch.nn.functional as F
+
+    def deep_supervision_loss(outputs, target):
+        total = 0.0
+        for out in outputs:
+            total += F.cross_entropy(out, target)
+        return total
+
+    class Criterion:
+        def __call__(self, preds, targets, weights):
+            loss = 0
+            for p, t, w in zip(preds, targets, weights):
+                loss = loss + w * F.l1_loss(p, t)
+            return loss
+    """
+    assert lint_snippet(source, ["SC401"]) == []
+
+
+def test_sc401_fix_is_unsafe_when_the_total_is_returned() -> None:
+    source = """
+    import torch.nn.functional as F
+
+    def validate(model, loader):
+        total = 0
+        for x, y in loader:
+            total = total + F.mse_loss(model(x), y)
+        return total / len(loader)
+    """
+    (diag,) = lint_snippet(source, ["SC401"])
+    assert diag.fix is not None and diag.fix.applicability is Applicability.UNSAFE

@@ -55,6 +55,32 @@ def _is_tensor_init(flow: Flow, expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.Call) and (flow.ctx.qualify(expr.func) or "") in _TENSOR_FACTORIES
 
 
+_DATA_WORDS = ("loader", "batch", "dataset", "data", "iterator", "epoch", "steps")
+_EVAL_WORDS = ("valid", "eval", "test", "infer", "predict", "score")
+
+
+def _data_loop(flow: Flow, loop: cst.CSTNode, fn: cst.FunctionDef | None) -> bool:
+    """A loop over batches (a loader, batches, a dataset) or inside an evaluation function:
+    each iteration runs a new forward pass, as opposed to a loop over the terms of one."""
+    if fn is not None and any(w in fn.name.value.lower() for w in _EVAL_WORDS):
+        return True
+    if not isinstance(loop, cst.For):
+        return isinstance(loop, cst.While)
+    names = {n.value.lower() for n in _names_in(loop.iter)}
+    return any(w in n for n in names for w in _DATA_WORDS)
+
+
+def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
+    out: list[cst.Name] = []
+    stack = [expr]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Name):
+            out.append(cur)
+        stack.extend(cur.children)
+    return out
+
+
 class LossAccumulatedWithGraph(LintRule):
     """## What it does
     Flags `total += loss` (and `total = total + loss`, `total += loss * n`, `self.total += loss`)
@@ -77,9 +103,13 @@ class LossAccumulatedWithGraph(LintRule):
     becomes a float and `total.item()` would fail. On an attribute (`self.total += loss`) it is
     unsafe unless the attribute starts as a tensor: other methods may use it.
 
+    The fix is unsafe as well when `total` leaves the function (returned, yielded, passed to a
+    call other than `print`): a caller may use it as a tensor.
+
     ## Known problems
     Summing several losses on purpose before one `backward()` is fine and stays silent when the
-    sum itself is backpropagated (`total.backward()`).
+    sum itself is backpropagated (`total.backward()`), or when the terms of one forward pass are
+    summed in a loop that is not over batches and the sum is returned (the caller's loss).
     """
 
     CODE = "SC401"
@@ -333,9 +363,13 @@ def epoch(model, loader, opt):
             return
         if any(r == total for r, _ in backwards):
             return
+        if not backwards and not attr and self._escapes(flow, total, node) and not _data_loop(flow, loops[0], fn):
+            # `for out, tgt in zip(outputs, targets): total += mse(out, tgt)` then `return total`:
+            # the terms of one forward pass summed into the loss the caller backpropagates
+            return
         new = cst.Call(func=cst.Attribute(value=loss, attr=cst.Name("item")))
         safe = all(b.value is not None and _is_tensor_init(flow, b.value) for b in binds) or (
-            not attr and not self._used_as_tensor(flow, total, node)
+            not attr and not self._used_as_tensor(flow, total, node) and not self._escapes(flow, total, node)
         )
         msg = f"Accumulate `{_code(loss)}.item()`"
         fix = Fix.safe(msg, NodeEdit(loss, new)) if safe else Fix.unsafe(msg, NodeEdit(loss, new))
@@ -350,6 +384,25 @@ def epoch(model, loader, opt):
             ],
             fix=fix,
         )
+
+    def _escapes(self, flow: Flow, name: str, at: cst.CSTNode) -> bool:
+        """`total` (or an expression of it) is returned, yielded or handed to a call other than
+        print/format: the caller may use it as a tensor, so making it a float changes it."""
+        scope = flow.scope_of(at)
+        for use in flow.uses_of(name, scope):
+            cur: cst.CSTNode = use
+            parent = flow.parents.get(cur)
+            while isinstance(parent, (cst.BinaryOperation, cst.UnaryOperation, cst.Tuple, cst.Element, cst.List)):
+                cur, parent = parent, flow.parents.get(parent)
+            if isinstance(parent, (cst.Return, cst.Yield)):
+                return True
+            if isinstance(parent, cst.Arg):
+                call = flow.parents.get(parent)
+                if isinstance(call, cst.Call) and not (
+                    isinstance(call.func, cst.Name) and call.func.value in ("print", "float", "round", "str", "format", "int")
+                ):
+                    return True
+        return False
 
     def _used_as_tensor(self, flow: Flow, name: str, at: cst.CSTNode) -> bool:
         scope = flow.scope_of(at)
