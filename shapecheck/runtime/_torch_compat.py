@@ -50,6 +50,19 @@ def _is_compiling_fn() -> Any:
 is_compiling = _is_compiling_fn()
 
 
+def _is_fx_tracing_fn() -> Any:
+    fn = getattr(getattr(torch, "fx", None), "_symbolic_trace", None)
+    for name in ("is_fx_symbolic_tracing", "is_fx_tracing"):  # the latter warns in torch >= 2.9
+        found = getattr(fn, name, None)
+        if found is not None:
+            return found
+    return lambda: False
+
+
+#: True while `torch.fx.symbolic_trace` runs: arguments are Proxies, not tensors.
+is_fx_tracing = _is_fx_tracing_fn()
+
+
 def dispatch_mode_base() -> type:
     """`TorchDispatchMode`: sees every ATen op, forward and backward."""
     require_torch("trace")

@@ -21,21 +21,23 @@ calls straight through.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
 import sys
 import typing
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 import torch
 
-from shapecheck.runtime._torch_compat import is_compiling
+from shapecheck.runtime._torch_compat import is_compiling, is_fx_tracing
 from shapecheck.runtime.errors import Binding, ShapeError, ShapeReport, format_report
 from shapecheck.runtime.findings import shown_path
-from shapecheck.runtime.specs import Spec, check_value, compile_annotation, describe
+from shapecheck.runtime.specs import ARGS_KEY, Spec, check_value, compile_annotation, describe, jaxtyping_memo_stack
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,6 +85,7 @@ class _Plan:
     defined_at: str
     is_method: bool = False  # first parameter is `self`: seed the memo from the instance
     dims: set[str] = field(default_factory=set)
+    needs_arguments: bool = False  # an f-string dim ("{self.size}") reads the call's arguments
 
 
 def _compile(annotation: Any) -> AnySpec | None:
@@ -168,6 +171,8 @@ def _plan(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
         is_method=bool(names) and names[0] == "self",
     )
     plan.dims = set().union(*(_spec_dims(p.spec) for p in params), _spec_dims(ret))
+    plan.needs_arguments = ARGS_KEY in plan.dims
+    plan.dims.discard(ARGS_KEY)
     return plan
 
 
@@ -282,7 +287,9 @@ def _bindings(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any], seed: 
               owner: str) -> tuple[list[Binding], dict[str, Any]]:
     """Recheck the arguments one by one to learn which argument bound each dim."""
     memo: dict[str, Any] = dict(seed)
-    origins = {k: f"{owner}({k}={v})" for k, v in seed.items()}
+    if plan.needs_arguments:
+        memo[ARGS_KEY] = _arguments(plan, args, kwargs)
+    origins = {k: f"{owner}({k}={v})" for k, v in seed.items() if k != ARGS_KEY}
     for p in plan.params:
         values = list(enumerate(args[p.index:])) if p.star else []
         if not p.star:
@@ -300,7 +307,14 @@ def _bindings(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any], seed: 
 
 
 def _table(memo: dict[str, Any], origins: dict[str, str]) -> list[Binding]:
-    return [Binding(k, v, origins.get(k, "?")) for k, v in memo.items() if not k.endswith("#")]
+    return [Binding(k, v, origins.get(k, "?")) for k, v in memo.items() if not k.endswith("#") and k != ARGS_KEY]
+
+
+def _arguments(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by name (what jaxtyping's f-string dims and isinstance checks see)."""
+    named = dict(zip(plan.names if plan.star_index < 0 else plan.names[:plan.star_index], args))
+    named.update(kwargs)
+    return named
 
 
 def _devices(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, str]:
@@ -310,6 +324,7 @@ def _devices(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict
 def _raise(plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any], seed: dict[str, Any],
            subject: str, reason: str, spec: AnySpec | None, value: Any) -> typing.NoReturn:
     owner = type(args[0]).__name__ if args and seed else ""
+    seed = {k: v for k, v in seed.items() if k != ARGS_KEY}
     # The table shows what the arguments bound: what a return value is judged against.
     bindings, _ = _bindings(plan, args, kwargs, seed, owner)
     report = ShapeReport(
@@ -382,25 +397,27 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
     params, ret, check_devices = plan.params, plan.ret, plan.devices
     if not params and ret is None and not check_devices:
         return fn
-    compiling = is_compiling
+    compiling, fx_tracing = is_compiling, is_fx_tracing
     is_method = plan.is_method
     no_seed: dict[str, Any] = {}
     # Memo of passed checks: the outcome is a function of the shapes and dtypes alone, so a
     # training loop that calls with the same shapes pays for a dict lookup, not a re-check.
     # When every positional parameter is annotated and the call is positional (the usual
     # `forward(self, x)`), the key also holds the devices, so a hit skips the device check too.
+    # An f-string dim ("{self.size}") depends on more than shapes: such plans are not memoised.
     passed: dict[Any, dict[str, Any]] = {}
     returned_ok: set[Any] = set()
     tensor, parameter = torch.Tensor, torch.nn.Parameter
-    fast = _fast_indices(plan)
+    fast = _fast_indices(plan) if not plan.needs_arguments else None
     nargs = len(plan.names)
+    needs_arguments = plan.needs_arguments
+    memo_stack = jaxtyping_memo_stack
 
-    @functools.wraps(fn)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        if compiling():
-            return fn(*args, **kwargs)
+    def check_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """Check the arguments; (memo key, bindings, instance seed)."""
         if is_method and args:
-            seed = getattr(args[0], "__dict__", no_seed).get(_INSTANCE_DIMS, no_seed)
+            seed = getattr(args[0], "__dict__", None)
+            seed = seed.get(_INSTANCE_DIMS, no_seed) if seed is not None else _slot_dims(args[0])
         else:
             seed = no_seed
         key: Any = None
@@ -417,13 +434,15 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
                     break
             if parts is not None:
                 key, with_devices = tuple(parts), True
-        if key is None:
+        if key is None and not needs_arguments:
             key = _shape_key(plan, args, kwargs)
         if key is not None and seed:
             key = (key, tuple(seed.items()))
         memo = passed.get(key) if key is not None else None
         if memo is None:
             memo = dict(seed) if seed else {}
+            if needs_arguments:
+                memo[ARGS_KEY] = _arguments(plan, args, kwargs)
             if params:
                 subject, reason, spec, value = _check_args(plan, args, kwargs, memo)
                 if reason:
@@ -437,18 +456,96 @@ def _wrap(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
                 passed[key] = memo
         elif check_devices and not with_devices and (reason := _device_problem(plan, args, kwargs)):
             _raise(plan, args, kwargs, seed, "arguments", reason, None, None)
-        out = fn(*args, **kwargs)
-        if ret is not None:
-            rkey = (key, out.shape, out.dtype) if key is not None and type(out) is tensor else None
-            if rkey is None or rkey not in returned_ok:
-                if (reason := _check_any(ret, out, dict(memo))):
-                    _raise(plan, args, kwargs, seed, "return value", reason, ret, out)
-                if rkey is not None:
-                    returned_ok.add(rkey)
-        return out
+        return key, memo, seed
 
-    checked.__shapecheck_plan__ = plan  # type: ignore[attr-defined]
-    return checked
+    def check_return(key: Any, memo: dict[str, Any], seed: dict[str, Any], out: Any,
+                     args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        rkey = (key, out.shape, out.dtype) if key is not None and type(out) is tensor else None
+        if rkey is None or rkey not in returned_ok:
+            if (reason := _check_any(ret, out, dict(memo))):  # type: ignore[arg-type]
+                _raise(plan, args, kwargs, seed, "return value", reason, ret, out)
+            if rkey is not None:
+                returned_ok.add(rkey)
+
+    def enter(memo: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
+        """Make the call's bindings jaxtyping's current memo, so `isinstance(x, Float[Tensor, "b"])`
+        in the body sees them (jaxtyping's own decorator does the same)."""
+        stack = memo_stack()
+        if stack is None:
+            return None
+        single = {k: v for k, v in memo.items() if k[0] not in "*{"}
+        variadic = {k[1:]: (bool(memo.get(k + "#")), v) for k, v in memo.items() if k[0] == "*" and k[-1] != "#"}
+        arguments = memo.get(ARGS_KEY) or _arguments(plan, args, kwargs)
+        stack.append((single, variadic, {}, arguments))
+        return stack
+
+    if inspect.iscoroutinefunction(fn):
+        async def checked_async(*args: Any, **kwargs: Any) -> Any:
+            if compiling() or fx_tracing():
+                return await fn(*args, **kwargs)
+            key, memo, seed = check_call(args, kwargs)
+            out = await fn(*args, **kwargs)
+            if ret is not None:  # the annotation of a coroutine function describes the awaited value
+                check_return(key, memo, seed, out, args, kwargs)
+            return out
+
+        wrapper: Callable[..., Any] = functools.wraps(fn)(checked_async)
+    elif inspect.isgeneratorfunction(fn):
+        def checked_gen(*args: Any, **kwargs: Any) -> Any:
+            if not (compiling() or fx_tracing()):
+                check_call(args, kwargs)
+            return (yield from fn(*args, **kwargs))
+
+        wrapper = functools.wraps(fn)(checked_gen)
+    elif inspect.isasyncgenfunction(fn):
+        async def checked_asyncgen(*args: Any, **kwargs: Any) -> Any:
+            if not (compiling() or fx_tracing()):
+                check_call(args, kwargs)
+            async for item in fn(*args, **kwargs):
+                yield item
+
+        wrapper = functools.wraps(fn)(checked_asyncgen)
+    else:
+        depth = [0, 0]  # active calls of this function (recursion), recursion limit we raised from
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if compiling() or fx_tracing():
+                return fn(*args, **kwargs)
+            key, memo, seed = check_call(args, kwargs)
+            stack = enter(memo, args, kwargs)
+            depth[0] += 1
+            if depth[0] > _DEEP:
+                _deepen(depth)
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if stack is not None:
+                    stack.pop()
+                if depth[1] and not depth[0]:
+                    sys.setrecursionlimit(depth[1])
+                    depth[1] = 0
+            if ret is not None:
+                check_return(key, memo, seed, out, args, kwargs)
+            return out
+
+        wrapper = functools.wraps(fn)(checked)
+    wrapper.__shapecheck_plan__ = plan  # type: ignore[attr-defined]
+    return wrapper
+
+
+_DEEP = 64  # recursion depth of one checked function after which our frames stop counting
+
+
+def _deepen(depth: list[int]) -> None:
+    """Each checked call adds one frame; a recursive function would hit RecursionError at half its
+    usual depth. Past `_DEEP` levels, lift the limit by the frames we added (restored on return)."""
+    limit = sys.getrecursionlimit()
+    if not depth[1]:
+        depth[1] = limit
+    want = depth[1] + depth[0] + 8
+    if limit < want:
+        sys.setrecursionlimit(want + 64)
 
 
 def _plan_dims(wrapped: Any) -> set[str]:
@@ -461,34 +558,158 @@ def _wrap_member(member: Any, devices: bool, cross_device: Iterable[str],
     if isinstance(member, (staticmethod, classmethod)):
         inner = _wrap(member.__func__, devices, cross_device, localns)
         return type(member)(inner), _plan_dims(inner)
+    if isinstance(member, property):
+        fget = _wrap(member.fget, devices, cross_device, localns) if member.fget else None
+        fset = _wrap(member.fset, devices, cross_device, localns) if member.fset else None
+        return property(fget, fset, member.fdel, member.__doc__), _plan_dims(fget) | _plan_dims(fset)
     wrapped = _wrap(member, devices, cross_device, localns)
     return wrapped, _plan_dims(wrapped)
+
+
+def _member_function(member: Any) -> Any:
+    if isinstance(member, (staticmethod, classmethod)):
+        return member.__func__
+    if isinstance(member, property):
+        return member.fget
+    return member
 
 
 def _check_class(cls: type, devices: bool, cross_device: Iterable[str],
                  localns: dict[str, Any] | None = None) -> type:
     is_module = issubclass(cls, torch.nn.Module)
     dims: set[str] = set()
+    checked = 0
+    is_dataclass = dataclasses.is_dataclass(cls)
     for name, member in list(vars(cls).items()):
-        func = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
-        if not inspect.isfunction(func) or name == "__init__":
+        func = _member_function(member)
+        if not inspect.isfunction(func) or getattr(func, "__no_type_check__", False):
             continue
+        if name == "__init__" and (is_dataclass or not _has_arrays(func, localns)):
+            continue  # a dataclass's fields are checked after __init__ (below), as jaxtyping does
         if name != "forward" and not _has_arrays(func, localns):
             continue
         wrapped, member_dims = _wrap_member(member, devices, cross_device, localns)
         dims |= member_dims
+        checked += 1
         setattr(cls, name, wrapped)
     if is_module and "forward" not in vars(cls):
         forward = getattr(cls, "forward", None)
         if inspect.isfunction(forward) and not hasattr(forward, "__shapecheck_plan__"):
             wrapped = _wrap(forward, devices, cross_device, localns)
             dims |= _plan_dims(wrapped)
+            checked += wrapped is not forward
             cls.forward = wrapped  # type: ignore[attr-defined]
+    if is_dataclass:
+        fields = _field_specs(cls, localns)
+        if fields:
+            cls.__init__ = _check_fields_after(cls.__init__, fields, devices)  # type: ignore[misc]
+            checked += len(fields)
     # The constructor may be inherited (a subclass that only overrides forward).
     init = getattr(cls, "__init__", None)
     if dims and inspect.isfunction(init) and init is not torch.nn.Module.__init__:
         cls.__init__ = _bind_constructor(init, dims)  # type: ignore[misc]
+    if is_module:
+        _support_scripting(cls)
+    try:
+        cls.__shapecheck_checked__ = checked  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
     return cls
+
+
+def _support_scripting(cls: type) -> None:
+    """`torch.jit.script(model)` compiles `forward` from its source; it cannot compile our
+    wrapper (*args, **kwargs), so the scripted module runs the undecorated methods (unchecked:
+    TorchScript cannot run Python checks). `torch.fx.symbolic_trace` calls through the wrapper,
+    which steps aside while fx traces (see `is_fx_tracing`)."""
+    def __prepare_scriptable__(self: Any) -> Any:
+        import copy
+
+        clone = copy.copy(self)
+        originals = {}
+        for klass in type(self).__mro__:
+            for name, member in vars(klass).items():
+                inner = getattr(member, "__wrapped__", None)
+                if name not in originals and hasattr(member, "__shapecheck_plan__") and inner is not None:
+                    originals[name] = inner
+        plain = type(type(self).__name__, (type(self),), {**originals, "__prepare_scriptable__": None})
+        clone.__class__ = plain
+        return clone
+
+    if "__prepare_scriptable__" not in vars(cls):
+        cls.__prepare_scriptable__ = __prepare_scriptable__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    spec: AnySpec
+
+
+def _field_specs(cls: type, localns: dict[str, Any] | None) -> list[_Field]:
+    try:
+        hints = typing.get_type_hints(cls, localns=localns, include_extras=True)
+    except Exception:  # noqa: BLE001 - resolve what we can, one by one
+        hints = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            holder = type("_Annotation", (), {"__annotations__": {f.name: f.type}})
+            try:
+                hints[f.name] = typing.get_type_hints(holder, globalns=vars(sys.modules.get(cls.__module__, sys)),
+                                                      localns=localns, include_extras=True)[f.name]
+            except Exception:  # noqa: BLE001
+                continue
+    out = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        spec = _compile(hints[f.name]) if f.name in hints else None
+        if spec is not None:
+            out.append(_Field(f.name, spec))
+    return out
+
+
+def _check_fields_after(init: Callable[..., Any], fields: list[_Field], devices: bool) -> Callable[..., Any]:
+    """Check a dataclass's array fields, with dims bound across fields, once `__init__` ran."""
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if is_compiling():
+            return
+        memo: dict[str, Any] = {}
+        values = {f.name: getattr(self, f.name, None) for f in fields}
+        memo[ARGS_KEY] = {"self": self, **values}
+        for f in fields:
+            if (reason := _check_any(f.spec, values[f.name], memo)):
+                _raise_field(type(self).__qualname__, f, values, memo, reason)
+        if devices:
+            devs = {str(v.device) for v in values.values()
+                    if isinstance(v, torch.Tensor) and not _cpu_scalar(v)}
+            if len(devs) > 1:
+                report = ShapeReport(where=call_site(2), function=f"{type(self).__qualname__}.__init__",
+                                     subject="fields", reason="tensors are on different devices",
+                                     devices={n: str(v.device) for n, v in values.items()
+                                              if isinstance(v, torch.Tensor)})
+                raise ShapeError(format_report(report)) from None
+
+    return __init__
+
+
+def _raise_field(owner: str, field_: _Field, values: dict[str, Any], memo: dict[str, Any], reason: str) -> None:
+    bindings = [Binding(k, v, "fields") for k, v in memo.items() if not k.endswith("#") and k != ARGS_KEY]
+    report = ShapeReport(where=call_site(3), function=f"{owner}.__init__", subject=f"field '{field_.name}'",
+                         reason=reason, expected=field_.spec.text, actual=describe(values[field_.name]),
+                         bindings=bindings,
+                         devices={n: str(v.device) for n, v in values.items() if isinstance(v, torch.Tensor)})
+    raise ShapeError(format_report(report)) from None
+
+
+# Instance dims of objects without a `__dict__` (`__slots__`, `@dataclass(slots=True)`).
+_SLOT_DIMS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _slot_dims(obj: Any) -> dict[str, Any]:
+    try:
+        return _SLOT_DIMS.get(obj, {})
+    except TypeError:  # neither a __dict__ nor weak references: no instance dims
+        return {}
 
 
 def _has_arrays(fn: Callable[..., Any], localns: dict[str, Any] | None) -> bool:
@@ -512,8 +733,16 @@ def _bind_constructor(init: Callable[..., Any], dims: set[str]) -> Callable[...,
         bound.apply_defaults()
         values = {n: bound.arguments[n] for n in wanted
                   if type(bound.arguments.get(n)) is int}
-        if values:
-            self.__dict__[_INSTANCE_DIMS] = {**self.__dict__.get(_INSTANCE_DIMS, {}), **values}
+        if not values:
+            return
+        own = getattr(self, "__dict__", None)
+        if own is not None:
+            own[_INSTANCE_DIMS] = {**own.get(_INSTANCE_DIMS, {}), **values}
+            return
+        try:  # __slots__: kept beside the instance
+            _SLOT_DIMS[self] = {**_SLOT_DIMS.get(self, {}), **values}
+        except TypeError:
+            pass
 
     return __init__
 
@@ -532,14 +761,14 @@ def check(obj: Any = None, /, *, devices: bool = True, cross_device: Iterable[st
     """
     if obj is None:
         return lambda o: check(o, devices=devices, cross_device=cross_device)
-    if disabled():
-        return obj
+    if disabled() or getattr(obj, "__no_type_check__", False):
+        return obj  # `@typing.no_type_check` opts out, as with jaxtyping and type checkers
     cross = tuple(cross_device)
     localns = _decorating_scope()
     if isinstance(obj, type):
         return _check_class(obj, devices, cross, localns)
-    if isinstance(obj, (staticmethod, classmethod)):
-        return type(obj)(_wrap(obj.__func__, devices, cross, localns))
+    if isinstance(obj, (staticmethod, classmethod, property)):
+        return _wrap_member(obj, devices, cross, localns)[0]
     if not callable(obj):
         raise TypeError(f"shapecheck.check expects a function or a class, got {type(obj).__name__}")
     return _wrap(obj, devices, cross, localns)

@@ -34,18 +34,29 @@ def instrument_module(module: types.ModuleType) -> int:
     for name, obj in list(vars(module).items()):
         if getattr(obj, "__module__", None) != module.__name__ or getattr(obj, "__no_type_check__", False):
             continue
-        if hasattr(obj, "__shapecheck_plan__") or getattr(obj, "__shapecheck_checked__", False):
+        if hasattr(obj, "__shapecheck_plan__"):
             continue
         if inspect.isfunction(obj) and _has_arrays(obj, None):
             setattr(module, name, check(obj))
             count += 1
-        elif inspect.isclass(obj) and any(
-                inspect.isfunction(m) and not getattr(m, "__no_type_check__", False) and _has_arrays(m, None)
-                for m in vars(obj).values()):
+        elif inspect.isclass(obj) and "__shapecheck_checked__" not in vars(obj) and _mentions_arrays(obj):
             check(obj)
-            obj.__shapecheck_checked__ = True  # type: ignore[attr-defined]
-            count += 1
+            # Counted only when something of it is really checked (a method, a property, a field).
+            count += 1 if vars(obj).get("__shapecheck_checked__", 0) else 0
     return count
+
+
+def _mentions_arrays(cls: type) -> bool:
+    """A method, property or dataclass field of `cls` is annotated with a jaxtyping array."""
+    import dataclasses
+
+    from shapecheck.runtime.decorator import _field_specs, _has_arrays, _member_function
+
+    for member in vars(cls).values():
+        fn = _member_function(member)
+        if inspect.isfunction(fn) and not getattr(fn, "__no_type_check__", False) and _has_arrays(fn, None):
+            return True
+    return dataclasses.is_dataclass(cls) and bool(_field_specs(cls, None))
 
 
 class _Loader(importlib.abc.Loader):

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
-ANON, FIXED, NAMED, SYMBOLIC = 0, 1, 2, 3
+ANON, FIXED, NAMED, SYMBOLIC, FSTRING = 0, 1, 2, 3, 4
+ARGS_KEY = "{arguments}"  # memo key of the call's arguments, present when a spec has f-string dims
 
 Dim = tuple[int, Any, bool]  # (kind, payload, broadcastable)
 
@@ -52,6 +53,8 @@ class ArraySpec:
         for k, p, _ in (*self.prefix, *self.suffix):
             if k == SYMBOLIC and p is not None:
                 names |= {n.id for n in ast.walk(p) if isinstance(n, ast.Name)}
+            if k == FSTRING:
+                names.add(ARGS_KEY)
         if self.variadic_name:
             names.add(self.variadic_name)
         return names
@@ -108,7 +111,10 @@ def _compile_dim(dim: Any) -> Dim:
     if kind == "_NamedDim":
         return (NAMED, str(dim.name), bc)
     if kind == "_SymbolicDim":
-        return (SYMBOLIC, _parse_expr(str(dim.elem)), bc)
+        text = str(dim.elem)
+        if "{" in text:  # jaxtyping's f-string dims: "{dim}", "{self.size}", "{n}-1"
+            return (FSTRING, text, bc)
+        return (SYMBOLIC, _parse_expr(text), bc)
     return (ANON, None, False)
 
 
@@ -183,6 +189,41 @@ def _parse_expr(text: str) -> ast.expr | None:
     return tree
 
 
+_FIELD = re.compile(r"\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
+_PARSED: dict[str, ast.expr | None] = {}
+
+
+def format_dim(text: str, arguments: dict[str, Any]) -> tuple[ast.expr | None, str]:
+    """Fill the `{name}` / `{self.attr}` fields of an f-string dim from the call's arguments, as
+    jaxtyping does (but without `eval`: only names and attribute chains). Returns (the parsed
+    expression or None, a reason when a field cannot be filled)."""
+    def fill(match: re.Match[str]) -> str:
+        root, *attrs = match.group(1).split(".")
+        if root not in arguments:
+            raise LookupError(f"'{root}' is not an argument of the call")
+        value = arguments[root]
+        for attr in attrs:
+            value = getattr(value, attr)
+        return f"({int(value)})" if isinstance(value, int) else str(value)
+
+    try:
+        filled = _FIELD.sub(fill, text)
+    except (LookupError, AttributeError, TypeError, ValueError) as exc:
+        return None, str(exc)
+    if "{" in filled or "}" in filled:
+        return None, "only {name} and {name.attr} fields are supported"
+    if filled not in _PARSED:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[filled] = _parse_expr(filled)
+    return _PARSED[filled], ""
+
+
+def unbound_names(node: ast.expr, memo: dict[str, Any]) -> list[str]:
+    return sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(memo.get(n.id), int)
+                   and not (isinstance(n, ast.Name) and n.id in _FUNCS)})
+
+
 def eval_expr(node: ast.expr, memo: dict[str, Any]) -> int | None:
     """The value of a symbolic dim under `memo`, or None if a name is unbound."""
     if isinstance(node, ast.Constant):
@@ -251,10 +292,27 @@ def _check_dims(dims: tuple[Dim, ...], shape: tuple[int, ...] | Any, memo: dict[
         elif kind == FIXED:
             if size != payload:
                 return f"axis {axis} is {size}, but the annotation fixes it to {payload}"
-        elif payload is not None:
-            want = eval_expr(payload, memo)
-            if want is not None and want != size:
-                expr = ast.unparse(payload).replace(" ", "")
+        else:
+            if kind == FSTRING:
+                node, why = format_dim(payload, memo.get(ARGS_KEY) or {})
+                if node is None:
+                    if why:
+                        return f"dim '{payload}' (axis {axis}) cannot be evaluated: {why}"
+                    continue
+            else:
+                node = payload
+                if node is None:
+                    continue  # an expression our evaluator does not take: not checked
+            want = eval_expr(node, memo)
+            expr = payload if kind == FSTRING else ast.unparse(node).replace(" ", "")
+            if want is None:
+                missing = unbound_names(node, memo)
+                if missing:  # jaxtyping raises here too ("some axis names have not been processed")
+                    names = ", ".join(f"'{n}'" for n in missing)
+                    return (f"dim '{expr}' (axis {axis}) uses {names}, which no earlier argument binds; a symbolic "
+                            "dim may only use dims bound before it (usually in the return annotation)")
+                continue
+            if want != size:
                 return f"dim '{expr}' (axis {axis}) is {size}, but {expr} = {want}"
     return ""
 
@@ -343,6 +401,29 @@ def _is_instance(spec: ArraySpec, obj: Any) -> bool:
     if spec.array_type is Any:
         return hasattr(obj, "shape") and hasattr(obj, "dtype")
     return isinstance(obj, spec.array_type)
+
+
+def jaxtyping_memo_stack() -> list[Any] | None:
+    """jaxtyping's per-thread stack of shape memos (private: `jaxtyping._storage`), or None.
+
+    `isinstance(x, Float[Tensor, "b"])` reads the top of this stack; pushing a call's bindings
+    there gives jaxtyping's semantics to isinstance checks inside a checked function.
+    """
+    storage = _STORAGE[0]
+    if storage is None:
+        try:
+            from jaxtyping import _storage
+        except ImportError:
+            return None
+        storage = _STORAGE[0] = _storage._shape_storage
+    try:
+        return storage.memo_stack  # type: ignore[no-any-return]
+    except AttributeError:
+        storage.memo_stack = []
+        return storage.memo_stack  # type: ignore[no-any-return]
+
+
+_STORAGE: list[Any] = [None]
 
 
 def describe(obj: Any) -> str:
