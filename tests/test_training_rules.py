@@ -628,6 +628,42 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "loss from a method, the step at the top uses the previous iteration's gradients": """
+class LitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+
+    def training_step(self, batch):
+        x, y = batch
+        return F.cross_entropy(self.fc(x), y)
+
+model = LitNet()
+optimizer = optim.SGD(model.parameters(), lr=0.1)
+for batch in loader:
+    optimizer.step()
+    optimizer.zero_grad()
+    loss = model.training_step(batch)
+    loss.backward()
+""",
+    "loss from a method, cleared at the end after the step": """
+def train(model, optimizer, loader):
+    model.train()
+    for batch in loader:
+        loss = model.training_step(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+""",
+    "micro-batches: the inner loop may not run, clearing at the end": """
+model = Net()
+opt = optim.AdamW(model.parameters())
+for batch in loader:
+    for micro in batch.split(4):
+        F.mse_loss(model(micro), torch.zeros(4, 2)).backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+""",
     "evaluation of a graph model without dropout or batchnorm (PyG graphland)": """
 from torch_geometric.nn import GCNConv
 
@@ -849,6 +885,33 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "loss from a method, step before backward, gradients cleared at the end of the iteration": """
+class LitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+
+    def training_step(self, batch):
+        x, y = batch
+        return F.cross_entropy(self.fc(x), y)
+
+model = LitNet()
+optimizer = optim.SGD(model.parameters(), lr=0.1)
+for batch in loader:
+    loss = model.training_step(batch)
+    optimizer.step()  # SC203
+    loss.backward()
+    optimizer.zero_grad()
+""",
+    "loss from a method of an unknown model, step before backward": """
+def train(model, optimizer, loader):
+    model.train()
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = model.training_step(batch)
+        optimizer.step()  # SC203
+        loss.backward()
+""",
     "evaluation of a graph model with attention dropout, never in eval mode": """
 from torch_geometric.nn import GATConv
 

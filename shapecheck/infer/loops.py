@@ -34,7 +34,9 @@ they stop changing (at most 4 rounds). A step is judged only in the body of its 
 (or its function when it is in no loop), starting that body from a fresh "start" state: what a
 previous iteration left behind never makes an error, so `step(); zero_grad(); backward()` (the
 step uses the previous iteration's gradients) is silent, while `zero_grad(); step(); backward()`
-is SC203. Conditions are not evaluated: `if i % k == 0:` is two paths, and correlated
+is SC203. A loop body is then run a second time from the states its end leaves (gradients
+cleared at the end count as cleared): `step(); backward(); zero_grad()` reaches the step with
+cleared gradients from the second iteration on, which is SC203 too. Conditions are not evaluated: `if i % k == 0:` is two paths, and correlated
 conditions (`if phase == "train"` twice) are not seen as correlated, which is why the "may"
 rules count any clearing or any `train()` in the loop as enough.
 """
@@ -560,8 +562,23 @@ class GradStates:
         entries = frozenset((k, s, z) for k, s, z in state[1] if k != key) | {(key, value, zero)}
         return state[0], entries
 
-    def run(self, seq: Seq) -> None:
-        self._seq(seq, {("start", frozenset())})
+    def run(self, seq: Seq, entry: set[PathState] | None = None) -> set[PathState]:
+        """Interpret `seq` from `entry` (a fresh iteration by default); the states at its end
+        (falling off the end or `continue`), which the next iteration of a loop starts from."""
+        states, exits = self._seq(seq, entry if entry is not None else {("start", frozenset())})
+        return states | exits.get("continue", set())
+
+    @staticmethod
+    def carried(state: PathState) -> PathState:
+        """The state the next iteration starts in: gradients cleared at the end of this one
+        (`z`/`zbw`) are cleared ("z") for it; a backward since the last clear stays "bw"."""
+        if state == TOP:
+            return state
+
+        def m(v: str) -> str:
+            return "z" if v in ("z", "zbw") else v
+
+        return m(state[0]), frozenset((k, m(v), z) for k, v, z in state[1])
 
     def _cap(self, states: set[PathState]) -> set[PathState]:
         return {TOP} if len(states) > MAX_PATHS else states
@@ -987,8 +1004,10 @@ class _Analysis:
         single = next(iter(step_keys)) if len(step_keys) == 1 else None
         zero_nodes: dict[int, Ev] = {}
         gs = GradStates(single, zero_nodes)
-        gs.run(tree)
+        end = gs.run(tree)
         index = {id(f.ev.node): f.index for f in fl}
+        if isinstance(body, (cst.For, cst.While)) and end and TOP not in end:
+            self._step_after_carried_clear(body, tree, fl, single, zero_nodes, gs, end, index)
         for check in gs.checks.values():
             if check.unknown or not check.states:
                 continue
@@ -1038,6 +1057,52 @@ class _Analysis:
                     return msg, notes
 
                 self.report("SC203", step.site if step.site is not body else step.node, render3)
+
+    def _step_after_carried_clear(
+        self,
+        loop: cst.CSTNode,
+        tree: Seq,
+        fl: list[Flat],
+        single: str | None,
+        zero_nodes: dict[int, Ev],
+        first: GradStates,
+        end: set[PathState],
+        index: dict[int, int],
+    ) -> None:
+        """SC203 across iterations: `loss = model.training_step(b); opt.step(); loss.backward();
+        opt.zero_grad()`. From the second iteration on, every path reaches the step with the
+        gradients the previous iteration cleared at its end, and the backward that follows is
+        cleared again before the next step: the model is never updated."""
+        second = GradStates(single, zero_nodes)
+        second.run(tree, {GradStates.carried(s) for s in end})
+        for check in second.checks.values():
+            if check.unknown or not check.states or {s for s, _ in check.states} != {"z"}:
+                continue
+            before = first.checks.get(id(check.step.node))
+            if before is None or before.unknown or {s for s, _ in before.states} == {"z"}:
+                continue  # unknown, or already SC203 within the iteration
+            step = check.step
+            at = index.get(id(step.node))
+            later = [f.ev for f in fl if f.ev.kind == "backward" and at is not None and f.index > at]
+            zeros = [zero_nodes[z] for _, z in check.states if z in zero_nodes]
+            if not later or not zeros:
+                continue
+            bw, zero = later[0], zeros[0]
+
+            def render(line: Callable[[cst.CSTNode], int], step: Ev = step, bw: Ev = bw, zero: Ev = zero) -> tuple[str, list[str]]:
+                msg = (
+                    f"`{_src(step.node)}` runs before backward() (`{_src(bw.node)}`, line {line(bw.node)}) and after "
+                    f"`{_src(zero.node)}` (line {line(zero.node)}) cleared the gradients at the end of the previous "
+                    "iteration: every step updates with empty gradients"
+                )
+                notes = [
+                    "the order of one training step is: zero_grad() -> forward -> loss -> backward() -> step()",
+                    f"move `{_src(step.node)}` after the backward(); the gradients it computes are now cleared "
+                    "before any step sees them, so the model is never updated",
+                ]
+                return msg, notes
+
+            self.report("SC203", step.site if step.site is not loop else step.node, render)
 
     @staticmethod
     def _last_before(fl: list[Flat], kind: str, index: int) -> Ev | None:

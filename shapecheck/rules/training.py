@@ -347,8 +347,9 @@ for x, y in loader:
 
 class StepBeforeBackward(_LoopRule):
     """## What it does
-    Flags `optimizer.step()` that runs right after the gradients were cleared in the same
-    iteration and before that iteration's `backward()`.
+    Flags `optimizer.step()` that runs right after the gradients were cleared and before the
+    iteration's `backward()`: cleared earlier in the same iteration, or at the end of the previous
+    one (`loss = model.training_step(b); opt.step(); loss.backward(); opt.zero_grad()`).
 
     ## Why is this bad?
     The step sees only zeroed (or `None`) gradients, and the gradients computed afterwards are
@@ -361,7 +362,8 @@ class StepBeforeBackward(_LoopRule):
     flagged. Nor is gradient accumulation that steps at the top of the loop under an `if`.
 
     ## Known problems
-    Only reported when every path to the step has cleared the gradients in this iteration.
+    Only reported when every path to the step has cleared the gradients (in this iteration, or
+    at the end of the previous one).
     """
 
     CODE = "SC203"
