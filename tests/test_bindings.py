@@ -486,3 +486,33 @@ def test_stochastic_layers_of_imported_blocks() -> None:
         "d": Stochastic.MAYBE,
         "e": Stochastic.MAYBE,
     }
+
+
+def test_roles_returned_by_functions_of_this_file() -> None:
+    src = """
+    import torch
+    import torch.nn as nn
+
+    def build_optimizer(model, lr):
+        if lr > 1:
+            raise ValueError(lr)
+        return torch.optim.AdamW(model.parameters(), lr=lr)
+
+    def build_either(model, kind):
+        if kind == "sgd":
+            return torch.optim.SGD(model.parameters(), lr=0.1)
+        return nn.Linear(2, 2)
+
+    class Lit(nn.Module):
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters())
+
+    net = Lit()
+    opt = build_optimizer(net, 1e-3)
+    mixed = build_either(net, "sgd")
+    lit_opt = net.configure_optimizers()
+    opt, mixed, lit_opt
+    """
+    assert role_of(src, "opt") is Role.OPTIMIZER
+    assert role_of(src, "mixed") is None  # the returns disagree
+    assert role_of(src, "lit_opt") is Role.OPTIMIZER

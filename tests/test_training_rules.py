@@ -885,6 +885,27 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "optimizer returned by the model's configure_optimizers(), step before backward": """
+class LitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self.fc(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+model = LitNet()
+optimizer = model.configure_optimizers()
+for i, batch in enumerate(loader):
+    optimizer.zero_grad()
+    loss = model.training_step(batch, i)
+    optimizer.step()  # SC203
+    loss.backward()
+""",
     "loss from a method, step before backward, gradients cleared at the end of the iteration": """
 class LitNet(nn.Module):
     def __init__(self):

@@ -64,9 +64,12 @@ Role resolution, in order, for `role(expr, at)`:
    (`torch.optim.SGD(net.parameters())`) is a MODEL even when it is built by something this
    file cannot see (`net = build_model(cfg)`).
 
+6. A call of a function or method of this file (`build_optimizer(model)`,
+   `model.configure_optimizers()`) has the role of what it returns, when every `return` agrees.
+
 Anything else, and every ambiguity, is `None`. Names are never trusted: `optimizer = Net()`
-is a model. Known limits: attributes other than `self.x`, values returned from functions
-(`model = build(args)` is unknown unless `build` is a known constructor), globals rebound in
+is a model. Known limits: attributes other than `self.x`, values returned from functions of other
+files (`model = build(args)` is unknown unless `build` is a known constructor), globals rebound in
 other modules, and `setattr` are not followed.
 """
 
@@ -738,7 +741,46 @@ class Bindings:
                     v = call.args[0].value
                     return self._roles(v, v, depth + 1)
         # `nn.DataParallel(model)` etc. are covered by constructor_role (torch.nn.*)
+        callee = self._same_file_callee(call)
+        if callee is not None:
+            return self._return_roles(callee, depth)
         return {None}
+
+    def _same_file_callee(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The function of this file a call runs: `build_optimizer(m)`, `self.make_opt()`,
+        `model.configure_optimizers()` on an instance of a local class."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            defs = self.definitions(func, call)
+            if len(defs) == 1 and defs[0].kind == "def" and isinstance(defs[0].value, cst.FunctionDef):
+                return defs[0].value
+            return None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, (cst.Name, cst.Attribute)):
+            cls_scope = self.method_class_of(self.scope_at(call), func.value)
+            owner: object = cls_scope.node if cls_scope is not None else self.model_class(func.value, call)
+            if isinstance(owner, cst.ClassDef):
+                methods = self.methods.get((owner, func.attr.value), [])
+                if len(methods) == 1:
+                    return methods[0]
+        return None
+
+    def _return_roles(self, func: cst.FunctionDef, depth: int) -> set[Role | None]:
+        """The role of what a same-file function returns, when every `return` agrees
+        (`def build_optimizer(m): return torch.optim.AdamW(m.parameters())`)."""
+        marker = id(func)
+        if marker in self._resolving:
+            return set()
+        self._resolving.add(marker)
+        try:
+            roles: set[Role | None] = set()
+            for node in self._nodes_in(func.body):
+                if isinstance(node, cst.Return) and self.enclosing_function(node) is func:
+                    if node.value is None:
+                        return {None}
+                    roles |= self._roles(node.value, node.value, depth + 1)
+            return roles if roles else {None}
+        finally:
+            self._resolving.discard(marker)
 
     def _parameter_owners(self) -> set[str]:
         """Dotted names `m` whose `m.parameters()` is passed to an optimizer constructor
