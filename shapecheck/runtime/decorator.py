@@ -158,9 +158,9 @@ def _plan(fn: Callable[..., Any], devices: bool, cross_device: Iterable[str],
         elif p.kind is p.KEYWORD_ONLY and spec is not None:
             params.append(_Param(p.name, -1, True, spec))
     ret = None
-    # A generator's or coroutine's annotation describes what it yields or awaits, not the call's value.
-    if "return" in hints and not (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
-                                  or inspect.iscoroutinefunction(fn)):
+    # A generator's annotation describes what it yields, not the call's value; a coroutine
+    # function's describes the awaited value, which the async wrapper checks.
+    if "return" in hints and not (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
         ret = _compile(hints["return"])
     code = getattr(fn, "__code__", None)
     defined_at = f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
