@@ -429,3 +429,205 @@ def test_sc401_fix_is_unsafe_when_the_total_is_returned() -> None:
     """
     (diag,) = lint_snippet(source, ["SC401"])
     assert diag.fix is not None and diag.fix.applicability is Applicability.UNSAFE
+
+
+# -- issue 11: autograd bugs that were missed, each with a clean twin --------------------------
+MISSED_AUTOGRAD = [
+    (
+        "SC403",
+        """
+        import torch
+
+        w = torch.randn(3, requires_grad=True) * 0.01
+        x = torch.randn(8, 3)
+        (x @ w).sum().backward()
+        print(w.grad)  # SC403
+        """,
+        """
+        import torch
+
+        w = (torch.randn(3) * 0.01).requires_grad_()
+        x = torch.randn(8, 3)
+        (x @ w).sum().backward()
+        print(w.grad)
+        """,
+    ),
+    (
+        "SC404",
+        """
+        def sgd(model, loader, lr=0.1):
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                model.zero_grad()
+                loss.backward()
+                for param in model.parameters():
+                    param -= lr * param.grad  # SC404
+
+        def sgd2(params, loss, lr):
+            loss.backward()
+            for p in params:
+                p.add_(p.grad, alpha=-lr)  # SC404
+        """,
+        """
+        import torch
+
+        def sgd(model, loader, lr=0.1):
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                model.zero_grad()
+                loss.backward()
+                with torch.no_grad():
+                    for param in model.parameters():
+                        param -= lr * param.grad
+
+        @torch.no_grad()
+        def sgd2(params, lr):
+            for p in params:
+                p.add_(p.grad, alpha=-lr)
+
+        def sgd3(params, lr):
+            for p in params:
+                p.data.add_(p.grad, alpha=-lr)
+        """,
+    ),
+    (
+        "SC401",
+        """
+        import torch.nn.functional as F
+
+        def accumulate(agg, loss):
+            agg += loss
+            return agg
+
+        class AverageMeter:
+            def __init__(self):
+                self.sum, self.count = 0.0, 0
+
+            def update(self, val, n=1):
+                self.sum += val * n
+                self.count += n
+
+        def train_step(model, x, y, stats):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            stats["loss"] += loss  # SC401
+            return loss
+
+        def train(model, loader, opt):
+            total, meter = 0.0, AverageMeter()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+                total = accumulate(total, loss)  # SC401
+                meter.update(loss, x.size(0))  # SC401
+            return total
+        """,
+        """
+        import torch.nn.functional as F
+
+        def accumulate(agg, loss):
+            agg += loss
+            return agg
+
+        class AverageMeter:
+            def __init__(self):
+                self.sum, self.count = 0.0, 0
+
+            def update(self, val, n=1):
+                self.sum += val * n
+                self.count += n
+
+        def train_step(model, x, y, stats):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            stats["loss"] += loss.item()
+            return loss
+
+        def train(model, loader, opt):
+            total, meter = 0.0, AverageMeter()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+                total = accumulate(total, loss.item())
+                meter.update(loss.item(), x.size(0))
+            return total
+        """,
+    ),
+    (
+        "SC402",
+        """
+        import torch.nn.functional as F
+
+        def train_continue(model, loader, opt, accum=4):
+            for i, (x, y) in enumerate(loader):
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()  # SC402
+                if (i + 1) % accum != 0:
+                    continue
+                opt.step()
+                opt.zero_grad()
+
+        def train_counter(model, loader, opt, accum=4):
+            step = 0
+            for x, y in loader:
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()  # SC402
+                step += 1
+                if step % accum == 0:
+                    opt.step()
+                    opt.zero_grad()
+
+        def train_micro(model, batches, opt, accum=4):
+            opt.zero_grad()
+            for micro in range(accum):
+                x, y = batches[micro]
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()  # SC402
+            opt.step()
+        """,
+        """
+        import torch.nn.functional as F
+
+        def train_continue(model, loader, opt, accum=4):
+            for i, (x, y) in enumerate(loader):
+                loss = F.cross_entropy(model(x), y) / accum
+                loss.backward()
+                if (i + 1) % accum != 0:
+                    continue
+                opt.step()
+                opt.zero_grad()
+
+        def train_gated_backward(model, loader, opt, accum=4):
+            for i, (x, y) in enumerate(loader):
+                if (i + 1) % accum != 0:
+                    continue
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+
+        def train_micro(model, batches, opt, accum=4):
+            opt.zero_grad()
+            for micro in range(accum):
+                x, y = batches[micro]
+                loss = F.cross_entropy(model(x), y)
+                (loss / accum).backward()
+            opt.step()
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "buggy", "clean"), MISSED_AUTOGRAD, ids=[m[0] for m in MISSED_AUTOGRAD])
+def test_missed_autograd_bugs_are_found_and_their_twins_are_silent(code: str, buggy: str, clean: str) -> None:
+    assert_marks(buggy, [code])
+    assert lint_snippet(clean, [code]) == []
+
+
+def test_sc403_teaches_requires_grad_after_scaling() -> None:
+    (diag,) = lint_snippet(MISSED_AUTOGRAD[0][1], ["SC403"])
+    assert "requires_grad_()" in " ".join(diag.notes) and "Not `w.retain_grad()`" in " ".join(diag.notes)

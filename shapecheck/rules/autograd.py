@@ -11,12 +11,15 @@ from shapecheck.diagnostics import Fix, NodeEdit, Severity
 from shapecheck.infer.bindings import Bindings, Role
 from shapecheck.infer.flow import (
     ELEMENT,
+    Binding,
     LOSS_OPS,
     MODULE,
     NOT_MODULE,
     Flow,
     flow_of,
     kwarg,
+    literal_number,
+    local_function,
     module_status,
     one_line,
     positional,
@@ -87,7 +90,11 @@ class LossAccumulatedWithGraph(LintRule):
     inside a loop when
     `loss` is a tensor produced by a loss function or criterion, or the value `backward()` is
     called on in that loop, and `total` is bound before the loop and never backpropagated.
-    `losses.append(loss)` is flagged the same way when `loss` is backpropagated in the loop.
+    `losses.append(loss)` is flagged the same way when `loss` is backpropagated in the loop,
+    and so is accumulation hidden in a helper: `total = accumulate(total, loss)` or
+    `meter.update(loss)` in the loop, where the helper (a function or method of this file) does
+    `agg += val`, and `stats["loss"] += loss` in a step function that backpropagates `loss` into
+    an object passed in by the caller.
 
     ## Why is this bad?
     A loss tensor carries its autograd graph. Adding it to a running total links every
@@ -265,6 +272,83 @@ def epoch(model, loader, opt):
             self._check(node, node.target.value, node.value)
         elif isinstance(node.target, cst.Attribute) and isinstance(node.target.value, cst.Name):
             self._check(node, node.target, node.value)  # `self.running_loss += loss`
+            self._into_argument(node)
+        elif isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
+            self._into_argument(node)  # `stats["loss"] += loss` in a step helper
+
+    def _into_argument(self, node: cst.AugAssign) -> None:
+        """`stats["loss"] += loss` / `meter.total += loss` inside a function that backpropagates
+        `loss`, where `stats`/`meter` is a parameter: the caller's object keeps every call's
+        graph, although the loop that repeats the calls is in another function."""
+        flow = flow_of(self.ctx)
+        target = node.target
+        owner = target.value if isinstance(target, (cst.Attribute, cst.Subscript)) else None
+        fn = flow.function_of(node)
+        if not isinstance(owner, cst.Name) or fn is None or flow.under_no_grad(node) or flow.loops_around(node):
+            return
+        scope = flow.scope_of(node)
+        if owner.value == scope.self_name:
+            return  # `self.total += loss`: handled with its class by _check in a loop
+        binds = flow.reaching(owner.value, node)
+        if not binds or not all(b.always and b.stmt is fn for b in binds):
+            return
+        loss = dotted(node.value)
+        if loss is None or not any(r == loss and flow.function_of(c) is fn for r, c in _backward_receivers(flow)):
+            return
+        new = cst.Call(func=cst.Attribute(value=node.value, attr=cst.Name("item")))
+        msg = f"Accumulate `{loss}.item()`"
+        self.report(
+            node,
+            f"`{_code(target)}` accumulates the loss tensor `{loss}` with its autograd graph across calls",
+            notes=[
+                f"`{owner.value}` is passed in and outlives this call: each call links its graph into it, so memory "
+                "grows with every step of the caller's loop.",
+                f"Use `{loss}.item()` (a float), or `.detach()` to keep a tensor.",
+            ],
+            fix=Fix.unsafe(msg, NodeEdit(node.value, new)) if one_line(new) else None,
+        )
+
+    def _via_helper(self, node: cst.Call) -> None:
+        """`total = accumulate(total, loss)` / `meter.update(loss)` in a loop, where the helper
+        (a function or a method of a class of this file) adds that argument to a running total."""
+        flow = flow_of(self.ctx)
+        loops = flow.loops_around(node)
+        if not loops or flow.under_no_grad(node) or not node.args or any(a.star or a.keyword for a in node.args):
+            return
+        fn = local_function(flow, node.func)
+        skip = 0
+        if fn is None and isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
+            origins = flow.origins(node.func.value, node)
+            cls = flow.local_class(origins[0]) if origins and len(origins) == 1 else None
+            fn = flow.method(cls, node.func.attr.value) if cls is not None else None
+            skip = 1
+        if fn is None:
+            return
+        params = [p.name.value for p in fn.params.params][skip:]
+        for i, arg in enumerate(node.args):
+            if i >= len(params):
+                break
+            into = _accumulates_param(fn, params[i])
+            if into is None:
+                continue
+            loss = self._loss_part(flow, arg.value, loops[0], node)
+            if loss is None or not isinstance(loss, cst.Name):
+                continue
+            name = loss.value
+            # the loss must be backpropagated in this loop (the FAQ case) or nothing here is
+            own = any(r == name and _inside(flow, c, loops[0]) for r, c in _backward_receivers(flow))
+            if not own and any(flow.function_of(c) is flow.function_of(node) for _, c in _backward_receivers(flow)):
+                continue
+            self.report(
+                arg,
+                f"`{_code(node.func)}(...)` adds the loss tensor `{name}` to `{into}` with its autograd graph, every iteration",
+                notes=[
+                    f"`{_code(node.func)}` does `{into} += {params[i]}`: the running total keeps every iteration's graph "
+                    "alive, so memory grows until it runs out.",
+                    f"Pass `{name}.item()` (a float), or `{name}.detach()`.",
+                ],
+            )
+            return
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
@@ -281,6 +365,10 @@ def epoch(model, loader, opt):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        if isinstance(func, (cst.Name, cst.Attribute)) and not (isinstance(func, cst.Attribute) and func.attr.value == "append"):
+            if node.args and not (self.ctx.qualify(func) or "").startswith(("torch.", "numpy.")):
+                self._via_helper(node)
+            return
         if not (isinstance(func, cst.Attribute) and func.attr.value == "append" and isinstance(func.value, cst.Name)):
             return
         args = positional(node)
@@ -422,8 +510,10 @@ class UnscaledGradAccumulation(LintRule):
     Flags `loss.backward()` in a loop whose optimizer `step()` runs only inside an
     `if (i + 1) % k == 0:` block (gradient accumulation) when the loss reaching `backward()`
     is not divided (or multiplied) by anything: no `loss / k`, `loss /= k`, `(loss / k).backward()`
-    or `scaler.scale(loss / k)`. Only losses known to come from a loss function (or an
-    `outputs.loss` attribute) are checked.
+    or `scaler.scale(loss / k)`. The other spellings of accumulation count too: an
+    `if (i + 1) % k != 0: continue` guard before the step, a counter (`step += 1; if step % k == 0`),
+    and an inner `for _ in range(k):` micro-batch loop followed by one `step()`. Only losses
+    known to come from a loss function (or an `outputs.loss` attribute) are checked.
 
     ## Why is this bad?
     Gradients add up over the k micro-batches, so the step uses k times the average gradient:
@@ -535,8 +625,14 @@ def train(model, loader, optimizer, grad_accum):
         loop = loops[0]
         gate = self._accumulation_gate(flow, loop, node)
         if gate is None:
-            return
-        if_node, k = gate
+            micro = self._micro_batch_loop(flow, loop)
+            if micro is None:
+                return
+            when = f"after the `{_code(loop.iter) if isinstance(loop, cst.For) else 'inner'}` loop"  # type: ignore[attr-defined]
+            k = micro
+        else:
+            if_node, k = gate
+            when = f"only when `{_code(if_node.test)}`"
         target = func.value
         if self._scaled(flow, target, node, loop, 0) is not False:
             return
@@ -545,11 +641,44 @@ def train(model, loader, optimizer, grad_accum):
             node,
             f"gradient accumulation over `{k_code}` steps without dividing the loss by `{k_code}`",
             notes=[
-                f"step() runs only when `{_code(if_node.test)}`: gradients of {k_code} backward() calls add up, "
+                f"step() runs {when}: gradients of {k_code} backward() calls add up, "
                 f"so each step uses {k_code}x the mean gradient (as if the learning rate were {k_code}x larger).",
                 f"Divide the loss: `loss = loss / {k_code}` before backward().",
             ],
         )
+
+    def _micro_batch_loop(self, flow: Flow, loop: cst.CSTNode) -> cst.BaseExpression | None:
+        """`for _ in range(k): ... loss.backward()` with no step/zero_grad inside, followed in
+        the same block by an optimizer `step()`: k micro-batches per step."""
+        if not isinstance(loop, cst.For) or not isinstance(loop.iter, cst.Call):
+            return None
+        it = loop.iter
+        if not (isinstance(it.func, cst.Name) and it.func.value == "range") or len(it.args) not in (1, 2):
+            return None
+        k = it.args[-1].value
+        if len(it.args) == 2 and literal_number(it.args[0].value) != 0:
+            return None
+        if literal_number(k) == 1:
+            return None
+        steps = flow.method_calls("step") + flow.method_calls("zero_grad")
+        if any(_inside(flow, c, loop) for c in steps):
+            return None
+        block = flow.parents.get(loop)
+        fn = flow.function_of(loop)
+        bindings: Bindings = self.ctx.fact("bindings", Bindings.build)
+        for call in flow.method_calls("step"):
+            if flow.function_of(call) is not fn or flow.order.get(call, 0) <= flow.order.get(loop, 0):
+                continue
+            if flow.parents.get(flow.statement_of(call)) is None:
+                continue
+            outer = flow.loops_around(call)
+            if outer[:1] != flow.loops_around(loop)[:1]:
+                continue
+            if not flow.is_ancestor(block, call) if block is not None else True:
+                continue
+            if self._is_optimizer_step(flow, bindings, call, outer[0] if outer else loop):
+                return k
+        return None
 
     def _accumulation_gate(self, flow: Flow, loop: cst.CSTNode, backward: cst.Call) -> tuple[cst.If, cst.BaseExpression] | None:
         """The `if ... % k ...:` of `loop` that holds the optimizer step, with k; None when the
@@ -561,7 +690,7 @@ def train(model, loader, optimizer, grad_accum):
         for call in flow.method_calls("step") + flow.method_calls("zero_grad"):
             if not _inside(flow, call, loop) or flow.loops_around(call)[:1] != [loop]:
                 continue
-            gate = self._modulo_if(flow, call, loop)
+            gate = self._modulo_if(flow, call, loop) or self._continue_guard(flow, call, loop)
             if gate is None and method_of(call) == "zero_grad":
                 return None  # cleared every iteration: not accumulation
             calls.append((call, gate))
@@ -576,6 +705,8 @@ def train(model, loader, optimizer, grad_accum):
                 return None  # an unconditional step
             if flow.is_ancestor(gate[0], backward):
                 return None
+            if not flow.is_ancestor(gate[0], call) and flow.order.get(backward, 0) > flow.order.get(gate[0], 0):
+                return None  # `if i % k: continue` before the backward: backward is gated too
             found = gate
         return found
 
@@ -595,6 +726,29 @@ def train(model, loader, optimizer, grad_accum):
         return recv is not None and any(
             flow.receiver_name(z) == recv and _inside(flow, z, loop) for z in flow.method_calls("zero_grad")
         )
+
+    def _continue_guard(self, flow: Flow, node: cst.CSTNode, loop: cst.CSTNode) -> tuple[cst.If, cst.BaseExpression] | None:
+        """`if (i + 1) % k != 0: continue` earlier in the loop body than `node`'s statement."""
+        body = getattr(loop, "body", None)
+        if not isinstance(body, cst.IndentedBlock):
+            return None
+        top = next((st for st in body.body if st is node or flow.is_ancestor(st, node)), None)
+        if top is None:
+            return None
+        for st in body.body:
+            if st is top:
+                break
+            if (
+                isinstance(st, cst.If)
+                and st.orelse is None
+                and isinstance(st.body, (cst.IndentedBlock, cst.SimpleStatementSuite))
+                and len(st.body.body) == 1
+                and _is_continue(st.body.body[0])
+            ):
+                k = _modulus(st.test)
+                if k is not None:
+                    return st, k
+        return None
 
     def _modulo_if(self, flow: Flow, node: cst.CSTNode, loop: cst.CSTNode) -> tuple[cst.If, cst.BaseExpression] | None:
         for anc in flow.ancestors(node):
@@ -635,6 +789,12 @@ def train(model, loader, optimizer, grad_accum):
             if all(r is False for r in results):
                 return False
         return None
+
+
+def _is_continue(stmt: cst.CSTNode) -> bool:
+    if isinstance(stmt, cst.Continue):
+        return True
+    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Continue)
 
 
 def method_of(call: cst.Call) -> str | None:
@@ -727,7 +887,9 @@ class NonleafGrad(LintRule):
     Flags reading `h.grad` where every binding of `h` that reaches the read is the result of an
     operation on tensors that require grad (`h = w * 2`, `h = w.sum()`), so `h` is not a leaf,
     and `h.retain_grad()` is never called. Attribute chains (`model.fc.weight.grad`) are never
-    flagged.
+    flagged. `w = torch.randn(3, requires_grad=True) * 0.01` is the common case: the leaf is the
+    unnamed randn, and the message teaches to scale first and then call `requires_grad_()`
+    (`retain_grad()` would leave `w` a non-leaf that no optimizer accepts).
 
     ## Why is this bad?
     Autograd fills `.grad` only for leaf tensors (created by the user with `requires_grad=True`,
@@ -821,6 +983,22 @@ def demo():
             return
         if any(flow.receiver_name(c) == name for c in flow.method_calls("retain_grad")):
             return
+        leaf = next((c for b in binds if b.value is not None for c in [_inner_leaf(flow, b.value)] if c is not None), None)
+        if leaf is not None:
+            # `w = torch.randn(3, requires_grad=True) * 0.01`: the leaf is the unnamed randn;
+            # `w` is its scaled copy. retain_grad() would only hide that the leaf is what trains.
+            self.report(
+                node,
+                f"`{name}.grad` is read, but `{name}` is not a leaf: it is `{_code(leaf)}` scaled or moved "
+                "after requires_grad was set, so its .grad stays None",
+                notes=[
+                    f"requires_grad=True made the unnamed `{_code(leaf.func)}(...)` the leaf; `{name}` is computed from it. "
+                    "An optimizer given `" + name + "` would raise \"can't optimize a non-leaf Tensor\".",
+                    f"Build the value first, then mark it: `{name} = ({_code(leaf.func)}(...) * scale).requires_grad_()`. "
+                    f"Not `{name}.retain_grad()`: that reads a gradient but leaves `{name}` a non-leaf.",
+                ],
+            )
+            return
         self.report(
             node,
             f"`{name}.grad` is read, but `{name}` is not a leaf tensor: its .grad stays None",
@@ -832,7 +1010,95 @@ def demo():
         )
 
 
+def _inner_leaf(flow: Flow, value: cst.BaseExpression) -> cst.Call | None:
+    """The creation call with `requires_grad=True` written inside a larger expression:
+    `torch.randn(3, requires_grad=True) * 0.01`, `torch.zeros(3, requires_grad=True).cuda()`."""
+    stack: list[cst.CSTNode] = [value]
+    while stack:
+        cur = stack.pop()
+        if cur is not value and isinstance(cur, cst.Call) and leaf_requiring_grad(flow, cur):
+            return cur
+        if isinstance(cur, (cst.BinaryOperation, cst.UnaryOperation)):
+            stack.extend(cur.children)
+        elif isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+            stack.append(cur.func.value)
+    return None
+
+
 _INPLACE_OK = frozenset({"requires_grad_", "share_memory_", "retain_grad", "register_hook"})
+
+
+def _accumulates_param(fn: cst.FunctionDef, param: str) -> str | None:
+    """The running total `fn` adds its parameter `param` to: `agg += param`,
+    `self.sum += param * n`, `agg = agg + param` (None if it does not)."""
+    found: list[str] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is fn
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if isinstance(node.operator, cst.AddAssign) and _mentions(node.value, param):
+                found.append(_code(node.target))
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            v = node.value
+            if (
+                len(node.targets) == 1
+                and isinstance(v, cst.BinaryOperation)
+                and isinstance(v.operator, cst.Add)
+                and _code(v.left) == _code(node.targets[0].target)
+                and _mentions(v.right, param)
+            ):
+                found.append(_code(node.targets[0].target))
+
+    fn.visit(_V())
+    return found[0] if found else None
+
+
+def _mentions(expr: cst.BaseExpression, name: str) -> bool:
+    """`expr` is `name`, or `name * n` / `n * name` (a weighted running sum)."""
+    if isinstance(expr, cst.Name):
+        return expr.value == name
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Multiply, cst.Divide)):
+        return _mentions(expr.left, name) or _mentions(expr.right, name)
+    return False
+
+
+def _steps_by_own_grad(node: cst.CSTNode, target: cst.BaseExpression) -> bool:
+    """`p -= lr * p.grad`, `p.add_(p.grad, alpha=-lr)`: an in-place update of `p` by its own
+    gradient. Only a leaf that requires grad has a `.grad` to read, so `p` is one."""
+    name = _code(target)
+    if isinstance(node, cst.AugAssign):
+        reads = node.value
+    elif isinstance(node, cst.Call):
+        reads = node
+    else:
+        return False
+    stack: list[cst.CSTNode] = [reads]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Attribute) and cur.attr.value == "grad" and _code(cur.value) == name:
+            return True
+        stack.extend(cur.children)
+    return False
+
+
+def _parameter_loop_var(flow: Flow, b: Binding) -> bool:
+    """`p` bound by `for p in model.parameters():` (or `for n, p in model.named_parameters():`)."""
+    stmt = b.stmt
+    if not isinstance(stmt, cst.For):
+        return False
+    it = stmt.iter
+    if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute)):
+        return False
+    m = it.func.attr.value
+    if m == "parameters":
+        return isinstance(stmt.target, cst.Name) and stmt.target.value == b.name
+    if m == "named_parameters" and isinstance(stmt.target, cst.Tuple) and len(stmt.target.elements) == 2:
+        second = stmt.target.elements[1].value
+        return isinstance(second, cst.Name) and second.value == b.name
+    return False
 
 
 class InplaceOnLeaf(LintRule):
@@ -840,7 +1106,9 @@ class InplaceOnLeaf(LintRule):
     Flags an in-place change (`w += ...`, `w -= lr * w.grad`, `w[0] = ...`, `w.add_(...)`,
     `w.zero_()`) of a tensor bound to a factory called with `requires_grad=True` or to
     `nn.Parameter(...)` (also `self.w = nn.Parameter(...)`), outside `torch.no_grad()` /
-    `torch.inference_mode()` (a `with` block or a decorator).
+    `torch.inference_mode()` (a `with` block or a decorator). A hand-written SGD step counts too:
+    `p -= lr * p.grad` / `p.add_(p.grad, alpha=-lr)` (only a leaf that requires grad has a
+    `.grad` to read), and in-place updates of `p` in `for p in model.parameters():`.
 
     ## Why is this bad?
     Autograd refuses it: "RuntimeError: a leaf Variable that requires grad is being used in an
@@ -959,9 +1227,11 @@ b[0] = 0.0  # SC404
             return
         flow = flow_of(self.ctx)
         binds = flow.bindings_of(target, node)
-        if not binds or any(b.value is None for b in binds):
+        if _steps_by_own_grad(node, target) or (binds and all(_parameter_loop_var(flow, b) for b in binds)):
+            pass  # manual SGD: `p -= lr * p.grad`, `for p in model.parameters(): p.add_(...)`
+        elif not binds or any(b.value is None for b in binds):
             return
-        if not all(leaf_requiring_grad(flow, b.value) for b in binds if b.value is not None):
+        elif not all(leaf_requiring_grad(flow, b.value) for b in binds if b.value is not None):
             return
         if flow.under_no_grad(node):
             return
