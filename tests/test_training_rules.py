@@ -628,6 +628,32 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "evaluation loop in a helper of a no_grad evaluation function": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def run_batches(net, loader):
+    total = 0.0
+    for x, y in loader:
+        total += F.cross_entropy(net(x), y).item()
+    return total
+
+@torch.no_grad()
+def evaluate(net, loader):
+    net.eval()
+    return run_batches(net, loader)
+
+def train_epoch(loader):
+    model.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+for epoch in range(10):
+    train_epoch(train_loader)
+    evaluate(model, val_loader)
+""",
     "loss from a method, the step at the top uses the previous iteration's gradients": """
 class LitNet(nn.Module):
     def __init__(self):
@@ -885,6 +911,39 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "nested evaluation loops without no_grad: reported once, at the outer loop": """
+model = Net().eval()
+for images in batches:  # SC212
+    feats = []
+    for img in images:
+        feats.append(model(img))
+    print(torch.stack(feats).shape)
+""",
+    "evaluation loop in a helper of the evaluation function, autograd on": """
+model = Net()
+opt = optim.SGD(model.parameters(), lr=0.1)
+
+def run_batches(net, loader):
+    total = 0.0
+    for x, y in loader:  # SC212
+        total += F.cross_entropy(net(x), y).item()
+    return total
+
+def evaluate(net, loader):
+    net.eval()
+    return run_batches(net, loader)
+
+def train_epoch(loader):
+    model.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+for epoch in range(10):
+    train_epoch(train_loader)
+    evaluate(model, val_loader)
+""",
     "optimizer returned by the model's configure_optimizers(), step before backward": """
 class LitNet(nn.Module):
     def __init__(self):

@@ -832,6 +832,19 @@ class _Analysis:
             self.grad_order(body)
         self.closure_without_zero_grad()
         self.backward_under_no_grad()
+        self._outermost_sc212()
+
+    def _outermost_sc212(self) -> None:
+        """One SC212 per evaluation region: a loop nested in a loop already reported (the
+        images of a batch inside the batch loop) is the same missing `no_grad()`."""
+        loops = {id(f.node) for f in self.facts.findings if f.code == "SC212"}
+        if len(loops) < 2:
+            return
+        self.facts.findings = [
+            f
+            for f in self.facts.findings
+            if f.code != "SC212" or not any(id(a) in loops for a in self.b.ancestors(f.node))
+        ]
 
     # SC201 -------------------------------------------------------------------------------
     def missing_zero_grad(self, loop: cst.CSTNode) -> None:

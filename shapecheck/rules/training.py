@@ -946,6 +946,10 @@ class EvalWithoutNoGrad(_LoopRule):
     computes gradients (`torch.autograd.grad`, saliency maps, adversarial examples), and in
     pytest `test_*` functions.
 
+    Nested loops of one evaluation are reported once, at the outer loop; an evaluation loop in
+    a helper is judged through its same-file callers (`evaluate()` calls `model.eval()` and then
+    `run_batches(model, loader)`).
+
     ## Known problems
     `torch.set_grad_enabled(flag)` with a variable flag is treated as unknown (silent).
     """
