@@ -16,6 +16,7 @@ from libcst.metadata import CodeRange
 
 from shapecheck.diagnostics import Diagnostic, Edit, Location
 from shapecheck.names import ImportTable
+from shapecheck.parsing import cpython_rejection, depth_problem, run_deep
 import shapecheck.rules
 from shapecheck.rules.base import FileContext, LintRule, RawFinding
 from shapecheck.tree import positions_of, tree_of
@@ -72,16 +73,32 @@ def lint_source(
 
     SC901 for a file that does not parse; SC903 when a rule crashes (the other files go on).
     """
+    too_deep = depth_problem(source)
+    if too_deep is not None:
+        return [_at("SC901", f"could not parse the file: {too_deep.message}", filename, too_deep.row, too_deep.column)]
+    return run_deep(_lint_parsed, filename, source, select, project)
+
+
+def _lint_parsed(filename: str, source: str, select: Iterable[str] | None, project: object) -> list[Diagnostic]:
+    """Parse and lint, on the deep-stack thread (`parsing.run_deep`)."""
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         return [parse_error(filename, exc, source)]
+    except (RecursionError, MemoryError) as exc:
+        return [_at("SC901", f"could not parse the file: too deep for the parser ({type(exc).__name__})", filename)]
     try:
         return lint_module(filename, source, module, select, project=project)
-    except RecursionError as exc:
+    except Exception as exc:  # noqa: BLE001 - RecursionError included: one file failing never stops the run
+        # a file CPython itself rejects (a NUL in a literal, a 5,000-digit int) is the user's to fix (SC901)
+        rejection = cpython_rejection(source)
+        if rejection is not None:
+            return [_at("SC901", f"could not parse the file: CPython rejects it: {rejection}", filename)]
         return [internal_error(filename, exc)]
-    except Exception as exc:  # noqa: BLE001 - one file failing never stops the run (SC903)
-        return [internal_error(filename, exc)]
+
+
+def _at(code: str, message: str, filename: str, row: int = 1, column: int = 1) -> Diagnostic:
+    return Diagnostic(code, message, filename, Location(row, column), Location(row, column))
 
 
 def lint_module(

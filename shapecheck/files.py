@@ -8,11 +8,17 @@ relative to the project root and against its own name, as ruff does) or, with
 Files passed explicitly on the command line are always checked, whatever their extension or the
 excludes, unless `--force-exclude` is given: pre-commit passes every staged file by name, and the
 hook must still honour the project's excludes.
+
+Only regular files are checked (a FIFO named `x.py` would block the run, a symlink to
+`/dev/zero` would read forever): every read goes through `read_regular`, which never blocks,
+never reads more than `MAX_FILE_BYTES`, and says what a non-regular `x.py` is (SC901). A folder that cannot be listed is returned as a path
+of its own, so that the run reports it (SC901 "could not read the folder") and goes on.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +28,79 @@ import pathspec
 from shapecheck.config import ConfigError, Settings
 
 EXTENSIONS = (".py", ".pyi", ".ipynb")
+MAX_FILE_BYTES = 32 * 1024 * 1024  # 16x the largest file of the real-code corpus; a bigger .py is generated data
 
 
-def _spec(lines: Iterable[str]) -> pathspec.PathSpec:
-    return pathspec.GitIgnoreSpec.from_lines([ln for ln in lines if ln.strip()])
+class UnreadableFile(OSError):
+    """A path `read_regular` will not read; str() is the one-line reason."""
+
+
+def read_regular(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file `path`. Raises `UnreadableFile` (an OSError) with a clear
+    reason for a folder, FIFO, socket or device (never blocks: opened non-blocking, checked with
+    fstat before any read), for a file over `limit` bytes, and for any OS error."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(f"not a regular file ({_kind(st.st_mode)})")
+        if st.st_size > limit:
+            raise UnreadableFile(f"larger than {limit // (1024 * 1024)} MiB ({st.st_size} bytes)")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:  # grew while being read
+                raise UnreadableFile(f"larger than {limit // (1024 * 1024)} MiB")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except UnreadableFile:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def _spec(lines: Iterable[str], *, strict: bool = False) -> pathspec.PathSpec:
+    """A gitignore spec. Git skips a pattern it cannot read (`!`, `build\\`); so do we, except
+    in the user's own `exclude` settings (`strict`), where it is a configuration error."""
+    patterns = [ln for ln in lines if ln.strip()]
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(patterns)
+    except (ValueError, TypeError) as exc:  # GitIgnorePatternError is a ValueError
+        good: list[str] = []
+        for pattern in patterns:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([pattern])
+            except (ValueError, TypeError):
+                if strict:
+                    raise ConfigError(f"invalid exclude pattern {pattern!r}: {exc}") from None
+                continue
+            good.append(pattern)
+        return pathspec.GitIgnoreSpec.from_lines(good)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # an unsearchable folder: EACCES from stat
+        return False
 
 
 @dataclass
@@ -45,17 +120,19 @@ class GitIgnores:
         found: list[_IgnoreFile] = []
         for name in (".gitignore", ".ignore"):
             p = directory / name
-            if p.is_file():
+            if _is_file(p):
                 try:
-                    found.append(_IgnoreFile(directory, _spec(p.read_text(encoding="utf-8", errors="replace").splitlines())))
+                    text = read_regular(p, 1 << 20).decode("utf-8", errors="replace")
                 except OSError:
-                    pass
+                    continue
+                found.append(_IgnoreFile(directory, _spec(text.splitlines())))
         info = directory / ".git" / "info" / "exclude"
-        if info.is_file():
+        if _is_file(info):
             try:
-                found.append(_IgnoreFile(directory, _spec(info.read_text(encoding="utf-8", errors="replace").splitlines())))
+                text = read_regular(info, 1 << 20).decode("utf-8", errors="replace")
             except OSError:
-                pass
+                return found
+            found.append(_IgnoreFile(directory, _spec(text.splitlines())))
         return found
 
     @classmethod
@@ -64,8 +141,11 @@ class GitIgnores:
         chain: list[Path] = []
         for d in (directory, *directory.parents):
             chain.append(d)
-            if (d / ".git").exists():
-                break
+            try:
+                if (d / ".git").exists():
+                    break
+            except OSError:
+                continue
         else:
             chain = [directory]  # not in a repository: only the directory's own ignore files
         files: list[_IgnoreFile] = []
@@ -94,7 +174,7 @@ class Excluder:
 
     def __init__(self, settings: Settings) -> None:
         self.root = settings.root
-        self.spec = _spec(settings.all_excludes)
+        self.spec = _spec(settings.all_excludes, strict=True)
 
     def excluded(self, path: Path, is_dir: bool) -> bool:
         suffix = "/" if is_dir else ""
@@ -128,10 +208,14 @@ def discover(paths: Sequence[Path], settings: Settings, *, force_exclude: bool =
     excluder = Excluder(settings)
     found: dict[Path, None] = {}
     for given in paths:
-        if not given.exists():
+        try:
+            exists = given.exists()
+        except OSError as exc:
+            raise ConfigError(f"{given}: {exc.strerror or exc}") from None
+        if not exists:
             raise ConfigError(f"{given}: no such file or directory")
         path = given.resolve()
-        if path.is_file():
+        if not path.is_dir():  # a file, or a FIFO/device given by name: reading it says what it is
             if force_exclude:
                 if excluder.excluded_anywhere(path):
                     continue
@@ -154,8 +238,12 @@ def _walk(top: Path, excluder: Excluder, ignores: GitIgnores, respect_gitignore:
         if respect_gitignore and directory != top:
             ign = ign.below(directory)
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:
+            continue  # removed while we walked
         except OSError:
+            yield directory  # the run reports it: "could not read the folder: Permission denied"
             continue
         for entry in entries:
             path = Path(entry.path)
@@ -163,10 +251,14 @@ def _walk(top: Path, excluder: Excluder, ignores: GitIgnores, respect_gitignore:
                 is_dir = entry.is_dir()
             except OSError:
                 continue
+            if not is_dir and path.suffix not in EXTENSIONS:
+                continue
+            # a FIFO, device or dangling symlink named x.py is yielded too: `read_regular` says
+            # what it is (SC901) without blocking or reading /dev/zero forever
             if excluder.excluded(path, is_dir) or (respect_gitignore and ign.ignored(path, is_dir)):
                 continue
             if is_dir:
                 if not entry.is_symlink():
                     stack.append((path, ign))
-            elif path.suffix in EXTENSIONS:
+            else:
                 yield path

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shapecheck.cache import Cache, cache_key, content_hash, default_cache_dir
-from shapecheck.config import Settings
+from shapecheck.cache import Cache, cache_key, content_hash, default_cache_dir, holds_any
+from shapecheck.config import ConfigError, Settings
 from shapecheck.diagnostics import Applicability, Diagnostic, Location
+from shapecheck.files import read_regular
 from shapecheck.notebooks import NotebookError, notebook_source
 from shapecheck.suppress import PerFileIgnores, apply_suppressions
 
@@ -63,6 +64,7 @@ class FileResult:
     cached: bool = False
     fixed: list[Diagnostic] = field(default_factory=list)
     diff: str = ""
+    unwritten: str = ""  # why the fixes of this file were not written (--fix), else empty
 
 
 @dataclass
@@ -124,6 +126,13 @@ def decode(content: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _tool_error(filename: str, message: str) -> Diagnostic:
     return Diagnostic("SC901", message, filename, Location(1, 1), Location(1, 1))
 
@@ -141,7 +150,9 @@ class _Task:
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(options: CheckOptions, files: list[Path], hashes: dict[str, str]) -> None:
+def _init_worker(options: CheckOptions, files: list[Path], hashes: dict[str, str], worker: bool = False) -> None:
+    if worker:
+        _worker_quiet()
     _STATE["options"] = options
     _STATE["files"] = files
     _STATE["hashes"] = hashes
@@ -258,14 +269,16 @@ def check_task(task: _Task) -> FileResult:
                 if apply_fixes is not None:
                     new, remaining, fixed = _fix_loop(task, source, result.diagnostics, options, apply_fixes)
                     if new != source:
-                        result.fixed = fixed
                         if options.diff:
-                            result.diff = "".join(difflib.unified_diff(
-                                source.splitlines(keepends=True), new.splitlines(keepends=True),
-                                fromfile=f"a/{task.display}", tofile=f"b/{task.display}"))
+                            result.fixed = fixed
+                            result.diff = unified_diff(source, new, task.display)
                             result.diagnostics = remaining
                         else:
-                            _write(task.path, task.content, new)
+                            problem = write_fixed(task.path, task.content, new)
+                            if problem is not None:
+                                result.unwritten = problem  # the diagnostics stay as they were
+                                return result
+                            result.fixed = fixed
                             result.diagnostics = remaining
                             return result  # the file changed: its old cache key is stale
     except RecursionError as exc:
@@ -283,15 +296,67 @@ def check_task(task: _Task) -> FileResult:
     return result
 
 
-def _write(path: Path, original: bytes, new_source: str) -> None:
+def unified_diff(old: str, new: str, display: str) -> str:
+    """A patch `git apply` and `patch` accept: a last line without a newline gets the
+    `\\ No newline at end of file` marker."""
+    out: list[str] = []
+    for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                     fromfile=f"a/{display}", tofile=f"b/{display}"):
+        out.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def encode_like(original: bytes, new_source: str) -> bytes:
+    """`new_source` in the encoding (and BOM) of `original`. Line endings are the source's own:
+    fixes are applied in place, and `apply_fixes` writes inserted lines with the ending of the
+    line they go into, so a mixed or CR-only file keeps every ending it had."""
     import io
 
     encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
     if encoding == "utf-8-sig":
         encoding = "utf-8"
         new_source = "\ufeff" + new_source
-    newline = "\r\n" if b"\r\n" in original else "\n"
-    path.write_bytes(new_source.replace("\r\n", "\n").replace("\n", newline).encode(encoding))
+    return new_source.encode(encoding)
+
+
+def write_fixed(path: Path, original: bytes, new_source: str) -> str | None:
+    """Write the fixed source over `path` if the file still holds `original`; else, or when it
+    cannot be written, say why (None: written). A file saved or deleted while the run was going
+    is left alone: the fixes were computed for the content read at the start, and writing them
+    would lose the edit or re-create the file."""
+    try:
+        data = encode_like(original, new_source)
+    except (UnicodeError, SyntaxError, LookupError) as exc:
+        return f"the fixed source cannot be encoded like the original ({exc})"
+    try:
+        current = read_regular(path)
+    except OSError as exc:
+        return f"the file cannot be read any more ({exc})"
+    if content_hash(current) != content_hash(original):
+        return "the file changed while shapecheck was running (run it again)"
+    try:
+        # O_TRUNC without O_CREAT: never re-creates a file deleted since the read above
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return "the file was deleted while shapecheck was running"
+    except OSError as exc:
+        return f"cannot write the file: {exc.strerror or exc}"
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        return f"cannot write the file: {exc.strerror or exc} (it may now be incomplete)"
+    finally:
+        os.close(fd)
+    return None
+
+
+def _write(path: Path, original: bytes, new_source: str) -> None:
+    """Kept for callers outside the runner (`--add-noqa`): raises OSError when not written."""
+    problem = write_fixed(path, original, new_source)
+    if problem is not None:
+        raise OSError(problem)
 
 
 def _cache_dir(options: CheckOptions) -> Path:
@@ -325,6 +390,11 @@ def run_check(
     """Check the discovered `files` (absolute paths). `progress(n)` is called as files finish."""
     per_file = PerFileIgnores(options.settings.per_file_ignores)
     cache = Cache(_cache_dir(options)) if options.use_cache else None
+    if cache is not None:
+        inside = holds_any(_cache_dir(options), files)
+        if inside is not None:
+            raise ConfigError(f"the cache folder {_cache_dir(options)} contains files being checked "
+                              f"({display_name(inside, options.cwd)}): give --cache-dir a folder of its own")
     extra = _file_list_digest(files) if cache is not None and _project_index_available() else ""
     results: list[FileResult] = []
     tasks: list[_Task] = []
@@ -333,9 +403,10 @@ def run_check(
     for path in files:
         display = display_name(path, options.cwd)
         try:
-            contents[path] = path.read_bytes()
+            contents[path] = read_regular(path)
         except OSError as exc:
-            results.append(FileResult(path, display, [_tool_error(display, f"could not read the file: {exc.strerror or exc}")]))
+            what = "folder" if _is_dir(path) else "file"
+            results.append(FileResult(path, display, [_tool_error(display, f"could not read the {what}: {exc}")]))
             continue
         hashes[str(path)] = content_hash(contents[path])
     for path, content in contents.items():
@@ -352,7 +423,7 @@ def run_check(
         file_ignores = per_file.codes_for(rel)
         key = None
         if cache is not None:
-            key = cache_key(content, options.selected, file_ignores, extra + path.suffix)
+            key = cache_key(content, options.selected, file_ignores, extra, str(path))
             hit = cache.get(key, display, hashes)
             if hit is not None and not (options.fixing and any(fix_applies(d, options.unsafe_fixes) for d in hit)):
                 results.append(FileResult(path, display, hit, cached=True))
@@ -362,6 +433,9 @@ def run_check(
         tasks.append(_Task(path, display, content, file_ignores, key))
     results.extend(_run_tasks(tasks, options, list(files), hashes, progress))
     results.sort(key=lambda r: r.display)
+    for r in results:
+        if r.unwritten:
+            sys.stderr.write(f"{r.display}: fixes not written: {r.unwritten}\n")
     return RunResult(results)
 
 
@@ -386,20 +460,101 @@ def _run_tasks(tasks: list[_Task], options: CheckOptions, files: list[Path], has
 
 def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], hashes: dict[str, str], jobs: int,
               progress: Callable[[int], Any] | None) -> list[FileResult]:
+    """The tasks' results from `jobs` worker processes.
+
+    A worker that dies (a native crash, the OOM killer) breaks the pool: the tasks it had not
+    answered are then re-run one per process, so that the run finishes and the file that kills
+    its process is named (SC903) instead of the run hanging or aborting.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = _mp_context()
+    # largest files first, so one big file does not finish last on a lone worker
+    ordered = sorted(tasks, key=lambda t: -len(t.content))
+    size = max(1, min(16, len(ordered) // (jobs * 8)))
+    chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
+    out: list[FileResult] = []
+    done: set[int] = set()
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(options, files, hashes, True)) as pool:
+            futures = {pool.submit(_check_chunk, chunk): n for n, chunk in enumerate(chunks)}
+            for future in as_completed(futures):
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    continue
+                done.add(futures[future])
+                out.extend(results)
+                if progress:
+                    progress(len(results))
+    except BrokenProcessPool:
+        pass
+    for n, chunk in enumerate(chunks):
+        if n not in done:
+            for task in chunk:
+                out.append(_check_isolated(task, options, files, hashes, ctx))
+                if progress:
+                    progress(1)
+    return out
+
+
+def _mp_context() -> Any:
     import multiprocessing as mp
 
     methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
-    # largest files first, so one big file does not finish last on a lone worker
-    ordered = sorted(tasks, key=lambda t: -len(t.content))
-    chunk = max(1, min(16, len(ordered) // (jobs * 8)))
-    out: list[FileResult] = []
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, files, hashes)) as pool:
-        for r in pool.imap_unordered(check_task, ordered, chunksize=chunk):
-            out.append(r)
-            if progress:
-                progress(1)
-    return out
+    return mp.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
+
+
+def _check_chunk(chunk: list[_Task]) -> list[FileResult]:
+    return [check_task(t) for t in chunk]
+
+
+def _worker_quiet() -> None:
+    """A worker leaves Ctrl-C to the parent and dies with it (Linux: PR_SET_PDEATHSIG), so that
+    a parent killed by SIGTERM or Ctrl-C leaves no worker printing BrokenPipe tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() == 1:  # the parent died before the call
+                os._exit(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def _isolated_child(conn: Any, task: _Task, options: CheckOptions, files: list[Path], hashes: dict[str, str]) -> None:
+    _init_worker(options, files, hashes, True)
+    conn.send(check_task(task))
+    conn.close()
+
+
+def _check_isolated(task: _Task, options: CheckOptions, files: list[Path], hashes: dict[str, str], ctx: Any) -> FileResult:
+    """`check_task(task)` in a process of its own; SC903 naming the signal if that process dies."""
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_isolated_child, args=(child, task, options, files, hashes), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        result: FileResult = parent.recv()
+    except (EOFError, OSError):
+        proc.join()
+        code = proc.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return FileResult(task.path, task.display, [Diagnostic(
+            "SC903", f"internal error while analysing this file: the worker process died ({how})",
+            task.display, Location(1, 1), Location(1, 1),
+            notes=["please report this at https://github.com/shapecheck/shapecheck/issues"])])
+    finally:
+        parent.close()
+    proc.join()
+    return result
 
 
 def check_source(display: str, source: str, options: CheckOptions, *, path: Path | None = None,
@@ -433,9 +588,7 @@ def check_source(display: str, source: str, options: CheckOptions, *, path: Path
             if apply_fixes is not None:
                 new, result.diagnostics, result.fixed = _fix_loop(task, source, result.diagnostics, options, apply_fixes)
                 if options.diff and new != source:
-                    result.diff = "".join(difflib.unified_diff(
-                        source.splitlines(keepends=True), new.splitlines(keepends=True),
-                        fromfile=f"a/{display}", tofile=f"b/{display}"))
+                    result.diff = unified_diff(source, new, display)
     except Exception as exc:  # noqa: BLE001 - RecursionError included: SC903, never a traceback
         from shapecheck.engine import internal_error
 

@@ -9,6 +9,7 @@ does not parse is dropped whole: a fix never leaves broken code behind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import libcst as cst
 
 from shapecheck.diagnostics import Applicability, Diagnostic, Edit, Location
 from shapecheck.engine import lint_source
+from shapecheck.parsing import depth_problem, run_deep
 
 MAX_ROUNDS = 10
 
@@ -34,12 +36,19 @@ class FixResult:
         return bool(self.applied)
 
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
 def _line_starts(source: str) -> list[int]:
-    starts = [0]
-    for i, ch in enumerate(source):
-        if ch == "\n":
-            starts.append(i + 1)
-    return starts
+    """Offsets of the lines' starts; a line ends at LF, CRLF or a lone CR, as libcst counts rows
+    (a CR-only file's fixes land where its diagnostics point)."""
+    return [0, *(m.end() for m in _NEWLINE.finditer(source))]
+
+
+def _newline_at(source: str, offset: int) -> str:
+    """The line ending of the line holding `offset` (LF at the end of a file without one)."""
+    m = _NEWLINE.search(source, offset)
+    return m.group() if m else "\n"
 
 
 def _offset(starts: list[int], loc: Location, length: int) -> int | None:
@@ -95,13 +104,19 @@ def apply_fixes(source: str, diagnostics: list[Diagnostic], *, unsafe: bool) -> 
     pos = 0
     for start, end, content in sorted(accepted, key=lambda s: (s[0], s[1])):
         out.append(source[pos:start])
+        if "\n" in content:  # inserted lines take the ending of the line they go into
+            newline = _newline_at(source, start)
+            if newline != "\n":
+                content = content.replace("\r\n", "\n").replace("\n", newline)
         out.append(content)
         pos = end
     out.append(source[pos:])
     new = "".join(out)
+    if depth_problem(new) is not None:
+        return source, []
     try:
-        cst.parse_module(new)
-    except cst.ParserSyntaxError:
+        run_deep(cst.parse_module, new)
+    except (cst.ParserSyntaxError, RecursionError, MemoryError):
         return source, []
     return new, applied
 
