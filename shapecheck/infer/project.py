@@ -80,9 +80,14 @@ class ProjectIndex:
 
 
 def _load(path: Path, dotted: str) -> ModuleSummary | None:
+    from shapecheck.files import read_regular  # never blocks on a FIFO, never reads /dev/zero
+    from shapecheck.parsing import depth_problem  # never hands libcst a file that overflows it
+
     try:
-        source = path.read_text(encoding="utf-8")
+        source = read_regular(path).decode("utf-8")
+        if depth_problem(source) is not None:
+            return None
         module = cst.parse_module(source)
-    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, RecursionError, MemoryError):
         return None  # the file's own lint reports it; here it simply resolves nothing
     return ModuleSummary.build(module, name=dotted)
