@@ -921,8 +921,10 @@ class Interpreter:
             listed = self.eval(node.args[0].value, frame)  # nn.Sequential(*[Block(d) for _ in range(n)])
             if isinstance(listed, ModuleValue) and listed.qualname == "<list>":
                 return _container(qualified, [listed])
-        if qualified in sources.LOADERS and args:  # `DataLoader(ds, **kwargs)`: unread options stay unknown
-            return sources.loader(self.dataset(args[0], frame), args[1:], kwargs, complete=ok)
+        if qualified in sources.LOADERS and (args or "dataset" in kwargs):
+            # `DataLoader(ds, **kwargs)`: options hidden in an unknown `**` stay unknown
+            dataset = args[0] if args else kwargs["dataset"]
+            return sources.loader(self.dataset(dataset, frame), args[1:], kwargs, complete=ok)
         if qualified is None or not ok:
             return UNKNOWN
         return self.call_name(qualified, func, args, kwargs, node, arg_nodes, frame)
