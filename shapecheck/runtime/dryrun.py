@@ -144,6 +144,15 @@ def _function_mode(target: torch.device, tracer: Tracer | None = None) -> Any:
                     reads = tracer.placeholders
                     tracer.value_read(args[0], how)
                 return _placeholder(args[0], how, reads)
+            if func is torch.Tensor.__format__ and args and compat.is_fake(args[0]):
+                t, spec = args[0], args[1] if len(args) > 1 else ""
+                if t.dim() == 0:  # f"{loss:.4f}": what .item() would give
+                    if tracer is not None:
+                        tracer.placeholders += 1
+                    return format(_placeholder(t, "item", tracer.placeholders if tracer else 0), spec)
+                return f"<fake tensor {tuple(t.shape)} {str(t.dtype).replace('torch.', '')}>"
+            if func is torch.Tensor.pin_memory:
+                return args[0]  # page-locked memory needs a real accelerator; nothing to pin on fakes
             kwargs = dict(kwargs or {})
             if "device" in kwargs:
                 kwargs["device"] = _redirect(kwargs["device"], target)
