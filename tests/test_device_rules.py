@@ -315,3 +315,121 @@ def test_sc501_rnn_state_created_in_forward_meets_the_input_in_the_cell() -> Non
     """
     found = assert_marks(source, ["SC501"])
     assert "self.lstm" in found[0].message
+
+
+MISSED_DEVICE = [
+    (
+        """
+        import torch
+        import torch.nn as nn
+
+        def train_gan(netD, loader, optD, device):
+            criterion = nn.BCELoss()
+            for real, _ in loader:
+                real = real.to(device)
+                b = real.size(0)
+                label = torch.ones(b)  # SC501
+                output = netD(real).view(-1)
+                errD = criterion(output, label)
+                errD.backward()
+                optD.step()
+        """,
+        """
+        import torch
+        import torch.nn as nn
+
+        def train_gan(netD, loader, optD, device):
+            criterion = nn.BCELoss()
+            for real, _ in loader:
+                real = real.to(device)
+                b = real.size(0)
+                label = torch.ones(b, device=device)
+                output = netD(real).view(-1)
+                errD = criterion(output, label)
+                errD.backward()
+                optD.step()
+                counts = torch.zeros(2)                  # CPU bookkeeping, never meets a batch
+                counts[0] += 1
+        """,
+    ),
+    (
+        """
+        import torch
+        import torch.nn as nn
+
+        class RNNModel(nn.Module):
+            def __init__(self, ntoken, nhid):
+                super().__init__()
+                self.rnn = nn.LSTM(ntoken, nhid)
+                self.nhid = nhid
+
+            def forward(self, x, hidden):
+                return self.rnn(x, hidden)
+
+            def init_hidden(self, bsz):
+                return (torch.zeros(1, bsz, self.nhid),  # SC501
+                        torch.zeros(1, bsz, self.nhid))  # SC501
+        """,
+        """
+        import torch
+        import torch.nn as nn
+
+        class RNNModel(nn.Module):
+            def __init__(self, ntoken, nhid):
+                super().__init__()
+                self.rnn = nn.LSTM(ntoken, nhid)
+                self.nhid = nhid
+
+            def forward(self, x, hidden):
+                return self.rnn(x, hidden)
+
+            def init_hidden(self, bsz):
+                weight = next(self.parameters())
+                return (weight.new_zeros(1, bsz, self.nhid),
+                        torch.zeros(1, bsz, self.nhid, device=weight.device))
+        """,
+    ),
+    (
+        """
+        import torch
+        import torch.nn as nn
+
+        device = torch.device("cuda")
+
+        def train(model, loader, opt):
+            model.to(device)
+            criterion = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]))  # SC501
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                loss = criterion(model(x), y)
+                loss.backward()
+        """,
+        """
+        import torch
+        import torch.nn as nn
+
+        device = torch.device("cuda")
+
+        def train(model, loader, opt):
+            model.to(device)
+            criterion = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5])).to(device)
+            w = torch.tensor([1.0, 3.0])
+            bce = nn.BCEWithLogitsLoss(pos_weight=w)
+            bce.to(device)
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                loss = criterion(model(x), y) + bce(model(x)[:, 0], y.float())
+                loss.backward()
+
+        def cpu_only(model, loader):
+            criterion = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0]))
+            return [criterion(model(x), y) for x, y in loader]
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize(("buggy", "clean"), MISSED_DEVICE, ids=["gan-labels", "init-hidden", "loss-weight"])
+def test_missed_device_bugs_are_found_and_their_twins_are_silent(buggy: str, clean: str) -> None:
+    assert_marks(buggy, ["SC501"])
+    assert lint_snippet(clean, ["SC501"]) == []

@@ -6,7 +6,18 @@ from __future__ import annotations
 import libcst as cst
 
 from shapecheck.diagnostics import Fix, NodeEdit
-from shapecheck.infer.flow import Flow, flow_of, has_star, kwarg, literal_number, literal_string, one_line, positional
+from shapecheck.infer.flow import (
+    LOSS_OPS,
+    Flow,
+    flow_of,
+    has_star,
+    kwarg,
+    literal_number,
+    literal_string,
+    one_line,
+    op_of,
+    positional,
+)
 from shapecheck.infer.placement import PARAM_MODULES, meeting
 from shapecheck.names import dotted
 from shapecheck.rules.base import Invalid, LintRule, Valid
@@ -148,6 +159,12 @@ def _registered_buffer(flow: Flow, attr: str) -> bool:
     return False
 
 
+_STATE_HELPERS = frozenset({"init_hidden", "init_hidden_state", "initHidden", "init_state", "begin_state", "reset_hidden", "zero_state", "initial_state"})
+_WEIGHTED_LOSSES = frozenset(
+    "torch.nn." + n for n in ("CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss")
+)
+
+
 class TensorWithoutDevice(LintRule):
     """## What it does
     Flags `torch.zeros/ones/empty/full/rand/randn/randint/arange/linspace/eye/tensor(...)`
@@ -158,8 +175,13 @@ class TensorWithoutDevice(LintRule):
       `torch.*` functions and tensor methods) until it meets an input of `forward`, a parameter
       or buffer, or a module's output, or goes into a layer with parameters
       (`self.lstm(x, (h, c))`). The message names the meeting point;
-    - in a training/evaluation loop, when it meets (in an arithmetic operator, directly or
-      through its name) a batch the loop moved with `.to(device)` / `.cuda()`.
+    - in a training/evaluation loop, when it meets a batch the loop moved with `.to(device)` /
+      `.cuda()`, or a value computed from one (`output = model(x)`): in an arithmetic operator,
+      or in a loss (`label = torch.ones(b)` then `criterion(output, label)`, GAN labels);
+    - returned as created by an `init_hidden()`-style helper of an `nn.Module` (the recurrent
+      state meets the input on the model's device);
+    - as the `weight=`/`pos_weight=` of a loss module (`nn.CrossEntropyLoss(weight=...)`) in a
+      function that moves its data to a device, when the criterion itself is never moved.
 
     Silent when it is moved first (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`; not
     `.to(torch.float32)`), when it is only used as an index (a CPU index into a CUDA tensor is
@@ -322,6 +344,11 @@ def train(model, loader, device):
             return
         flow = flow_of(self.ctx)
         fn = flow.function_of(node)
+        if fn is not None and fn.name.value in _STATE_HELPERS and flow.class_of(fn) is not None:
+            self._state_helper(flow, node, fn)
+            return
+        if self._loss_weight(flow, node):
+            return
         if fn is None or fn.name.value != "forward" or flow.class_of(fn) is None:
             self._in_device_loop(flow, node)
             return
@@ -365,8 +392,19 @@ def train(model, loader, device):
             for use in flow.name_uses.get(name, []):
                 if isinstance(flow.parents.get(use), cst.BinaryOperation) and flow.is_ancestor(loop, use):
                     partners.extend(self._arith_partners(flow, use))
+        if not partners:
+            # `label = torch.ones(b)` ... `criterion(output, label)` with `output = model(x)` of a
+            # moved batch: the same walk as in forward, with the loop's moved batches as roots
+            meets = meeting(
+                flow, node, lambda e, at: self._loop_device(flow, e, at, loop) is not None, within=loop,
+                param_module=lambda f, at: self._loss_call(flow, at),
+            )
+            if meets is not None:
+                moved = self._meeting_partner(flow, meets, loop)
+                if moved is not None:
+                    partners = [cst.Name(moved)]
         for partner in partners:
-            moved = self._moved_batch(flow, partner, loop)
+            moved = self._moved_batch(flow, partner, loop) if isinstance(partner, cst.Name) and partner in flow.parents else partner.value if isinstance(partner, cst.Name) else None
             if moved is None:
                 continue
             device = cst.Arg(value=cst.Attribute(value=cst.Name(moved), attr=cst.Name("device")), keyword=cst.Name("device"),
@@ -389,6 +427,150 @@ def train(model, loader, device):
                 fix=fix,
             )
             return
+
+    def _loss_call(self, flow: Flow, call: cst.CSTNode) -> bool:
+        """A CPU tensor passed to a loss together with a device tensor: `criterion(out, label)`.
+        (The device argument is checked by the caller of this predicate through `on_device`.)"""
+        if not isinstance(call, cst.Call):
+            return False
+        if op_of(flow, call) not in LOSS_OPS:
+            return False
+        return any(self._loop_device(flow, a.value, call, None) is not None for a in call.args)
+
+    def _loop_device(self, flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, loop: cst.CSTNode | None,
+                     depth: int = 0) -> str | None:
+        """The moved batch `expr` is, or is computed from (`model(x)`, `x * 2`, `out.view(-1)`)."""
+        if depth > 6:
+            return None
+        if isinstance(expr, cst.Name):
+            if loop is None:
+                loops = flow.loops_around(at)
+                loop = loops[0] if loops else None
+            if loop is None:
+                return None
+            moved = self._moved_batch(flow, expr, loop)
+            if moved is not None:
+                return moved
+            binds = flow.reaching(expr.value, at)
+            if not binds or len(binds) != 1 or binds[0].value is None or not flow.is_ancestor(loop, binds[0].stmt):
+                return None
+            return self._loop_device(flow, binds[0].value, binds[0].value, loop, depth + 1)
+        if isinstance(expr, cst.Call):
+            q = flow.ctx.qualify(expr.func) or ""
+            if isinstance(expr.func, cst.Attribute) and not q.startswith("torch."):
+                if expr.func.attr.value in ("cpu", "numpy", "item", "tolist"):
+                    return None
+                inner = self._loop_device(flow, expr.func.value, at, loop, depth + 1)
+                if inner is not None:
+                    return inner
+            for a in expr.args:  # `model(x)`: a module fed a moved batch runs on its device
+                inner = self._loop_device(flow, a.value, at, loop, depth + 1)
+                if inner is not None:
+                    return inner
+            return None
+        if isinstance(expr, cst.BinaryOperation):
+            return self._loop_device(flow, expr.left, at, loop, depth + 1) or self._loop_device(flow, expr.right, at, loop, depth + 1)
+        if isinstance(expr, cst.Subscript):
+            return self._loop_device(flow, expr.value, at, loop, depth + 1)
+        return None
+
+    def _meeting_partner(self, flow: Flow, meets: cst.CSTNode, loop: cst.CSTNode) -> str | None:
+        parts: list[cst.BaseExpression] = []
+        if isinstance(meets, cst.Call):
+            parts = [a.value for a in meets.args]
+            if isinstance(meets.func, cst.Attribute):
+                parts.append(meets.func.value)
+        elif isinstance(meets, cst.BinaryOperation):
+            parts = [meets.left, meets.right]
+        for part in parts:
+            moved = self._loop_device(flow, part, meets, loop)
+            if moved is not None:
+                return moved
+        return None
+
+    def _state_helper(self, flow: Flow, node: cst.Call, fn: cst.FunctionDef) -> None:
+        """`def init_hidden(self, bsz): return torch.zeros(n, bsz, h)` in an nn.Module: the
+        state is made for the model's input, which lives on the model's device."""
+        cls = flow.class_of(fn)
+        if cls is None or flow.is_module_subclass(cls) is not True:
+            return
+        cur: cst.CSTNode = node
+        parent = flow.parents.get(cur)
+        while isinstance(parent, (cst.Element, cst.Tuple, cst.List)):
+            cur, parent = parent, flow.parents.get(parent)
+        if not isinstance(parent, cst.Return):
+            return  # only a state returned as created (a moved or combined one is fine)
+        self.report(
+            node,
+            f"`{_code(node.func)}(...)` in `{fn.name.value}()` without device=: the state is created on the CPU",
+            notes=[
+                f"The model and its inputs go to the GPU, the state from `{fn.name.value}()` stays on the CPU: the "
+                "first forward fails with \"Expected all tensors to be on the same device\" (input and hidden).",
+                "Create it where the parameters are: `weight = next(self.parameters())` then "
+                "`weight.new_zeros(...)`, or pass `device=weight.device`.",
+            ],
+        )
+
+    def _loss_weight(self, flow: Flow, node: cst.Call) -> bool:
+        """`nn.CrossEntropyLoss(weight=torch.tensor([...]))` in a file that moves its batches to
+        a device, with a criterion that is never moved: the class weights stay on the CPU."""
+        parent = flow.parents.get(node)
+        holder: cst.CSTNode | None = None
+        if isinstance(parent, cst.Arg) and parent.keyword is not None and parent.keyword.value in ("weight", "pos_weight"):
+            holder = flow.parents.get(parent)
+        elif isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
+            name = parent.targets[0].target.value
+            for use in flow.name_uses.get(name, []):
+                arg = flow.parents.get(use)
+                if isinstance(arg, cst.Arg) and arg.keyword is not None and arg.keyword.value in ("weight", "pos_weight"):
+                    if any(flow.receiver_name(c) == name for m in ("to", "cuda") for c in flow.method_calls(m)):
+                        return False
+                    holder = flow.parents.get(arg)
+                    break
+        if not isinstance(holder, cst.Call):
+            return False
+        q = flow.ctx.qualify(holder.func) or ""
+        if q not in _WEIGHTED_LOSSES:
+            return False
+        if not self._moves_to_device(flow, flow.function_of(holder)):
+            return True  # a CPU-only function: the weight is where the logits are
+        # `criterion = nn.CrossEntropyLoss(weight=w).to(device)` or `criterion.to(device)` later
+        above = flow.parents.get(holder)
+        if isinstance(above, cst.Attribute) and above.attr.value in ("to", "cuda"):
+            return True
+        stmt = flow.statement_of(holder)
+        if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1:
+            crit = dotted(stmt.targets[0].target)
+            if crit is not None and any(flow.receiver_name(c) == crit for m in ("to", "cuda") for c in flow.method_calls(m)):
+                return True
+        self.report(
+            node,
+            f"`{_code(node.func)}(...)` without device= is the `weight` of {q.rsplit('.', 1)[-1]}, "
+            "which this file feeds device tensors: the weight stays on the CPU",
+            notes=[
+                "Loss modules keep `weight` as a buffer: it moves only with `criterion.to(device)`. With the logits on "
+                "cuda this fails with \"Expected all tensors to be on the same device\".",
+                "Create the weight with `device=device`, or move the criterion: `criterion = nn.CrossEntropyLoss(weight=w).to(device)`.",
+            ],
+        )
+        return True
+
+    @staticmethod
+    def _moves_to_device(flow: Flow, fn: cst.FunctionDef | None) -> bool:
+        """Whether `fn` (the module when None) moves something to a device."""
+        if any(flow.function_of(c) is fn for c in flow.method_calls("cuda")):
+            return True
+        for call in flow.method_calls("to"):
+            if flow.function_of(call) is not fn:
+                continue
+            args = positional(call)
+            dev = kwarg(call, "device") or (args[0] if args else None)
+            if dev is None:
+                continue
+            text = _code(dev)
+            if "device" in text or "cuda" in text:
+                return True
+        return False
 
     @staticmethod
     def _arith_partners(flow: Flow, node: cst.CSTNode) -> list[cst.BaseExpression]:
