@@ -628,6 +628,20 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "GAN: the discriminator's scheduler after its own optimizer, before the generator's": """
+netD, netG = Net(), Net()
+opt_D = optim.Adam(netD.parameters(), lr=2e-4)
+opt_G = optim.Adam(netG.parameters(), lr=2e-4)
+sched_D = optim.lr_scheduler.OneCycleLR(opt_D, max_lr=1e-3, total_steps=1000)
+for real, z in loader:
+    opt_D.zero_grad()
+    (netD(netG(z).detach()).mean() - netD(real).mean()).backward()
+    opt_D.step()
+    sched_D.step()
+    opt_G.zero_grad()
+    (-netD(netG(z)).mean()).backward()
+    opt_G.step()
+""",
     "evaluation loop in a helper of a no_grad evaluation function": """
 model = Net()
 opt = optim.SGD(model.parameters(), lr=0.1)
@@ -911,6 +925,20 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "GAN: the generator's scheduler stepped before the generator's optimizer": """
+netD, netG = Net(), Net()
+opt_D = optim.Adam(netD.parameters(), lr=2e-4)
+opt_G = optim.Adam(netG.parameters(), lr=2e-4)
+sched_G = optim.lr_scheduler.OneCycleLR(opt_G, max_lr=1e-3, total_steps=1000)
+for real, z in loader:
+    opt_D.zero_grad()
+    (netD(netG(z).detach()).mean() - netD(real).mean()).backward()
+    opt_D.step()
+    opt_G.zero_grad()
+    (-netD(netG(z)).mean()).backward()
+    sched_G.step()  # SC204
+    opt_G.step()
+""",
     "nested evaluation loops without no_grad: reported once, at the outer loop": """
 model = Net().eval()
 for images in batches:  # SC212

@@ -1133,8 +1133,13 @@ class _Analysis:
         for f in fl:
             if f.ev.kind != "sched" or f.depth != 0:
                 continue
-            before = any(g.ev.kind in ("step", "closure-step") for g in fl[: f.index])
-            after = [g.ev for g in fl[f.index + 1 :] if g.ev.kind in ("step", "closure-step")]
+            steps = [g for g in fl if g.ev.kind in ("step", "closure-step")]
+            # with two optimizers (a GAN), only the scheduled one's step counts
+            mine = self._scheduled_optimizer(f.ev, loop)
+            if mine is not None and any(g.ev.key == mine for g in steps):
+                steps = [g for g in steps if g.ev.key == mine]
+            before = any(g.index < f.index for g in steps)
+            after = [g.ev for g in steps if g.index > f.index]
             if before or not after:
                 continue
             sched, step = f.ev, after[0]
@@ -1153,6 +1158,24 @@ class _Analysis:
                 return msg, notes
 
             self.report("SC204", sched.site, render)
+
+    def _scheduled_optimizer(self, sched: Ev, at: cst.CSTNode) -> str | None:
+        """`StepLR(opt_G, 30)` -> "opt_G": the optimizer a scheduler was built on."""
+        if sched.key is None:
+            return None
+        try:
+            expr = cst.parse_expression(sched.key)
+        except cst.ParserSyntaxError:
+            return None
+        found: set[str | None] = set()
+        for v in self.b.assigned(expr, at):
+            if not isinstance(v, cst.Call):
+                return None
+            arg = next((a.value for a in v.args if a.keyword is not None and a.keyword.value == "optimizer"), None)
+            if arg is None and v.args and v.args[0].keyword is None:
+                arg = v.args[0].value
+            found.add(dotted(arg) if arg is not None else None)
+        return next(iter(found)) if len(found) == 1 else None
 
     # SC211 -------------------------------------------------------------------------------
     def mode_not_restored(self, loop: cst.CSTNode) -> None:

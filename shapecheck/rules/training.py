@@ -483,8 +483,12 @@ class SchedulerBeforeOptimizer(_LoopRule):
     schedule) and `optimizer` to an optimizer. `ReduceLROnPlateau.step(val_loss)` after the
     validation pass is fine.
 
+    When a loop steps two optimizers (a GAN), only the step of the optimizer the scheduler was
+    built on counts (`OneCycleLR(opt_G, ...)`: `opt_G.step()`).
+
     ## Known problems
-    When a loop steps two optimizers, any optimizer step after the scheduler counts.
+    When the scheduler's optimizer cannot be told (built elsewhere), any optimizer step after
+    the scheduler counts.
     """
 
     CODE = "SC204"
