@@ -186,7 +186,9 @@ def test_squeeze_without_dim_on_symbolic_axis_is_sc107() -> None:
 def test_unknown_sizes_give_unknown_silently() -> None:
     from shapecheck.infer.values import UNKNOWN as U
 
-    out, call = run("Tensor.view", sym("b", "d"), U, ConstValue(-1))
+    out, call = run("Tensor.view", sym("b", "d"), U, ConstValue(-1))  # two sizes: the rank is known
+    assert isinstance(out, TensorValue) and str(out.shape) == "(?, ?)" and not call.findings
+    out, call = run("Tensor.view", sym("b", "d"), U)  # one unknown argument could be a whole tuple
     assert isinstance(out, TensorValue) and out.shape.rank is None and not call.findings
     out, call = run("Tensor.permute", TensorValue(Shape.unknown()), TupleValue((ConstValue(0), ConstValue(1))))
     assert isinstance(out, TensorValue) and not call.findings

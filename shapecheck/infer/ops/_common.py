@@ -45,6 +45,12 @@ def unknown_like(t: TensorValue | None, **changes: object) -> Value:
     return dataclasses.replace(t, shape=Shape.unknown(), **changes)  # type: ignore[arg-type]
 
 
+def rank_only(t: TensorValue, rank: int, **changes: object) -> TensorValue:
+    """A tensor of known rank whose sizes are not known (`x.transpose(i, j)` with `i`, `j` unknown):
+    what is known of `t` (dtype, device) is kept."""
+    return dataclasses.replace(t, shape=Shape.of(*[Dim.unknown()] * rank), **changes)  # type: ignore[arg-type]
+
+
 def is_none(value: Value | None) -> bool:
     return isinstance(value, ConstValue) and value.value is None
 
@@ -112,6 +118,45 @@ def size_args(call: OpCall, start: int, keyword: str = "size") -> list[Dim] | No
             return None
         out.append(d)
     return out
+
+
+def dim_items_partial(value: Value | None) -> list[Dim] | None:
+    """As `dim_items`, but when the number of sizes is known (a tuple/list literal, a torch.Size of
+    known rank) an item that is not known becomes an unknown dim: `(n, 3)` with `n` unknown is
+    a rank-2 shape `(?, 3)`. None when even the count is unknown."""
+    exact = dim_items(value)
+    if exact is not None:
+        return exact
+    if not isinstance(value, TupleValue):
+        return None
+    out: list[Dim] = []
+    for item in value.items:
+        if isinstance(item, (TupleValue, ShapeValue)):
+            return None  # nested sizes are not a shape
+        d = as_dim(item)
+        out.append(d if d is not None else Dim.unknown())
+    return out
+
+
+def size_args_partial(call: OpCall, start: int, keyword: str = "size") -> list[Dim] | None:
+    """As `size_args`, keeping the rank when some sizes are not known: `zeros(n, m)` and
+    `view(b, -1)` with `n`, `m`, `b` unknown have rank 2 (several varargs are each one size; a
+    single unknown argument could be a whole tuple, so its rank stays unknown)."""
+    exact = size_args(call, start, keyword)
+    if exact is not None:
+        return exact
+    if keyword in call.kwargs:
+        return dim_items_partial(call.kwargs[keyword])
+    rest = call.args[start:]
+    if len(rest) == 1:
+        return dim_items_partial(rest[0])
+    out: list[Dim] = []
+    for item in rest:
+        if isinstance(item, (TupleValue, ShapeValue)):
+            return None
+        d = as_dim(item)
+        out.append(d if d is not None else Dim.unknown())
+    return out or None
 
 
 def normalize_dim(call: OpCall, dim: int, rank: int, *, extra: int = 0, label: str = "dim") -> int | None:

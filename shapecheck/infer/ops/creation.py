@@ -13,7 +13,7 @@ import dataclasses
 import math
 
 from shapecheck.infer import messages
-from shapecheck.infer.ops._common import as_str, dim_items, op_title, size_args, tensor
+from shapecheck.infer.ops._common import as_str, dim_items, dim_items_partial, op_title, size_args, size_args_partial, tensor
 from shapecheck.infer.ops.registry import OpCall, op
 from shapecheck.infer.values import (
     UNKNOWN,
@@ -90,7 +90,7 @@ def _new(call: OpCall, sizes: list[Dim] | None, default_dtype: str | None = "flo
 @op(*[f"torch.{n}" for n in ("zeros", "ones", "empty", "rand", "randn")],
     "numpy.random.randn", "numpy.random.rand")
 def factory(call: OpCall) -> Value:
-    return _new(call, size_args(call, 0))
+    return _new(call, size_args_partial(call, 0))
 
 
 @op("numpy.zeros", "numpy.ones", "numpy.empty", "numpy.random.random")
@@ -100,7 +100,7 @@ def np_factory(call: OpCall) -> Value:
 
 
 def _sizes(value: Value | None) -> list[Dim] | None:
-    return dim_items(value)
+    return dim_items_partial(value)
 
 
 def _fill_dtype(fill: Value | None) -> str | None:
@@ -278,8 +278,9 @@ def new_(call: OpCall) -> Value:
             return dataclasses.replace(out, device=t.device if "device" not in call.kwargs else out.device,
                                        dtype=t.dtype if "dtype" not in call.kwargs else out.dtype)
         return out
-    sizes = _sizes(call.arg(1, "size"))
-    if sizes is None:
-        sizes = size_args(call, 1)
+    if call.name.endswith("new_full"):  # new_full(size, fill_value): one size argument
+        sizes = _sizes(call.arg(1, "size"))
+    else:  # new_zeros(2, 3) or new_zeros((2, 3)) or new_zeros(size=...)
+        sizes = size_args_partial(call, 1)
     return _new(call, sizes, like=t)
 

@@ -333,6 +333,8 @@ def where(call: OpCall) -> Value:
         return UNKNOWN
     values = [(v, label) for v, label in operands if v is not None]
     dtypes = [v.dtype for v, _ in values[1:] if isinstance(v, TensorValue)]
+    if values[0][0] is UNKNOWN and all(_is_operand(v) for v, _ in values[1:]):
+        values = values[1:]  # a condition not known is a mask for the values, as masked_fill's (see there)
     return broadcast_call(call, values, title="where()", trap=True, dtype=dtypes[0] if len(set(dtypes)) == 1 and dtypes else None)
 
 
@@ -343,6 +345,11 @@ def masked_fill(call: OpCall) -> Value:
     x, mask = tensor(call.arg(0, "input")), call.arg(1, "mask")
     if x is None or mask is None:
         return UNKNOWN
+    if mask is UNKNOWN:
+        # A mask says where to fill x: the result is x's shape. (torch would broadcast a mask
+        # larger than x and grow the result; no working code relies on that, so a mask of
+        # unknown shape is taken to fit x rather than losing x's shape downstream.)
+        return dataclasses.replace(x, contiguous=True, layout=None) if not call.name.endswith("_") else x
     out = broadcast_call(call, [(x, call.label(0)), (mask, call.label(1, "mask"))], title="masked_fill()", trap=False, dtype=x.dtype)
     if isinstance(out, TensorValue):
         out = dataclasses.replace(out, origin=x.origin, requires_grad=x.requires_grad)
@@ -364,3 +371,28 @@ def normalize(call: OpCall) -> Value:
         if call.arg(2, "dim") is None and normalize_dim(call, 1, rank) is None:
             return UNKNOWN
     return dataclasses.replace(t, origin="normalize", contiguous=True)
+
+
+@op("Tensor.copy_", "torch.Tensor.copy_")
+def copy_(call: OpCall) -> Value:
+    """`x.copy_(src)`: src must broadcast to x's shape; the result is x."""
+    x, src = tensor(call.arg(0, "input")), call.arg(1, "src")
+    if x is None:
+        return UNKNOWN
+    if not isinstance(src, TensorValue):
+        return x
+    out = broadcast_call(call, [(x, call.label(0)), (src, call.label(1, "src"))], title="copy_()", trap=False, dtype=x.dtype)
+    if not isinstance(out, TensorValue):
+        return out
+    return _inplace_check(call, x, out)
+
+
+_FILLS = ("zero_", "fill_", "normal_", "uniform_", "bernoulli_", "exponential_", "random_", "geometric_",
+          "log_normal_", "cauchy_", "fill_diagonal_")
+
+
+@op(*[f"Tensor.{n}" for n in _FILLS], *[f"torch.Tensor.{n}" for n in _FILLS])
+def fill_in_place(call: OpCall) -> Value:
+    """In-place fills and random draws return their receiver, shape and all."""
+    x = tensor(call.arg(0, "input"))
+    return UNKNOWN if x is None else x

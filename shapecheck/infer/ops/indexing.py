@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from shapecheck.infer import messages
-from shapecheck.infer.ops._common import ERROR, dim_arg, op_title, tensor, unknown_like
+from shapecheck.infer.ops._common import ERROR, dim_arg, op_title, rank_only, tensor, unknown_like
 from shapecheck.infer.ops.registry import OpCall, op
 from shapecheck.infer.values import (
     UNKNOWN,
@@ -185,6 +185,10 @@ def gather(call: OpCall) -> Value:
     t = tensor(call.arg(0, "input"))
     take = call.name.endswith("take_along_dim")
     idx = tensor(call.arg(1, "indices") if take else call.arg(2, "index"))
+    if t is not None and idx is None and not take and t.shape.rank is not None and t.shape.rank >= 2:
+        if dim_arg(call, 1, t.shape.rank) is ERROR:
+            return UNKNOWN
+        return rank_only(t, t.shape.rank, origin="gather", contiguous=True, layout=None)  # index has the input's rank
     if t is None or idx is None:
         return UNKNOWN
     if t.shape.rank is None or idx.shape.rank is None:

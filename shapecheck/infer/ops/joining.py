@@ -27,6 +27,49 @@ def _tensors(call: OpCall) -> tuple[list[TensorValue], list[str]] | None:
     return [t for t in out if t is not None], [f"{call.label(0, 'tensors')}[{i}]" for i in range(len(out))]
 
 
+def _some_tensors(call: OpCall) -> tuple[list[TensorValue], list[str], int] | None:
+    """The known tensors of a list where some are not known (`cat([x, h], -1)` with `h` unknown),
+    their labels and the list's length; None when none is known or the list itself is not."""
+    seq = call.arg(0, "tensors")
+    if not isinstance(seq, TupleValue) or not seq.items:
+        return None
+    known = [(t, f"{call.label(0, 'tensors')}[{i}]") for i, t in enumerate(tensor(v) for v in seq.items) if t is not None]
+    if not known or any(t.shape.rank is None for t, _ in known):
+        return None
+    return [t for t, _ in known], [label for _, label in known], len(seq.items)
+
+
+def _partial_join(call: OpCall, new_axis: bool) -> Value:
+    """cat / stack of a list with some unknown tensors: the known ones must still agree with each
+    other (SC101 if two of them cannot), and they fix the rank and every axis but the joined one
+    (a 1-d empty tensor, skipped by cat, does not change that)."""
+    got = _some_tensors(call)
+    if got is None:
+        return UNKNOWN
+    tensors, labels, count = got
+    kept = [(t, label) for t, label in zip(tensors, labels) if new_axis or not (t.shape.rank == 1 and t.shape[0].value == 0)]
+    if not kept:
+        return _joined(tensors, Shape.unknown())
+    shapes, labels = [t.shape for t, _ in kept], [label for _, label in kept]
+    rank = shapes[0].rank or 0
+    if any(sh.rank != rank for sh in shapes) or (rank == 0 and not new_axis):
+        return _joined(tensors, Shape.unknown())  # the complete check reports these when it can
+    d = dim_arg(call, 1, rank, name=_dim_key(call), extra=1 if new_axis else 0)
+    if d is ERROR:
+        return UNKNOWN
+    if d is UNSURE:
+        return _joined(tensors, Shape.unknown())
+    d = d if isinstance(d, int) else 0
+    if not _agree_except(call, shapes, labels, None if new_axis else d):
+        return UNKNOWN
+    dims = list(shapes[0].dims)
+    if new_axis:
+        dims.insert(d, Dim.const(count))
+        return dataclasses.replace(_joined(tensors, Shape.of(*dims)), origin="stack")
+    dims[d] = Dim.unknown()
+    return _joined(tensors, Shape.of(*dims))
+
+
 def _dim_key(call: OpCall) -> str:
     return "axis" if call.name.startswith("numpy.") or "axis" in call.kwargs else "dim"
 
@@ -60,7 +103,7 @@ def _joined(tensors: list[TensorValue], shape: Shape) -> TensorValue:
 def cat(call: OpCall) -> Value:
     got = _tensors(call)
     if got is None:
-        return UNKNOWN
+        return _partial_join(call, new_axis=False)
     tensors, labels = got
     if any(t.shape.rank is None for t in tensors):
         return _joined(tensors, Shape.unknown())
@@ -96,7 +139,7 @@ def cat(call: OpCall) -> Value:
 def stack(call: OpCall) -> Value:
     got = _tensors(call)
     if got is None:
-        return UNKNOWN
+        return _partial_join(call, new_axis=True)
     tensors, labels = got
     if any(t.shape.rank is None for t in tensors):
         return _joined(tensors, Shape.unknown())
@@ -113,8 +156,8 @@ def stack(call: OpCall) -> Value:
         return UNKNOWN
     if not _agree_except(call, shapes, labels, None):
         return UNKNOWN
-    if d is UNSURE:
-        return _joined(tensors, Shape.unknown())
+    if d is UNSURE:  # where the new axis goes is not known; the rank is
+        return _joined(tensors, Shape.of(*[Dim.unknown()] * (rank + 1)))
     d = 0 if not isinstance(d, int) else d
     dims = list(shapes[0].dims)
     dims.insert(d, Dim.const(len(tensors)))

@@ -57,7 +57,7 @@ def linear(m: ModuleValue, call: OpCall) -> Value:
     out_f = as_dim(m.kwarg("out_features", 0 if lazy else 1))
     in_f = None if lazy else as_dim(m.kwarg("in_features", 0))
     if out_f is None:
-        return unknown_like(x, origin="linear")
+        out_f = Dim.unknown()  # (..., ?): the leading axes pass through whatever the feature sizes
     if in_f is not None and x.shape.known and x.shape.suffix and not check_size(
             call, "in_features", in_f, x, -1, _label(call),
             "Linear acts on the LAST axis: it must equal in_features (flatten or permute first if needed)"):

@@ -19,6 +19,7 @@ from shapecheck.infer.ops._common import (
     dim_arg,
     dims_arg,
     op_title,
+    rank_only,
     tensor,
     unknown_like,
 )
@@ -75,6 +76,8 @@ def reduce_shape(call: OpCall, t: TensorValue, dim_position: int, keep_position:
     call.findings.extend(sub.findings)
     if dims is ERROR:
         return UNKNOWN
+    if dims is UNSURE and keep:
+        return rank_only(t, rank, **fields)  # which axes is not known, but they stay as 1s
     if dims is UNSURE or keep is None or dims is ABSENT:
         return unknown_like(t, **fields)
     assert isinstance(dims, list)

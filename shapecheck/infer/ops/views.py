@@ -22,7 +22,9 @@ from shapecheck.infer.ops._common import (
     normalize_dim,
     op_title,
     product,
+    rank_only,
     size_args,
+    size_args_partial,
     tensor,
     unknown_like,
 )
@@ -167,11 +169,11 @@ def view(call: OpCall) -> Value:
     if t is None:
         return UNKNOWN
     if call.name.startswith("numpy.") or call.name == "torch.reshape":
-        sizes = size_args(call, 1, keyword="newshape" if call.name.startswith("numpy.") else "shape")
+        sizes = size_args_partial(call, 1, keyword="newshape" if call.name.startswith("numpy.") else "shape")
     else:
         if len(call.args) == 2 and isinstance(call.args[1], DtypeValue) or "dtype" in call.kwargs:
             return unknown_like(t, origin="view")  # view(dtype) reinterprets the bytes
-        sizes = size_args(call, 1, keyword="size" if "size" in call.kwargs else "shape")
+        sizes = size_args_partial(call, 1, keyword="size" if "size" in call.kwargs else "shape")
     is_view = call.name.endswith("view")
     out = reshape_to(call, t, sizes, "view" if is_view else "reshape")
     if is_view and t.contiguous is False and isinstance(out, TensorValue) and view_breaks_layout(t, out.shape):
@@ -285,6 +287,8 @@ def permute(call: OpCall) -> Value:
     rank = t.shape.rank
     order = _dim_list(call, 1, "dims")
     if rank is None or order is UNSURE or order is ABSENT:
+        if rank is not None and order is UNSURE:  # a permutation keeps the rank (or torch raises)
+            return rank_only(t, rank, origin="permute", contiguous=None, layout=None)
         return unknown_like(t, origin="permute", contiguous=False)
     assert isinstance(order, list)
     if len(order) != rank:
@@ -343,8 +347,8 @@ def transpose(call: OpCall) -> Value:
     b = dim_arg(call, 2, rank, name=names[1])
     if a is ERROR or b is ERROR:
         return UNKNOWN
-    if not isinstance(a, int) or not isinstance(b, int):
-        return unknown_like(t, origin="transpose", contiguous=False)
+    if not isinstance(a, int) or not isinstance(b, int):  # which axes is not known: the rank is
+        return rank_only(t, rank, origin="transpose", contiguous=None, layout=None)
     if rank == 0:
         return t
     return _swap(t, a, b, "transpose")
@@ -426,6 +430,8 @@ def movedim(call: OpCall) -> Value:
     src = int_items(call.arg(1, "source"))
     dst = int_items(call.arg(2, "destination"))
     if rank is None or src is None or dst is None:
+        if rank is not None:
+            return rank_only(t, rank, origin="permute", contiguous=None, layout=None)
         return unknown_like(t, origin="permute", contiguous=False)
     if len(src) != len(dst):
         call.report("SC101", *messages.op_error(
@@ -468,7 +474,7 @@ def unsqueeze(call: OpCall) -> Value:
     if d is ERROR:
         return UNKNOWN
     if not isinstance(d, int):
-        return unknown_like(t, origin="unsqueeze")
+        return rank_only(t, rank + 1, origin="unsqueeze", contiguous=None, layout=None)
     dims = _dims(t) or []
     dims.insert(d, Dim.const(1))
     return dataclasses.replace(t, shape=Shape.of(*dims), origin="unsqueeze")
@@ -526,7 +532,7 @@ def expand(call: OpCall) -> Value:
     t = tensor(call.arg(0, "input"))
     if t is None:
         return UNKNOWN
-    sizes = size_args(call, 1, keyword="size" if "size" in call.kwargs else "shape")
+    sizes = size_args_partial(call, 1, keyword="size" if "size" in call.kwargs else "shape")
     rank = t.shape.rank
     if sizes is None or rank is None:
         return unknown_like(t, origin="expand", contiguous=False)
@@ -583,7 +589,7 @@ def repeat(call: OpCall) -> Value:
     t = tensor(call.arg(0, "input"))
     if t is None:
         return UNKNOWN
-    reps = size_args(call, 1, keyword="repeats" if "repeats" in call.kwargs else "dims")
+    reps = size_args_partial(call, 1, keyword="repeats" if "repeats" in call.kwargs else "dims")
     rank = t.shape.rank
     if reps is None or rank is None:
         return unknown_like(t, origin="repeat")
