@@ -139,7 +139,7 @@ def run_case(case: Case, mode: str, sc_root: Path, work: Path, timeout: float) -
     opts = ["--json", str(out_json)] + (["--dry-run"] if mode == "dry-run" else [])
     args = case.dry_args if mode == "dry-run" else case.trace_args
     cmd = [PY, "-c", "import sys; from shapecheck.cli import main; sys.argv[0] = 'shapecheck'; main()",
-           "trace", *opts, str(script), *args]
+           "trace", *opts, "--", str(script), *args]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
