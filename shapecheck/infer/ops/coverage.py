@@ -85,6 +85,13 @@ EXCEPTIONS = [
     "`x.T` on tensors of rank other than 2 (deprecated in torch) reverses the axes, as NumPy does.",
     "Sizes that depend on data or on unknown arguments (`split` of a symbolic axis into chunks of a fixed size, "
     "`interpolate` by a non-integer factor of a symbolic size, `one_hot` without `num_classes`) are unknown dims.",
+    "`x.masked_fill(mask, v)` and `torch.where(mask, x, v)` with a mask of unknown shape keep x's shape: torch "
+    "would grow the result to a mask larger than x, which no working code relies on (a known mask broadcasts as "
+    "torch does).",
+    "An element-wise result keeps the memory order of its first operand only when that operand has the result's "
+    "shape and a known permuted layout (SC108 after `gelu(x.transpose(1, 2))`); other mixes are taken as contiguous.",
+    "einops patterns are checked as einops 0.8 does before it reads the tensor (its layers' constructor check); "
+    "`einops.rearrange` on a list of tensors is not modelled.",
 ]
 
 
