@@ -199,17 +199,44 @@ def shapes(
     function: Annotated[Optional[str], typer.Option(help="Only this function (or Class.method).")] = None,
 ) -> None:
     """Print the source with the inferred shape of each tensor-valued assignment beside it."""
-    if not file.is_file():
+    if not file.exists():
         raise fail(f"{file}: no such file")
+    _shapes_guard(file)
+    from shapecheck.parsing import run_deep
+
     if file.suffix == ".ipynb":
-        raise typer.Exit(_notebook_shapes(file, function))
+        raise typer.Exit(run_deep(_notebook_shapes, file, function))
     try:
         from shapecheck.infer.explain import run_shapes
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("shapecheck.infer"):
             raise fail("`shapes` is not available: shapecheck.infer.explain is missing from this installation") from None
         raise
-    raise typer.Exit(run_shapes(file, function, use_color(sys.stdout)))
+    try:
+        code = run_deep(run_shapes, file, function, use_color(sys.stdout))
+    except Exception as exc:  # noqa: BLE001 - SC903's equivalent: one line, never a traceback
+        raise fail(f"{file}: internal error while analysing the file: {type(exc).__name__}: {exc} "
+                   "(please report this at https://github.com/shapecheck/shapecheck/issues)") from None
+    raise typer.Exit(code)
+
+
+def _shapes_guard(file: Path) -> None:
+    """`shapes` reads only a regular file (not a FIFO, not /dev/zero) and never hands libcst one
+    it cannot parse without crashing (as `check`'s SC901)."""
+    from shapecheck.files import read_regular
+    from shapecheck.parsing import depth_problem
+    from shapecheck.runner import decode
+
+    try:
+        raw = read_regular(file)
+        text = raw.decode("utf-8") if file.suffix == ".ipynb" else decode(raw)
+    except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        raise fail(f"{file}: cannot read: {exc}") from None
+    if file.suffix == ".ipynb":
+        return  # the cells' source is checked by the notebook reader's parse below
+    problem = depth_problem(text)
+    if problem is not None:
+        raise fail(f"{file}:{problem.row}:{problem.column}: cannot parse: {problem.message}")
 
 
 def _notebook_shapes(file: Path, function: Optional[str]) -> int:
