@@ -131,3 +131,13 @@ def pick(x: Float[Tensor, "b t v"], idx: Int[Tensor, "b t"]):
     good = x.gather(-1, idx.unsqueeze(-1))
     return bad, good
 ''', ["SC101"])
+
+
+@SETTINGS
+@given(shape=shapes(0, 3), idx=shapes(0, 3), dim=st.one_of(st.none(), st.integers(-3, 3)))
+def test_take_along_dim(shape, idx, dim) -> None:  # type: ignore[no-untyped-def]
+    """Index and input broadcast off `dim` and need the same rank; without dim both are flattened."""
+    if dim is None:
+        agree_cpu("torch.take_along_dim", torch.take_along_dim, Tz(shape), Tz(idx, torch.int64))
+    else:
+        agree_cpu("Tensor.take_along_dim", torch.Tensor.take_along_dim, Tz(shape), Tz(idx, torch.int64), dim)

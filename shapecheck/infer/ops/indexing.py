@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from shapecheck.infer import messages
-from shapecheck.infer.ops._common import ERROR, dim_arg, op_title, rank_only, tensor, unknown_like
+from shapecheck.infer.ops._common import ABSENT, ERROR, dim_arg, op_title, rank_only, tensor, unknown_like
 from shapecheck.infer.ops.registry import OpCall, op
 from shapecheck.infer.values import (
     UNKNOWN,
@@ -198,8 +198,15 @@ def gather(call: OpCall) -> Value:
     if d is ERROR:
         return UNKNOWN
     if take:
+        if d is ABSENT:  # no dim: both are flattened, the result is 1-d with one entry per index
+            n = idx.shape.numel()
+            return dataclasses.replace(t, shape=Shape.of(n) if n is not None else Shape.unknown(), origin="gather",
+                                       contiguous=True, layout=None)
         if not isinstance(d, int):
             return unknown_like(t, origin="gather")
+        if rank == 0:  # unlike most ops, take_along_dim gives a 0-d input no dim 0
+            call.report("SC106", *messages.dim_out_of_range(op_title(call), "dim", d, 0))
+            return UNKNOWN
         shapes = [Shape.of(*[1 if i == d else s for i, s in enumerate(t.shape.dims)]), Shape.of(*[1 if i == d else s for i, s in enumerate(idx.shape.dims)])]
         if idx.shape.rank != rank:
             call.report("SC101", *messages.op_error(f"{op_title(call)}: input {t.shape} and indices {idx.shape} need the same number of dims"))
