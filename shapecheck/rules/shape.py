@@ -421,7 +421,11 @@ def scores(x):
 class ViewOfNoncontiguous(_ShapeRule):
     """## What it does
     Flags `.view()` applied to the result of `transpose`, `permute`, `.T`, `.mT` or `expand`
-    without `.contiguous()` in between (also through a variable).
+    without `.contiguous()` in between (also through a variable), in every spelling:
+    `torch.transpose`, `swapaxes`/`swapdims`, `movedim`/`moveaxis`, `.t()`, `.mH`, `view_as`.
+    Element-wise ops and `clone()` keep their input's memory order, as torch does, so
+    `F.gelu(x.transpose(1, 2)).view(b, -1)` fails too; a view that only splits axes, or keeps
+    the transposed shape, works and is silent.
 
     ## Why is this bad?
     `RuntimeError: view size is not compatible with input tensor's size and stride`: the
