@@ -317,8 +317,43 @@ def server() -> None:
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point. A usage error is one line (not click's 5-line box); a report that
+    cannot be written (`> /dev/full`, a closed pipe) is one line and exit 2, never a traceback."""
+    import click
+
+    try:
+        try:
+            code = app(standalone_mode=False)
+            sys.stdout.flush()
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+            if exc.format_message().strip():  # empty after no_args_is_help printed the help
+                sys.stderr.write(f"shapecheck: error: {exc.format_message()}{hint}\n")
+            code = exc.exit_code
+        except click.ClickException as exc:
+            sys.stderr.write(f"shapecheck: error: {exc.format_message()}\n")
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            sys.stderr.write("shapecheck: interrupted\n")
+            code = 130
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 2  # the reader went away: nothing to say, and no one to say it to
+    except OSError as exc:
+        _silence_stdout()
+        sys.stderr.write(f"shapecheck: error: cannot write the report: {exc.strerror or exc}\n")
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
