@@ -355,7 +355,7 @@ def emit(text: str, output_file: Path | None, color: bool = False, stream: objec
     if output_file is not None:
         try:
             output_file.parent.mkdir(parents=True, exist_ok=True)
-            output_file.write_text(text, encoding="utf-8")
+            output_file.write_text(text, encoding="utf-8", errors="surrogateescape")  # a non-UTF-8 file name as it is on disk
         except OSError as exc:
             raise ConfigError(f"cannot write {output_file}: {exc.strerror or exc}") from None
         return

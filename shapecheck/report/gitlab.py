@@ -27,7 +27,7 @@ def render(report: Report, style: Styler) -> str:
     for d in report.diagnostics:
         key = (d.filename, d.code, d.message)
         seen[key] += 1
-        fingerprint = hashlib.sha256("\0".join((*key, str(seen[key]))).encode()).hexdigest()
+        fingerprint = hashlib.sha256("\0".join((*key, str(seen[key]))).encode("utf-8", "surrogateescape")).hexdigest()
         if d.cell is None:
             begin, end = d.location.row, max(d.end_location.row, d.location.row)
         else:

@@ -10,6 +10,7 @@ after the range. The output validates against the official schema (tests/data/).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -69,7 +70,7 @@ def render(report: Report, style: Styler) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": quote(d.filename.replace("\\", "/")), "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": {"uri": quote(os.fsencode(d.filename.replace("\\", "/"))), "uriBaseId": "%SRCROOT%"},
                         "region": region,
                     }
                 }
