@@ -282,7 +282,7 @@ def trace(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the findings as JSON here.")] = None,
     nan: Annotated[bool, typer.Option("--nan", help="Also report the first op that produces NaN/Inf.")] = False,
     device: Annotated[Optional[str], typer.Option(help="Device to check against (e.g. cuda, or a fake cuda on CPU).")] = None,
-    timeout: Annotated[float, typer.Option(help="Dry run: stop after this many seconds.")] = 300.0,
+    timeout: Annotated[Optional[float], typer.Option(help="Dry run: stop after this many seconds (default 300).")] = None,
 ) -> None:
     """Run SCRIPT [ARGS]... with runtime shape and device checks.
 
@@ -300,7 +300,7 @@ def trace(
         raise
     raise typer.Exit(
         run_trace(script, list(ctx.args), dry_run=dry_run, json_path=json_path, detect_nan=nan, device=device,
-                  max_seconds=timeout)
+                  **({"max_seconds": timeout} if timeout is not None else {}))
     )
 
 
