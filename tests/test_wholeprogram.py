@@ -327,3 +327,39 @@ def test_hardcoded_view_in_reset_parameters_is_not_a_batch() -> None:
             nn.init.xavier_uniform_(w)
     ''')
     assert [c for _, c in _findings(source)] == []
+
+
+_LOADER_SCRIPT = HEADER + textwrap.dedent('''
+from torch.utils.data import DataLoader, TensorDataset
+
+class RNN(nn.Module):
+    def __init__(self, input_size, hidden_size, num_classes):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out[:, -1, :])
+
+loader = DataLoader(TensorDataset(torch.rand(50, 1, 28, 28), torch.randint(0, 10, (50,))), batch_size=20)
+model = RNN(28, 16, 10)
+for i, (images, labels) in enumerate(loader):
+    images = images.reshape(-1, 28, 28)
+    loss = nn.functional.cross_entropy(model(images), labels)
+    if i == 0:
+        first = images.reshape(20, 28 * 28)
+''')
+
+
+def test_loader_batch_axis_in_driver_code() -> None:
+    assert _run(_LOADER_SCRIPT) is None
+    assert _findings(_LOADER_SCRIPT) == []  # `if i == 0:` sees the first batch, which is full
+    hardcoded = _LOADER_SCRIPT.replace("images.reshape(-1, 28, 28)", "images.reshape(20, 28, 28)")
+    assert isinstance(_run(hardcoded), RuntimeError)  # 50 = 2 * 20 + 10: the last batch has 10
+    assert [c for _, c in _findings(hardcoded)] == ["SC109"]
+    flipped = _LOADER_SCRIPT.replace("batch_first=True", "batch_first=False")
+    assert _run(flipped) is None  # no crash: the LSTM silently reads the 20 samples as 20 time steps
+    assert torch.nn.LSTM(28, 16)(torch.rand(20, 28, 28))[0].shape == (20, 28, 16)  # (seq, batch, hidden)
+    lines = flipped.splitlines()
+    assert [(lines[r - 1].strip(), c) for r, c in _findings(flipped)] == [("out, _ = self.lstm(x)", "SC110")]

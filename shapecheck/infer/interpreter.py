@@ -185,12 +185,14 @@ class Frame:
     returns: list[Value] = field(default_factory=list)
     findings: list[ShapeFinding] = field(default_factory=list)
     record_findings: bool = False  # findings kept though assignments are not (a loop's first pass)
+    first_step: bool = False  # under `if i == 0:` in a loop: the first batch, which is full
 
     def fork(self, record: bool | None = None) -> Frame:
         return Frame(
             self.summary, dict(self.env), self.facts, self.divisions, self.cls, self.fn,
             self.record if record is None else record, self.depth, self.loop_depth,
             self.result, self.returns, self.findings, self.record_findings and record is not False,
+            self.first_step,
         )
 
     @property
@@ -534,6 +536,7 @@ class Interpreter:
         # other shapes than the caller's: run it silently
         record = False if frame.depth > 0 and reads_shape(stmt.test) else None
         then = frame.fork(record)
+        then.first_step = frame.first_step or (frame.loop_depth > 0 and _is_first_step(stmt.test))
         then_ends = self.exec_block(stmt.body.body, then) if isinstance(stmt.body, cst.IndentedBlock) else False
         other = frame.fork(record)
         else_ends = False
@@ -1269,7 +1272,8 @@ class Interpreter:
         fn = registry.lookup(name)
         if name in _VIEW_LIKE:
             self.record_divisions(args[1:], frame)
-            if frame.in_module_method and name in ("Tensor.view", "Tensor.reshape", "torch.reshape"):
+            if name in ("Tensor.view", "Tensor.reshape", "torch.reshape") and (
+                    frame.in_module_method or _loader_batched(args[0] if args else None)):
                 self.check_hardcoded_batch(name, args, node, frame)
         if name in _SOFTMAX_OPS and args:
             position = _SOFTMAX_OPS[name]
@@ -1302,6 +1306,8 @@ class Interpreter:
             return
         if frame.fn is not None and frame.fn.name.value in _SETUP_METHODS:
             return  # parameters reshaped at construction have no batch axis
+        if frame.first_step:
+            return  # `if batch_idx == 0:` sees the first batch, which is full
         x = args[0]
         sizes = list(args[1].items) if len(args) == 2 and isinstance(args[1], TupleValue) else list(args[1:])
         if not sizes or not isinstance(sizes[0], ConstValue):
@@ -1343,10 +1349,19 @@ class Interpreter:
             batch_first = flag.value
         else:
             return
+        kind = module.qualname.rsplit(".", 1)[-1]
+        # a DataLoader's batch axis is known to be the batch, whatever the other axes are called
+        if _loader_batched(x) and not batch_first and x.shape.dims[1] != x.shape.dims[0]:
+            msg, notes = messages.rnn_batch_first(kind, x.shape, expects_batch_first=False)
+            frame.report("SC110", msg, notes, node)
+            return
+        if batch_first and x.shape.dims[1] == Dim.sym(sources.BATCH) and x.shape.dims[0] != x.shape.dims[1]:
+            msg, notes = messages.rnn_batch_first(kind, x.shape, expects_batch_first=True)
+            frame.report("SC110", msg, notes, node)
+            return
         first, second = symbol_name(x.shape.dims[0]), symbol_name(x.shape.dims[1])
         if first is None or second is None:
             return
-        kind = module.qualname.rsplit(".", 1)[-1]
         if not batch_first and is_batch_name(first) and is_seq_name(second):
             msg, notes = messages.rnn_batch_first(kind, x.shape, expects_batch_first=False)
             frame.report("SC110", msg, notes, node)
@@ -1406,6 +1421,18 @@ def _dict_update(current: DictValue, other: Value | None, kwargs: dict[str, Valu
         partial = partial or other.partial
     merged.update(kwargs)
     return DictValue(tuple(merged.items()), partial)
+
+
+def _is_first_step(test: cst.BaseExpression) -> bool:
+    """`i == 0` / `batch_idx == 0` / `step == 0`: a branch taken on a loop's first iteration."""
+    return (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Equal) and isinstance(test.left, cst.Name)
+            and isinstance(test.comparisons[0].comparator, cst.Integer) and test.comparisons[0].comparator.value == "0")
+
+
+def _loader_batched(x: Value | None) -> bool:
+    """A tensor whose first axis is a DataLoader's batch (the symbol `batch` of infer/sources.py)."""
+    return isinstance(x, TensorValue) and bool(x.shape.rank) and x.shape.dims[0] == Dim.sym(sources.BATCH)
 
 
 def _informative(actual: dict[str, Value], receiver: object) -> bool:
