@@ -163,3 +163,15 @@ def test_binary_with_an_unknown_operand_stays_unknown() -> None:
     result, _ = partial("+", (Tz((2, 3)), Tz((4, 2, 3))), {1})
     assert isinstance(result, TensorValue) and result.shape.rank is None
     assert operator.add(torch.zeros(2, 3), torch.zeros(4, 2, 3)).shape == (4, 2, 3)
+
+
+def test_embedding_of_unknown_width_is_float_with_one_more_axis() -> None:
+    """nn.Embedding(n, d) with d unknown: indices (B, T) give (B, T, ?) vectors of the weight's
+    float dtype, never the indices' int64."""
+    fn = lookup_module("torch.nn.Embedding")
+    assert fn is not None
+    idx = to_value(Tz((2, 5), torch.int64))
+    expected = tuple(torch.nn.Embedding(10, 4)(torch.zeros(2, 5, dtype=torch.int64)).shape)
+    result = fn(ModuleValue("torch.nn.Embedding", (to_value(10), UNKNOWN)), OpCall("torch.nn.Embedding", [idx], {}))
+    assert_consistent(result, expected)
+    assert isinstance(result, TensorValue) and result.dtype == "float32"

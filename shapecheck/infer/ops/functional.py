@@ -443,7 +443,7 @@ def embedding(call: OpCall) -> Value:
     if t is None or w is None:
         return UNKNOWN
     if w.shape.rank is None:
-        return unknown_like(t, origin="embedding")
+        return unknown_like(t, origin="embedding", dtype=w.dtype, device=w.device)
     if w.shape.rank != 2:
         call.report("SC101", *messages.rank_error(_title(call), call.label(1, "weight"), w.shape, "a 2-d weight"))
         return UNKNOWN

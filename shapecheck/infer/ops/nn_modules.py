@@ -212,9 +212,8 @@ def embedding(m: ModuleValue, call: OpCall) -> Value:
     dim = as_dim(m.kwarg("embedding_dim", 1))
     if x is None:
         return UNKNOWN
-    if dim is None:
-        return unknown_like(x, origin="embedding")
-    return embedding_shape(call, x, dim)
+    # an unknown embedding_dim still adds one axis, and the vectors are the weight's floats, not the indices' ints
+    return embedding_shape(call, x, dim if dim is not None else Dim.unknown())
 
 
 _SHAPE_PRESERVING = [
