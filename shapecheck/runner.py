@@ -476,21 +476,28 @@ def _pool_map(tasks: list[_Task], options: CheckOptions, files: list[Path], hash
     chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
     out: list[FileResult] = []
     done: set[int] = set()
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(options, files, hashes, True))
     try:
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(options, files, hashes, True)) as pool:
-            futures = {pool.submit(_check_chunk, chunk): n for n, chunk in enumerate(chunks)}
-            for future in as_completed(futures):
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    continue
-                done.add(futures[future])
-                out.extend(results)
-                if progress:
-                    progress(len(results))
+        futures = {pool.submit(_check_chunk, chunk): n for n, chunk in enumerate(chunks)}
+        for future in as_completed(futures):
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                continue
+            done.add(futures[future])
+            out.extend(results)
+            if progress:
+                progress(len(results))
     except BrokenProcessPool:
         pass
+    except BaseException:
+        # Ctrl-C: the workers ignore SIGINT (no tracebacks from them), so stop them here rather
+        # than wait for every queued file
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     for n, chunk in enumerate(chunks):
         if n not in done:
             for task in chunk:
