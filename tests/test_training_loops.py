@@ -158,3 +158,20 @@ def f(x):
     calls = [c for c in b.nodes(cst.Call) if isinstance(c.func, cst.Attribute) and c.func.attr.value == "sum"]
     modes = [(grad_context(b, b.names, c) or ("caller",))[0] for c in calls]
     assert modes == ["on", "off", "on", "off"]  # set_grad_enabled(flag) is unknown: the decorator rules
+
+
+def test_chain_mode_of_constructors_and_rebindings() -> None:
+    from shapecheck.infer.loop_events import _chain_mode
+
+    def mode(expr: str) -> str | None:
+        call = cst.parse_expression(expr)
+        assert isinstance(call, cst.Call)
+        return _chain_mode(call)
+
+    assert mode("Net()") == "train"
+    assert mode("torchvision.models.resnet18(num_classes=10)") == "train"
+    assert mode("torchvision.models.resnet18().to(device)") == "train"
+    assert mode("Net().to(device).eval()") == "eval"
+    assert mode("AutoModel.from_pretrained(name).cuda()") == "eval"
+    assert mode("model.to(device)") is None  # an existing model keeps its mode
+    assert mode("self.model.cuda()") is None

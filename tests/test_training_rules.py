@@ -925,6 +925,23 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "torchvision model built at module level, predicted under no_grad between epochs": """
+import torchvision
+
+model = torchvision.models.resnet18(num_classes=10)
+optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+@torch.no_grad()
+def predict(images):
+    return model(images).softmax(-1)  # SC210
+
+for epoch in range(10):
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    print(predict(x[:4]))
+""",
     "GAN: the generator's scheduler stepped before the generator's optimizer": """
 netD, netG = Net(), Net()
 opt_D = optim.Adam(netD.parameters(), lr=2e-4)

@@ -446,6 +446,12 @@ def _calls_postorder(expr: cst.CSTNode, children: dict[cst.CSTNode, list[cst.CST
                 stack.append((c, False))
 
 
+# methods that return the module itself (its mode unchanged unless eval/train)
+_MODULE_CHAIN = frozenset(
+    {"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "requires_grad_", "to_empty", "share_memory", "train", "eval"}
+)
+
+
 def _chain_mode(call: cst.Call) -> str | None:
     """The mode a constructor chain leaves a model in: `Net().to(d).eval()` -> "eval",
     `AutoModel.from_pretrained(name).to(d)` -> "eval", `Net()` -> "train", `model.to(d)` ->
@@ -461,6 +467,8 @@ def _chain_mode(call: cst.Call) -> str | None:
                 return "train" if mode else "eval"
         if method == "from_pretrained":
             return "eval"  # Hugging Face `from_pretrained` returns the model in eval mode
+        if method not in _MODULE_CHAIN:
+            return "train"  # the constructor itself: `torchvision.models.resnet18(...)`
         node = node.func.value
     if not isinstance(node, cst.Call):
         # `model = model.to(device)`: an existing object, in whatever mode it was (for a
