@@ -45,6 +45,7 @@ class Workspace:
         from shapecheck.files import Excluder, discover
 
         found: set[Path] = set()
+        excluders: dict[int, Excluder] = {}
         for target in targets:
             if not target.exists():
                 raise ConfigError(f"{target}: no such file or directory")
@@ -53,8 +54,12 @@ class Workspace:
             explicit = target.resolve() if target.is_file() else None
             for f in files:
                 own = self.settings_for(f)
-                if own is not walk_settings and f != explicit and Excluder(own).excluded_anywhere(f):
-                    continue
+                if own is not walk_settings and f != explicit:
+                    excluder = excluders.get(id(own))
+                    if excluder is None:
+                        excluder = excluders[id(own)] = Excluder(own)
+                    if excluder.excluded_anywhere(f):
+                        continue
                 found.add(f)
         return sorted(found)
 

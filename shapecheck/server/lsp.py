@@ -3,6 +3,7 @@ messages out. No analysis here."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,20 @@ def make_server() -> ShapecheckServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: ShapecheckServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+        # coalesce: changes that arrived together are analysed once, at the last version
+        uri, version = params.text_document.uri, params.text_document.version
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            ls.publish(uri)
+            return
+
+        def publish_if_current() -> None:
+            doc = ls.workspace.get_text_document(uri)
+            if doc.version is None or doc.version == version:
+                ls.publish(uri)
+
+        loop.call_soon(publish_if_current)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: ShapecheckServer, params: lsp.DidSaveTextDocumentParams) -> None:
