@@ -363,3 +363,21 @@ def test_loader_batch_axis_in_driver_code() -> None:
     assert torch.nn.LSTM(28, 16)(torch.rand(20, 28, 28))[0].shape == (20, 28, 16)  # (seq, batch, hidden)
     lines = flipped.splitlines()
     assert [(lines[r - 1].strip(), c) for r, c in _findings(flipped)] == [("out, _ = self.lstm(x)", "SC110")]
+
+
+def test_list_comprehension_over_a_known_range_is_a_list_of_that_length() -> None:
+    check_reveals('''
+    POLY_DEGREE = 4
+    W_target = torch.randn(POLY_DEGREE, 1) * 5
+
+    def make_features(x):
+        x = x.unsqueeze(1)
+        return torch.cat([x ** i for i in range(1, POLY_DEGREE + 1)], 1)
+
+    def get_batch(batch_size=32):
+        random = torch.randn(batch_size)
+        x = make_features(random)
+        return x, x.mm(W_target)
+
+    batch_x, batch_y = get_batch()                # reveal: (32, 4) float32 cpu; (32, 1) float32 cpu
+    ''')

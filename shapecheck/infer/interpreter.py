@@ -886,11 +886,21 @@ class Interpreter:
         """`[nn.Linear(d, d) for _ in range(n)]`: a homogeneous list of one evaluated element."""
         inner = frame.fork(record=False)
         inner.findings = []
-        for comp in _for_clauses(node.for_in):
-            self.assign(comp.target, self.iter_element(self.eval(comp.iter, inner)), inner, node)
+        clauses = list(_for_clauses(node.for_in))
+        for comp in clauses:
+            iterable = self.eval(comp.iter, inner)
+            element_of = self.iter_element(iterable)
+            if isinstance(iterable, _Range) and isinstance(comp.target, cst.Name):
+                element_of = DimValue(Dim.sym(comp.target.value))  # an int: `x ** i` keeps x's shape
+            self.assign(comp.target, element_of, inner, node)
         element = self.eval(node.elt, inner)
         if isinstance(element, (ModuleValue, ObjectValue)):
             return _Homogeneous(element)  # for nn.ModuleList / nn.Sequential(*[...])
+        if (isinstance(element, TensorValue) and len(clauses) == 1 and clauses[0].ifs == ()
+                and isinstance(node, cst.ListComp)):
+            iterable = self.eval(clauses[0].iter, frame.fork(record=False))
+            if isinstance(iterable, _Range) and iterable.count is not None and 0 < iterable.count <= 64:
+                return TupleValue((element,) * iterable.count)  # `[x ** i for i in range(1, 5)]`
         return UNKNOWN  # a list of tensors of unknown length
 
     # ------------------------------------------------------------------ calls
@@ -1068,6 +1078,11 @@ class Interpreter:
         if name == "float" and len(args) == 1 and (_number(args[0]) is not None or isinstance(args[0], DimValue)):
             n = _number(args[0])
             return ConstValue(float(n)) if n is not None else SOME_FLOAT
+        if name == "range" and 1 <= len(args) <= 3 and not kwargs:
+            bounds = [as_int(a) for a in args]
+            if all(b is not None for b in bounds) and bounds[-1] != 0:
+                return _Range(len(range(*bounds)))  # type: ignore[arg-type]
+            return _Range(None)
         if name in ("range", "zip", "isinstance", "print", "getattr", "hasattr", "super", "min", "max", "float",
                     "str", "bool", "dict", "set", "sorted", "reversed", "sum", "abs", "round", "iter", "next"):
             return UNKNOWN
@@ -1371,6 +1386,11 @@ class Interpreter:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Range:
+    count: int | None  # len(range(...)) when its bounds are known
 
 
 @dataclass(frozen=True)
