@@ -269,6 +269,15 @@ def _check_stdin(ws: Workspace, req: CheckRequest) -> int:
     absolute = path if path.is_absolute() else req.cwd / path
     probe = absolute if absolute.exists() else absolute.parent
     settings = ws.settings_for(probe if probe.exists() else req.cwd)
+    if req.force_exclude and req.stdin_filename:
+        from shapecheck.files import Excluder
+
+        if Excluder(settings).excluded_anywhere(absolute):
+            # an excluded file (pre-commit, editors' format-on-save): nothing to report, and
+            # --fix hands the source back unchanged, as ruff does
+            if req.fix:
+                sys.stdout.write(raw.decode("utf-8", errors="surrogateescape"))
+            return 0
     options = req.options(settings, ws.selected_for(settings), use_cache=False)
     source: str | None
     try:

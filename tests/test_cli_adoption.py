@@ -180,6 +180,13 @@ def test_stdin_fix_prints_the_fixed_source_and_reports_on_stderr(project: Path) 
     assert code == 1 and "-y = model.forward(torch.zeros(2, 3))" in out and "+y = model(torch.zeros(2, 3))" in out
 
 
+def test_stdin_force_exclude(project: Path) -> None:
+    write(project / "pyproject.toml", "[tool.shapecheck]\nextend-exclude = ['gen/']\n")
+    assert invoke_stdin(BUGGY, "check", "-", "--stdin-filename", "gen/m.py", "--force-exclude") == (0, "", "")
+    assert invoke_stdin(BUGGY, "check", "-", "--stdin-filename", "gen/m.py", "--force-exclude", "--fix")[:2] == (0, BUGGY)
+    assert invoke_stdin(BUGGY, "check", "-", "--stdin-filename", "gen/m.py")[0] == 1  # named explicitly: checked
+
+
 def test_stdin_misuse(project: Path) -> None:
     write(project / "m.py", BUGGY)
     assert invoke_stdin("", "check", "-", "m.py")[0] == 2
