@@ -175,3 +175,44 @@ def test_embedding_of_unknown_width_is_float_with_one_more_axis() -> None:
     result = fn(ModuleValue("torch.nn.Embedding", (to_value(10), UNKNOWN)), OpCall("torch.nn.Embedding", [idx], {}))
     assert_consistent(result, expected)
     assert isinstance(result, TensorValue) and result.dtype == "float32"
+
+
+def partial_module(qualname: str, ctor: tuple, ctor_kwargs: dict, inputs: tuple, unknown: set) -> Value:  # type: ignore[type-arg]
+    """Our module result with the constructor arguments at positions `unknown` (or keyword names) not known."""
+    fn = lookup_module(qualname)
+    assert fn is not None, qualname
+    module = ModuleValue(qualname, tuple(UNKNOWN if i in unknown else to_value(a) for i, a in enumerate(ctor)),
+                         tuple((k, UNKNOWN if k in unknown else to_value(v)) for k, v in ctor_kwargs.items()))
+    return fn(module, OpCall(qualname, [to_value(a) for a in inputs], {}))
+
+
+@pytest.mark.parametrize("qualname,ctor,kwargs,inputs,unknown", [
+    ("torch.nn.Conv2d", (3, 8, 3), {}, (Tz((2, 3, 10, 12)),), {1}),
+    ("torch.nn.Conv2d", (3, 8, 3), {"stride": 2, "padding": 1}, (Tz((2, 3, 10, 12)),), {1}),
+    ("torch.nn.Conv2d", (3, 8, 3), {}, (Tz((2, 3, 10, 12)),), {0, 1, 2}),
+    ("torch.nn.Conv1d", (4, 6, 5), {}, (Tz((2, 4, 20)),), {1}),
+    ("torch.nn.LSTM", (5, 7), {"batch_first": True}, (Tz((2, 9, 5)),), {0, 1}),
+    ("torch.nn.GRU", (5, 7, 2), {}, (Tz((9, 2, 5)),), {1, 2}),
+    ("torch.nn.MultiheadAttention", (8, 2), {"batch_first": True}, (Tz((2, 5, 8)), Tz((2, 7, 8)), Tz((2, 7, 8))), {0, 1}),
+    ("torch.nn.MultiheadAttention", (8, 2), {}, (Tz((5, 2, 8)), Tz((7, 2, 8)), Tz((7, 2, 8))), {0}),
+    ("torch.nn.Embedding", (10, 4), {}, (Tz((2, 5), torch.int64),), {0, 1}),
+    ("torch.nn.Linear", (8, 3), {}, (Tz((2, 5, 8)),), {0, 1}),
+])
+def test_modules_with_unknown_sizes_keep_the_other_axes(qualname: str, ctor: tuple, kwargs: dict, inputs: tuple,  # type: ignore[type-arg]
+                                                        unknown: set) -> None:  # type: ignore[type-arg]
+    module = getattr(torch.nn, qualname.rsplit(".", 1)[1])(*ctor, **kwargs)
+    with torch.no_grad():
+        out = module(*[torch.zeros(t.shape, dtype=t.dtype) for t in inputs])
+    result = partial_module(qualname, ctor, kwargs, inputs, unknown)
+
+    def check(ours: Value, theirs: object) -> None:
+        if isinstance(theirs, torch.Tensor):
+            assert_consistent(ours, tuple(theirs.shape))
+        elif isinstance(theirs, tuple):
+            assert isinstance(ours, TupleValue) and len(ours.items) == len(theirs)
+            for o, t in zip(ours.items, theirs):
+                check(o, t)
+
+    check(result, out)
+    known = result.items[0] if isinstance(result, TupleValue) else result
+    assert isinstance(known, TensorValue) and known.shape.rank is not None and known.shape.dims[0].value is not None

@@ -107,7 +107,7 @@ def _conv(n: int, transposed: bool = False):  # type: ignore[no-untyped-def]
             output_padding = None
             dilation = tuple_arg(m.kwarg("dilation", 5), n, 1)
         if out_c is None:
-            return unknown_like(x, origin="conv")
+            out_c = Dim.unknown()  # the batch and spatial axes are still known
         return conv_shape(call, x, n, out_c, in_c, kernel, stride, padding, dilation, _label(call), transposed, output_padding)
 
     shape_fn.__name__ = f"Conv{n}d" if not transposed else f"ConvTranspose{n}d"
@@ -305,8 +305,12 @@ def multihead_attention(m: ModuleValue, call: OpCall) -> Value:
     kdim = as_dim(m.kwarg("kdim", 6)) or embed
     vdim = as_dim(m.kwarg("vdim", 7)) or embed
     batch_first = as_bool(m.kwarg("batch_first", 8), default=False)
-    if any(t.shape.rank is None for t in (q, k, v)) or batch_first is None or embed is None:
+    if any(t.shape.rank is None for t in (q, k, v)) or batch_first is None:
         return TupleValue((unknown_like(q, origin="attention"), UNKNOWN))
+    embed_known = embed is not None
+    if embed is None:  # torch needs query's last axis to be embed_dim: the output is query's shape
+        embed = q.shape[-1] if q.shape.rank else Dim.unknown()
+        kdim, vdim = as_dim(m.kwarg("kdim", 6)), as_dim(m.kwarg("vdim", 7))
     rank = q.shape.rank
     if rank not in (2, 3) or k.shape.rank != rank or v.shape.rank != rank:
         call.report("SC101", *messages.op_error(
@@ -314,6 +318,8 @@ def multihead_attention(m: ModuleValue, call: OpCall) -> Value:
             "batched inputs are (L, N, E), or (N, L, E) with batch_first=True"))
         return UNKNOWN
     for t, dim, label in ((q, embed, "query"), (k, kdim, "key"), (v, vdim, "value")):
+        if dim is None or (label == "query" and not embed_known):
+            continue
         if not check_size(call, f"the feature size of {label}", dim, t, -1, label):
             return UNKNOWN
     seq_axis = 1 if rank == 3 and batch_first else 0
@@ -357,8 +363,9 @@ def rnn(m: ModuleValue, call: OpCall) -> Value:
     batch_first = as_bool(m.kwarg("batch_first", 4 + offset), default=False)
     bidirectional = as_bool(m.kwarg("bidirectional", 6 + offset), default=False)
     proj = as_int(m.kwarg("proj_size", 7)) if lstm and m.kwarg("proj_size", 7) is not None else 0
-    if hidden is None or layers is None or batch_first is None or bidirectional is None or proj is None:
+    if batch_first is None or bidirectional is None or proj is None:
         return UNKNOWN
+    hidden = hidden if hidden is not None else Dim.unknown()  # the sequence and batch axes are still known
     rank = x.shape.rank
     if rank is None:
         return UNKNOWN
@@ -375,9 +382,10 @@ def rnn(m: ModuleValue, call: OpCall) -> Value:
     fields = {"origin": m.qualname.rsplit(".", 1)[-1].lower(), "contiguous": True}
     output = dataclasses.replace(x, shape=Shape.of(*out_dims), **fields)  # type: ignore[arg-type]
     batch = [] if rank == 2 else [x.shape[0] if batch_first else x.shape[1]]
-    h_n = dataclasses.replace(x, shape=Shape.of(d * layers, *batch, h_out), **fields)  # type: ignore[arg-type]
+    stacked = Dim.const(d * layers) if layers is not None else Dim.unknown()
+    h_n = dataclasses.replace(x, shape=Shape.of(stacked, *batch, h_out), **fields)  # type: ignore[arg-type]
     if lstm:
-        c_n = dataclasses.replace(x, shape=Shape.of(d * layers, *batch, hidden), **fields)  # type: ignore[arg-type]
+        c_n = dataclasses.replace(x, shape=Shape.of(stacked, *batch, hidden), **fields)  # type: ignore[arg-type]
         return TupleValue((output, TupleValue((h_n, c_n))))
     return TupleValue((output, h_n))
 
