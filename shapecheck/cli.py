@@ -1,11 +1,14 @@
-"""The `shapecheck` command: check, rule, shapes, trace.
+"""The `shapecheck` command: check, rule, shapes, server, trace.
 
-Imports are lazy: `shapecheck --help` loads typer only, and `shapecheck check` loads libcst only
-when a file actually has to be parsed (a pre-commit run on cached or torch-free files never
-does). Nothing here imports torch; `trace` hands over to `shapecheck.runtime`, which does.
+This module only declares the commands and turns flags into requests: `check` is carried out by
+`shapecheck.checkrun`, `server` by `shapecheck.server`. Imports are lazy: `shapecheck --help`
+loads typer only, `shapecheck check` loads libcst only when a file actually has to be parsed (a
+pre-commit run on cached or torch-free files never does), and only `server` imports pygls.
+Nothing here imports torch; `trace` hands over to `shapecheck.runtime`, which does.
 
-Exit status (ruff's): 0 clean, 1 findings (or, with `--diff`, changes to make), 2 usage,
-configuration or internal error (SC903). `--exit-zero` turns 1 into 0, never 2.
+Exit status (ruff's, with severities): 0 clean or only findings below the fail level (default
+`warning`: info never fails), 1 findings at or above it (or, with `--diff`, changes to make),
+2 usage, configuration or internal error (SC903). `--exit-zero` turns 1 into 0, never 2.
 """
 
 from __future__ import annotations
