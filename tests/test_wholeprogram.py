@@ -381,3 +381,39 @@ def test_list_comprehension_over_a_known_range_is_a_list_of_that_length() -> Non
 
     batch_x, batch_y = get_batch()                # reveal: (32, 4) float32 cpu; (32, 1) float32 cpu
     ''')
+
+
+def test_lightning_trainer_fit_runs_training_step_with_the_loader_batches() -> None:
+    source = HEADER + textwrap.dedent('''
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class LitClassifier(L.LightningModule):
+        def __init__(self, hidden_dim=128):
+            super().__init__()
+            self.l1 = nn.Linear(28 * 28, hidden_dim)
+            self.l2 = nn.Linear(hidden_dim, 10)
+
+        def forward(self, x):
+            x = x.view(x.size(0), -1)
+            return self.l2(torch.relu(self.l1(x)))
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.cross_entropy(self(x), y)
+
+        def train_dataloader(self):
+            ds = TensorDataset(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,)))
+            return DataLoader(ds, batch_size=32)
+
+    trainer = L.Trainer(max_epochs=1)
+    trainer.fit(LitClassifier(hidden_dim=64))
+    ''')
+    lines = source.splitlines()
+    shapes = reveal(source)
+    row = next(i for i, line in enumerate(lines, 1) if line.strip() == "x = x.view(x.size(0), -1)")
+    assert shapes[row] == [("x", "(32, 784) float32 cpu")]
+    assert _findings(source) == []
+    bad = source.replace("nn.Linear(28 * 28, hidden_dim)", "nn.Linear(28 * 27, hidden_dim)")
+    assert [(lines[r - 1].strip(), c) for r, c in _findings(bad)] == [
+        ("return self.l2(torch.relu(self.l1(x)))", "SC101")]

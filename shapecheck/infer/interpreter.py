@@ -1045,11 +1045,32 @@ class Interpreter:
             return ModuleValue(qualified, tuple(args), tuple(kwargs.items()))
         if qualified == sources.PARSER:
             return sources.new_parser()
+        if qualified in sources.TRAINERS:
+            return ObjectValue("lightning.Trainer", {})
         if qualified in ("argparse.Namespace", "types.SimpleNamespace"):
             return ObjectValue(sources.NAMESPACE, dict(kwargs))
         if qualified in sources.WRAPPERS or qualified in sources.PASS_THROUGH:
             return args[0] if args else UNKNOWN
         return None
+
+    def run_trainer(self, method: str, args: list[Value], kwargs: dict[str, Value], node: cst.Call, frame: Frame) -> Value:
+        """`trainer.fit(model, train_loader, val_loader)`: Lightning calls the model's
+        `training_step(batch, batch_idx)` / `validation_step(...)` with each loader's batches."""
+        model = kwargs.get("model", args[0] if args else None)
+        if not (isinstance(model, ObjectValue) and model.is_module):
+            return UNKNOWN
+        steps = {"fit": [("train_dataloaders", 1, "training_step", "train_dataloader"),
+                         ("val_dataloaders", 2, "validation_step", "val_dataloader")],
+                 "validate": [("dataloaders", 1, "validation_step", "val_dataloader")],
+                 "test": [("dataloaders", 1, "test_step", "test_dataloader")],
+                 "predict": [("dataloaders", 1, "predict_step", "predict_dataloader")]}.get(method, [])
+        for keyword, position, step, hook in steps:
+            loader = kwargs.get(keyword, args[position] if len(args) > position else None)
+            if loader is None:  # the model's own `train_dataloader()` hook
+                loader = self.call_instance_method(model, hook, [], {}, node, [], frame)
+            if isinstance(loader, DataValue) and loader.kind == "loader":
+                self.call_instance_method(model, step, [loader.item, DimValue(Dim.sym("batch_idx"))], {}, node, [], frame)
+        return UNKNOWN
 
     def call_builtin(self, name: str, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
         if name == "len" and len(args) == 1:
@@ -1108,6 +1129,8 @@ class Interpreter:
         if isinstance(receiver, ObjectValue):
             if receiver.qualname == sources.PARSER:
                 return sources.parser_method(receiver, name, args, kwargs)
+            if receiver.qualname == "lightning.Trainer":
+                return self.run_trainer(name, args, kwargs, node, frame)
             if name in ("register_buffer", "register_parameter") and len(args) >= 2 and receiver.is_module:
                 if isinstance(args[0], ConstValue) and isinstance(args[0].value, str):
                     receiver.attrs[args[0].value] = args[1]  # `self.register_buffer("pe", pe)`: self.pe

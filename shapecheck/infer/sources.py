@@ -43,6 +43,10 @@ WRAPPERS = frozenset({  # calling them is calling the model inside
     "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.DistributedDataParallel",
     "torch.compile",
 })
+TRAINERS = frozenset({  # Lightning: `trainer.fit(model, loader)` runs model.training_step(batch, i)
+    "pytorch_lightning.Trainer", "lightning.Trainer", "lightning.pytorch.Trainer",
+    "pytorch_lightning.trainer.trainer.Trainer", "lightning.pytorch.trainer.trainer.Trainer",
+})
 PASS_THROUGH = frozenset({"tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm"})
 
 # (channels, height, width, train-set size, test-set size) of a sample once it is a tensor
