@@ -47,13 +47,20 @@ from typing import Any
 
 from shapecheck.diagnostics import RULES, Severity
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10: the `tomli` dependency (marker in pyproject.toml)
-    try:
-        import tomli as tomllib
-    except ModuleNotFoundError:
-        tomllib = None  # type: ignore[assignment]
+
+
+def _tomllib() -> Any:
+    """The TOML parser, imported on first use (a run without a config file never pays for it):
+    `tomllib` on 3.11+, the `tomli` dependency on 3.10 (marker in pyproject.toml)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:  # pragma: no cover - Python 3.10
+        import tomli
+    except ModuleNotFoundError:  # pragma: no cover
+        raise ConfigError("reading configuration on Python 3.10 needs the `tomli` package (pip install tomli)") from None
+    return tomli  # pragma: no cover
 
 
 class ConfigError(Exception):
@@ -212,8 +219,7 @@ def split_codes(value: str) -> list[str]:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """The TOML document at `path`; every failure is one ConfigError line."""
-    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
-        raise ConfigError("reading configuration on Python 3.10 needs the `tomli` package (pip install tomli)")
+    tomllib = _tomllib()
     try:
         if not path.is_file():
             if path.exists():
