@@ -133,6 +133,14 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+def _folder_error(path: Path) -> str:
+    try:
+        with os.scandir(path):
+            return "it changed while shapecheck was reading it"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def _tool_error(filename: str, message: str) -> Diagnostic:
     return Diagnostic("SC901", message, filename, Location(1, 1), Location(1, 1))
 
@@ -405,8 +413,10 @@ def run_check(
         try:
             contents[path] = read_regular(path)
         except OSError as exc:
-            what = "folder" if _is_dir(path) else "file"
-            results.append(FileResult(path, display, [_tool_error(display, f"could not read the {what}: {exc}")]))
+            if _is_dir(path):  # `discover` yields a folder it could not list
+                results.append(FileResult(path, display, [_tool_error(display, f"could not read the folder: {_folder_error(path)}")]))
+                continue
+            results.append(FileResult(path, display, [_tool_error(display, f"could not read the file: {exc}")]))
             continue
         hashes[str(path)] = content_hash(contents[path])
     for path, content in contents.items():

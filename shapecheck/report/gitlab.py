@@ -42,4 +42,10 @@ def render(report: Report, style: Styler) -> str:
             "severity": SEVERITY.get(d.severity, "major"),  # type: ignore[arg-type]
             "location": {"path": d.filename, "lines": {"begin": begin, "end": end}},
         })
-    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(out, indent=2, ensure_ascii=any(_undecodable(d.filename) for d in report.diagnostics)) + "\n"
+
+
+def _undecodable(name: str) -> bool:
+    """A file name that is not valid UTF-8 (a lone surrogate in Python): written as a `\\udcXX`
+    escape, so that the report stays valid UTF-8 JSON."""
+    return any("\udc80" <= ch <= "\udcff" for ch in name)

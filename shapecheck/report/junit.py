@@ -37,4 +37,5 @@ def render(report: Report, style: Styler) -> str:
             )
         out.append("    </testcase>")
     out += ["  </testsuite>", "</testsuites>"]
-    return "\n".join(out) + "\n"
+    # XML cannot carry a non-UTF-8 file name's bytes (lone surrogates here): U+FFFD instead
+    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape").decode("utf-8", "replace")

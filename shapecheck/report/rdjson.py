@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from shapecheck.diagnostics import Location, Severity
+from shapecheck.report.gitlab import _undecodable
 from shapecheck.report import Report, Styler, location_prefix
 
 SEVERITY = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "INFO"}
@@ -40,4 +41,4 @@ def render(report: Report, style: Styler) -> str:
                 ]
         diagnostics.append(item)
     doc = {"source": {"name": "shapecheck", "url": URL}, "severity": "WARNING", "diagnostics": diagnostics}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(doc, indent=2, ensure_ascii=any(_undecodable(d.filename) for d in report.diagnostics)) + "\n"
