@@ -308,10 +308,20 @@ def unified_diff(old: str, new: str, display: str) -> str:
     """A patch `git apply` and `patch` accept: a last line without a newline gets the
     `\\ No newline at end of file` marker."""
     out: list[str] = []
-    for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+    for line in difflib.unified_diff(_patch_lines(old), _patch_lines(new),
                                      fromfile=f"a/{display}", tofile=f"b/{display}"):
-        out.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+def _patch_lines(text: str) -> list[str]:
+    """Lines as patch tools count them: ended by LF only. `str.splitlines` also splits at CR,
+    form feeds, U+0085 and U+2028, which would make hunks `git apply` rejects."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def encode_like(original: bytes, new_source: str) -> bytes:
