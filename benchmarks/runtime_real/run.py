@@ -49,7 +49,7 @@ NANOGPT_ARGS = ["--dataset=tiny", "--compile=False", "--eval_iters=2", "--eval_i
                 "--max_iters=3", "--batch_size=4", "--block_size=32", "--n_layer=2", "--n_head=2", "--n_embd=64",
                 "--gradient_accumulation_steps=2", "--always_save_checkpoint=False", "--out_dir=out-tiny"]
 CHARGPT_ARGS = ["--trainer.max_iters=3", "--model.model_type=gpt-nano", "--data.block_size=32",
-                "--trainer.batch_size=4", "--trainer.num_workers=0", "--system.work_dir=./out-chargpt"]
+                "--trainer.batch_size=4", "--trainer.num_workers=0", "--system.work_dir=out_chargpt"]
 
 CASES = [
     Case("nanoGPT", "karpathy+nanoGPT", "train.py", [*NANOGPT_ARGS, "--device=cpu", "--dtype=float32"],
@@ -86,7 +86,9 @@ def extract(repo: str, dest: Path) -> Path:
         out.mkdir(parents=True)
         git_dir = next((MIRRORS / repo).glob("**/HEAD")).parent if not (MIRRORS / repo / "repo").exists() \
             else MIRRORS / repo / "repo"
-        archive = subprocess.run(["git", f"--git-dir={git_dir}", "archive", "HEAD"], check=True, capture_output=True)
+        # Python files only: the mirrors keep large data files as absent blobs.
+        archive = subprocess.run(["git", f"--git-dir={git_dir}", "archive", "HEAD", "--", "*.py"], check=True,
+                                 capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
     return out
 
@@ -104,8 +106,10 @@ def prepare_data(root: Path, case: Case) -> None:
         with open(data / "meta.pkl", "wb") as f:
             pickle.dump({"vocab_size": 65}, f)
     if case.name.startswith("minGPT"):
-        text = "".join(rng.choice(list("abcdefghij klmnop\n"), 20_000))
+        text = "O God, O God!\n" + "".join(rng.choice(list("abcdefghij klmnop\n"), 20_000))  # its prompt
         (root / "projects" / "chargpt" / "input.txt").write_text(text)
+        script = root / "projects" / "chargpt" / "chargpt.py"  # its sample at iteration 0: 20 tokens, not 500
+        script.write_text(script.read_text().replace("model.generate(x, 500,", "model.generate(x, 20,"))
     if case.name.startswith("examples-wlm"):
         corpus = root / "word_language_model" / "data" / "wikitext-2"
         corpus.mkdir(parents=True, exist_ok=True)
