@@ -142,3 +142,17 @@ def test_unflattened_targets(name: str, cls: str, out, target) -> None:  # type:
     assert any("squeeze" in line for line in finding.notes)
     _, fixed = ours(f"torch.nn.functional.{name}", (Tz(out), Tz(out)), {})
     assert not fixed.findings
+
+
+def test_cross_entropy_on_logits_of_unknown_width_names_the_class_count() -> None:
+    from shapecheck.infer.ops.registry import OpCall, lookup
+    from shapecheck.infer.values import TensorValue
+    from shapecheck.shapes import Dim, Shape
+
+    fn = lookup("torch.nn.functional.cross_entropy")
+    assert fn is not None
+    call = OpCall("torch.nn.functional.cross_entropy", [TensorValue(Shape.of("B", "T", Dim.unknown()), dtype="float32"),
+                                                         TensorValue(Shape.of("B", "T"), dtype="int64")], {})
+    fn(call)
+    assert [(f.code, f.severity) for f in call.findings] == [("SC105", "warning")]
+    assert call.findings[0].message.endswith("T == the class count")

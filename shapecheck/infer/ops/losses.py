@@ -172,7 +172,8 @@ def _sequence_mistake(call: OpCall, title: str, x: TensorValue, y: TensorValue, 
         call.report("SC105", *messages.loss_sequence_classes(title, x.shape, y.shape, Shape.of(*expected), fixes),
                     severity="error")
         return UNKNOWN
-    equal = " == ".join(str(x.shape[i]) for i in range(1, rx))
+    names = ["the class count" if i == rx - 1 else f"axis {i}" for i in range(1, rx)]
+    equal = " == ".join(names[i - 1] if x.shape[i].is_unknown else str(x.shape[i]) for i in range(1, rx))
     call.report("SC105", *messages.loss_sequence_classes(title, x.shape, y.shape, Shape.of(*expected), fixes, equal),
                 severity="warning")
     return _result(x, y.shape, reduction)
