@@ -189,8 +189,9 @@ def make_server() -> ShapecheckServer:
         session = ls.get_session()
         only = params.context.only
         actions: list[lsp.CodeAction] = []
-        want_quickfix = not only or any(k in (lsp.CodeActionKind.QuickFix, "quickfix") for k in only)
-        want_fix_all = not only or any(str(k) in ("source", "source.fixAll", FIX_ALL) for k in only)
+        kinds = [str(getattr(k, "value", k)) for k in only or ()]
+        want_quickfix = not kinds or "quickfix" in kinds
+        want_fix_all = not kinds or any(k in ("source", "source.fixAll", FIX_ALL) for k in kinds)
         if want_quickfix:
             for item in params.context.diagnostics:
                 if item.source != SOURCE:
