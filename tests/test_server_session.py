@@ -55,6 +55,17 @@ def test_hover_shapes_in_the_enclosing_function(tmp_path: Path) -> None:
     assert session.hover(path, MODEL + "def broken(:\n", row, 6) is None
 
 
+def test_hover_on_an_annotated_parameter(tmp_path: Path) -> None:
+    text = ('from jaxtyping import Float\nfrom torch import Tensor\nimport torch\n\n'
+            'def mse(pred: Float[Tensor, "n 1"], target: Float[Tensor, "n"], k: int):\n'
+            '    return pred - target\n')
+    session = Session(tmp_path)
+    hover = session.hover(tmp_path / "m.py", text, 6, 13)
+    assert hover is not None and "pred: (n, 1)" in hover and 'Float[Tensor, \'n 1\']' in hover
+    assert "target: (n)" in (session.hover(tmp_path / "m.py", text, 6, 20) or "")
+    assert session.hover(tmp_path / "m.py", text, 5, text.splitlines()[4].index("k:") + 1) is None
+
+
 def test_hover_on_noqa_codes_only_in_comments(tmp_path: Path) -> None:
     session = Session(tmp_path)
     text = 'x = 1  # noqa: SC102, SC201\ns = "# noqa: SC102"\n'

@@ -203,15 +203,16 @@ class Session:
         if name is None or path.suffix == ".ipynb":
             return None
         shapes = self._reveal(path, text)
-        if not shapes:
-            return None
-        first = _enclosing_function_start(text, row)
+        if shapes is None:
+            return None  # mid-edit, does not parse
+        fn = _enclosing_function(text, row)
+        first = fn.lineno if fn is not None else 1
         for r in range(row, first - 1, -1):
             for target, desc in reversed(shapes.get(r, [])):
                 if target == name:
                     where = "" if r == row else f" (assigned on line {r})"
                     return f"```\n{target}: {desc}\n```\nshape inferred by shapecheck{where}"
-        return None
+        return _parameter_hover(fn, name)
 
     @staticmethod
     def _rule_hover(text: str, line: str, row: int, column: int) -> str | None:
@@ -269,19 +270,41 @@ def _name_at(line: str, index: int) -> str | None:
     return None
 
 
-def _enclosing_function_start(text: str, row: int) -> int:
-    """First row of the innermost function around `row` (1 when none or unparsable)."""
+def _enclosing_function(text: str, row: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The innermost function around `row` (None when none, or the text does not parse)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return 1
-    best = 1
+        return None
+    best: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             end = getattr(node, "end_lineno", None) or node.lineno
-            if node.lineno <= row <= end and node.lineno > best:
-                best = node.lineno
+            if node.lineno <= row <= end and (best is None or node.lineno > best.lineno):
+                best = node
     return best
+
+
+_JAXTYPING = re.compile(r"^\w+\[\s*[\w.]+\s*,\s*(['\"])(?P<dims>.*)\1\s*\]$")
+
+
+def _parameter_hover(fn: ast.FunctionDef | ast.AsyncFunctionDef | None, name: str) -> str | None:
+    """A parameter's jaxtyping annotation, read as a shape: `x: Float[Tensor, "b s d"]` ->
+    `x: (b, s, d)`; what the analysis starts from in this function."""
+    if fn is None:
+        return None
+    args = [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]
+    for arg in args:
+        if arg.arg != name or arg.annotation is None:
+            continue
+        annotation = ast.unparse(arg.annotation)
+        m = _JAXTYPING.match(annotation)
+        if m is None:
+            return None
+        dims = m.group("dims").split()
+        return (f"```\n{name}: ({', '.join(dims)})\n```\n"
+                f"from its annotation `{annotation}` (the dims are bound per call)")
+    return None
 
 
 def _target_end(line: str, target: str) -> int | None:
