@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shapecheck.config import ConfigError, ConfigResolver, Layer, Settings, resolve_selection
-from shapecheck.diagnostics import Diagnostic, Severity
+from shapecheck.diagnostics import Diagnostic
 
 DEFAULT_FAIL_LEVEL = "warning"
 
