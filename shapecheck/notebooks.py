@@ -265,11 +265,14 @@ def json_rows(text: str) -> dict[tuple[int, int], int]:
         for row, piece in enumerate(pieces, start=1):
             if not isinstance(piece, str):
                 break
-            literal = json.dumps(piece, ensure_ascii=False)
-            at = text.find(literal, pos)
-            if at < 0:
-                literal = json.dumps(piece)
-                at = text.find(literal, pos)
+            at = -1
+            # one JSON string per line (nbformat), else the escaped text inside one long string
+            for literal in (json.dumps(piece, ensure_ascii=False), json.dumps(piece),
+                            json.dumps(piece, ensure_ascii=False)[1:-1], json.dumps(piece)[1:-1]):
+                if literal:
+                    at = text.find(literal, pos)
+                if at >= 0:
+                    break
             if at < 0:
                 break
             out[(cell_no, row)] = text.count("\n", 0, at) + 1

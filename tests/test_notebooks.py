@@ -156,6 +156,21 @@ def test_fix_never_touches_a_blanked_magic_line(project: Path) -> None:
     assert nb.localize(d).fix is None  # row 1 was `x = !ls`, blanked to `x = None`
 
 
+def test_json_rows_point_into_the_stored_file() -> None:
+    from shapecheck.notebooks import json_rows
+
+    lines = json.dumps({"cells": [
+        {"cell_type": "markdown", "source": ["x = 1\n"]},  # the same text in a markdown cell first
+        {"cell_type": "code", "source": ["import torch\n", "x = 1\n"]},
+        {"cell_type": "code", "source": "y = 2\nz = 3\n"},  # one string: both rows on its line
+    ]}, indent=1)
+    stored = lines.splitlines()
+    rows = json_rows(lines)
+    assert stored[rows[(1, 2)] - 1].strip() == '"x = 1\\n"' and rows[(1, 2)] == rows[(1, 1)] + 1
+    assert rows[(1, 2)] > next(i for i, line in enumerate(stored, 1) if '"code"' in line)
+    assert rows[(2, 1)] == rows[(2, 2)] and '"y = 2' in stored[rows[(2, 1)] - 1]
+
+
 def test_shapes_renders_cells(tmp_path: Path) -> None:
     from test_cli_support import run_cli
 
