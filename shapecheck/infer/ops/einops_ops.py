@@ -4,6 +4,13 @@ Patterns are parsed as einops does: axis names, composite axes `(h w)`, `1`, `..
 sizes (`(h 2)`), and `axes_lengths` keyword arguments. A composite input axis is split by
 division: `(b, h * w, c)` with `"b (h w) c -> b h w c", h=8` gives `w = (h * w) // 8` and, when the
 sizes are concrete, SC101 if 8 does not divide the axis. Results get `origin="einops"`.
+
+The pattern is checked before the tensor, whatever is known of its shape (`pattern_problem`):
+what einops rejects before it reads the tensor (no `->`, an axis on one side only, a new
+`repeat` axis without its size, an unused axis length, bad names or brackets, two unknown sizes
+in one composite axis) raises for every input, so it is SC101 even on an unknown tensor. The
+layers prepare their recipes in the constructor, so `Rearrange(...)` is checked where it is
+built (a registered op under the class name that returns the module).
 """
 
 from __future__ import annotations
