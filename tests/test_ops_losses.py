@@ -86,6 +86,7 @@ def test_cross_entropy_on_sequence_logits(b: int, t: int, v: int) -> None:
     ok = agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, logits, targets)
     agree_cpu("torch.nn.functional.nll_loss", F.nll_loss, logits, targets, reduction="none")
     agree_module("torch.nn.CrossEntropyLoss", (), {}, logits, targets, device="cpu")
+    agree_module("torch.nn.NLLLoss", (), {}, logits, targets, device="cpu")
     assert ok == (t == v)
     agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, Tz((b * t, v)), Tz((b * t,), torch.int64))
     agree_cpu("torch.nn.functional.cross_entropy", F.cross_entropy, Tz((b, v, t)), targets, ignore_index=-1)
