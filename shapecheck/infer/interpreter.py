@@ -612,7 +612,13 @@ class Interpreter:
             self.assign(stmt.target, element, frame, stmt)
         self.exec_block(body, frame)
         frame.loop_depth -= 1
-        frame.env = join_env(start, frame.env)
+        # names first bound in the body keep their value after the loop (the loop ran, or the
+        # code after it raises NameError anyway); the rest join 'never ran' with 'ran'
+        after = frame.env
+        frame.env = join_env(start, after)
+        for name, value in after.items():
+            if name not in pre:
+                frame.env[name] = value
         if stmt.orelse is not None and isinstance(stmt.orelse.body, cst.IndentedBlock):
             self.exec_block(stmt.orelse.body.body, frame)
 
@@ -890,7 +896,7 @@ class Interpreter:
         for comp in clauses:
             iterable = self.eval(comp.iter, inner)
             element_of = self.iter_element(iterable)
-            if isinstance(iterable, _Range) and isinstance(comp.target, cst.Name):
+            if isinstance(comp.target, cst.Name) and (isinstance(iterable, _Range) or _int_vector(iterable)):
                 element_of = DimValue(Dim.sym(comp.target.value))  # an int: `x ** i` keeps x's shape
             self.assign(comp.target, element_of, inner, node)
         element = self.eval(node.elt, inner)
@@ -898,9 +904,9 @@ class Interpreter:
             return _Homogeneous(element)  # for nn.ModuleList / nn.Sequential(*[...])
         if (isinstance(element, TensorValue) and len(clauses) == 1 and clauses[0].ifs == ()
                 and isinstance(node, cst.ListComp)):
-            iterable = self.eval(clauses[0].iter, frame.fork(record=False))
-            if isinstance(iterable, _Range) and iterable.count is not None and 0 < iterable.count <= 64:
-                return TupleValue((element,) * iterable.count)  # `[x ** i for i in range(1, 5)]`
+            count = _length(self.eval(clauses[0].iter, frame.fork(record=False)))
+            if count is not None and 0 < count <= 64:
+                return TupleValue((element,) * count)  # `[x ** i for i in range(1, 5)]`
         return UNKNOWN  # a list of tensors of unknown length
 
     # ------------------------------------------------------------------ calls
@@ -1464,6 +1470,23 @@ def _dict_update(current: DictValue, other: Value | None, kwargs: dict[str, Valu
         partial = partial or other.partial
     merged.update(kwargs)
     return DictValue(tuple(merged.items()), partial)
+
+
+def _int_vector(value: Value) -> bool:
+    """A 1-d integer tensor: iterating it gives indices (`for i in torch.randint(n, (b,))`)."""
+    return (isinstance(value, TensorValue) and value.shape.rank == 1
+            and (value.dtype or "").startswith(("int", "long", "uint")))
+
+
+def _length(iterable: Value) -> int | None:
+    """How many items `for v in iterable` yields, when known."""
+    if isinstance(iterable, _Range):
+        return iterable.count
+    if isinstance(iterable, TupleValue):
+        return len(iterable.items)
+    if isinstance(iterable, TensorValue) and iterable.shape.rank:
+        return iterable.shape.dims[0].value
+    return None
 
 
 def _is_first_step(test: cst.BaseExpression) -> bool:
