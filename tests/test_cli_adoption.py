@@ -300,3 +300,16 @@ def test_gitlab_and_rdjson(project: Path) -> None:
     assert first["suggestions"] == [{"range": {"start": {"line": 5, "column": 5}, "end": {"line": 5, "column": 18}},
                                      "text": "model"}]
     assert "suggestions" not in doc["diagnostics"][1]  # unsafe fix: not without --unsafe-fixes
+
+
+def test_check_and_help_never_import_the_server(project: Path) -> None:
+    import subprocess
+    import sys
+
+    write(project / "m.py", "x = 1\n")  # never mentions torch: not parsed, the CLI path alone
+    code = ("import sys\nimport shapecheck.cli as c\nsys.argv = ['shapecheck', *sys.argv[1:]]\n"
+            "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('pygls', 'lsprotocol', 'torch', 'tomllib') if m in sys.modules), file=sys.stderr)\n")
+    for args in (["--help"], ["check", "--no-cache", "m.py"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], cwd=project, capture_output=True, text=True, timeout=120)
+        assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
