@@ -157,3 +157,22 @@ def test_cross_entropy_on_logits_of_unknown_width_names_the_class_count() -> Non
     fn(call)
     assert [(f.code, f.severity) for f in call.findings] == [("SC105", "warning")]
     assert call.findings[0].message.endswith("T == the class count")
+
+
+def test_flattened_target_against_an_unflattened_input() -> None:
+    """(B, T) predictions against a flattened (B * T,) target: torch raises for concrete sizes
+    (unless T == B * T); with symbols it is a warning that names the assumption."""
+    agree("torch.nn.functional.mse_loss", F.mse_loss, Tz((4, 5)), Tz((20,)))
+    agree("torch.nn.functional.l1_loss", F.l1_loss, Tz((1, 5)), Tz((5,)))
+    from shapecheck.infer.ops.registry import OpCall, lookup
+    from shapecheck.infer.values import TensorValue
+    from shapecheck.shapes import Shape
+
+    fn = lookup("torch.nn.functional.mse_loss")
+    assert fn is not None
+    call = OpCall("torch.nn.functional.mse_loss", [TensorValue(Shape.of("B", "T")), TensorValue(Shape.of("B * T"))], {})
+    fn(call)
+    assert [(f.code, f.severity) for f in call.findings] == [("SC105", "warning")] and "T == B * T" in call.findings[0].message
+    fine = OpCall("torch.nn.functional.mse_loss", [TensorValue(Shape.of("B", "T")), TensorValue(Shape.of("B", "T"))], {})
+    fn(fine)
+    assert not fine.findings

@@ -62,9 +62,17 @@ def elementwise_loss(call: OpCall, title: str, x: TensorValue, y: TensorValue, r
         call.report("SC105", *messages.broadcast_error(title, [x.shape, y.shape], ["input", "target"], result), severity="error")
         return UNKNOWN
     shape = result.shape
-    if shape is not None and (result.is_trap or _stretches_input(shape, x.shape)):
+    named = [(a, b) for a, b in result.assumptions if _named(a) and _named(b)]
+    if named:  # `(B, T)` against a flattened `(B * T,)`: runs only if T == B * T
+        call.report("SC105", *messages.broadcast_assumption(title, [x.shape, y.shape], ["input", "target"], result, named),
+                    severity="warning")
+    elif shape is not None and (result.is_trap or _stretches_input(shape, x.shape)):
         call.report("SC105", *messages.loss_broadcast(title, x.shape, y.shape, shape, result), severity="warning")
     return _result(x, shape, reduction)
+
+
+def _named(d: object) -> bool:
+    return isinstance(d, Dim) and not d.is_const and not d.is_unknown
 
 
 def _stretches_input(result: Shape, x: Shape) -> bool:
