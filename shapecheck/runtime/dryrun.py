@@ -206,8 +206,23 @@ def _patched_torch(target: torch.device, tracer: Tracer | None = None) -> Iterat
         if accelerator is not None:
             for name, fake in _fake_accelerator_api().items():
                 patch(accelerator, name, fake)
-    # torch.save cannot pickle fake tensors, and a dry run must not overwrite real checkpoints.
-    patch(torch, "save", _skip_save(tracer))
+    # torch.save cannot pickle fake tensors, and a dry run must not overwrite real checkpoints:
+    # what is saved is kept in memory, and torch.load of the same path gives it back.
+    saved_objects: dict[str, Any] = {}
+    patch(torch, "save", _skip_save(tracer, saved_objects))
+    patch(torch, "load", _load_saved(torch.load, saved_objects))
+    # DataLoader workers are other processes: fake tensors and the fake device do not cross.
+    loader_init = torch.utils.data.DataLoader.__init__
+
+    def loader_in_process(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > 6:  # num_workers given positionally
+            args = (*args[:6], 0, *args[7:])
+        kwargs.update({"num_workers": 0} if len(args) <= 6 else {})
+        for key in ("persistent_workers", "prefetch_factor", "pin_memory"):
+            kwargs.pop(key, None)
+        loader_init(self, *args, **kwargs)
+
+    patch(torch.utils.data.DataLoader, "__init__", loader_in_process)
     # Fused and foreach optimizer kernels refuse the stand-in device: the dry run checks the
     # shapes the optimizer sees, not which kernel updates them.
     optimizer_init = torch.optim.Optimizer.__init__
@@ -278,12 +293,35 @@ def _fake_accelerator_api() -> dict[str, Any]:
             "synchronize": lambda *a: None, "current_stream": lambda *a: _FakeStream()}
 
 
-def _skip_save(tracer: Tracer | None) -> Any:
+def _file_key(f: Any) -> str | None:
+    import os
+
+    try:
+        return os.path.abspath(os.fspath(f))
+    except TypeError:
+        name = getattr(f, "name", None)
+        return os.path.abspath(name) if isinstance(name, str) else None
+
+
+def _skip_save(tracer: Tracer | None, kept: dict[str, Any]) -> Any:
     def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
         if tracer is not None:
             tracer.skipped_saves += 1
+        key = _file_key(f)
+        if key is not None:
+            kept[key] = obj
 
     return save
+
+
+def _load_saved(original: Any, kept: dict[str, Any]) -> Any:
+    def load(f: Any, *args: Any, **kwargs: Any) -> Any:
+        key = _file_key(f)
+        if key is not None and key in kept:
+            return kept[key]  # saved earlier in this dry run: nothing was written
+        return original(f, *args, **kwargs)
+
+    return load
 
 
 @contextlib.contextmanager
