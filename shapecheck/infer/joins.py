@@ -17,6 +17,8 @@ is not modelled (`y = x; x.unsqueeze_(0)` leaves `y` stale: in-place ops keep sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shapecheck.infer.values import (
     UNKNOWN,
     ConstValue,
@@ -119,4 +121,12 @@ def join_env(a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
             out[name] = join(a[name], b[name])
         else:
             out[name] = UNKNOWN
+    return out
+
+
+def join_all(values: Sequence[Value]) -> Value:
+    """The join of one or more values (the returns of a function, the members of a list)."""
+    out = values[0]
+    for v in values[1:]:
+        out = join(out, v)
     return out
