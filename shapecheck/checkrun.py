@@ -322,6 +322,7 @@ def _watch(req: CheckRequest, interval: float = 0.5, rounds: int | None = None) 
 
     status = 0
     previous: dict[Path, tuple[int, int]] | None = None
+    last_error: str | None = None
     done = 0
     try:
         while rounds is None or done < rounds:
@@ -330,13 +331,20 @@ def _watch(req: CheckRequest, interval: float = 0.5, rounds: int | None = None) 
                 files = ws.discover(req.targets, force_exclude=req.force_exclude)
                 configs = sorted({s.config_path for s, _ in ws.groups(files) if s.config_path})
             except ConfigError as exc:
-                sys.stderr.write(f"shapecheck: error: {exc}\n")
-                ws, files, configs = None, [], []
+                # a broken config: say so once, keep polling until it is fixed
+                if str(exc) != last_error:
+                    sys.stderr.write(f"shapecheck: error: {exc}\n")
+                    last_error, status, previous = str(exc), 2, None
+                    done += 1
+                if rounds is None or done < rounds:
+                    time.sleep(interval)
+                continue
+            last_error = None
             current = snapshot([*files, *configs])
             if current != previous:
                 if previous is not None:
                     sys.stderr.write("shapecheck: a file changed, checking again\n")
-                status = _once(ws, req, files) if ws is not None else 2
+                status = _once(ws, req, files)
                 previous = current
                 done += 1
             if rounds is None or done < rounds:

@@ -280,6 +280,28 @@ def test_watch_reruns_when_a_file_changes(project: Path, monkeypatch: pytest.Mon
     assert "a file changed, checking again" in err
 
 
+def test_watch_survives_a_broken_config(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from shapecheck import checkrun
+    from shapecheck.config import Layer
+
+    write(project / "m.py", BUGGY)
+    config = write(project / "pyproject.toml", "[tool.shapecheck]\nselekt = 1\n")
+    sleeps = []
+
+    def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            config.write_text("[tool.shapecheck]\nselect = ['SC4']\n")
+
+    monkeypatch.setattr("time.sleep", fake_sleep)
+    req = checkrun.CheckRequest(targets=[Path(".")], cli_layer=Layer(), use_cache=False, cwd=project)
+    status = checkrun._watch(req, interval=0.0, rounds=2)
+    out, err = capsys.readouterr()
+    assert err.count("unknown key `selekt`") == 1  # said once, not at every poll
+    assert status == 1 and out.endswith("Found 1 warning.\n[*] 1 fixable with the `--fix` option.\n")
+
+
 # ---- formats -------------------------------------------------------------------------------
 
 
