@@ -631,3 +631,32 @@ def forget_project() -> None:
 def last_dependencies() -> set[Path]:
     """The project files the last `check_source`/`check_task` analysis looked into."""
     return set(getattr(_STATE.get("project"), "touched", set()))
+
+
+class _HashOnDemand(dict):  # type: ignore[type-arg]
+    """path -> content hash, read the first time a cache entry asks about a dependency."""
+
+    def get(self, key: str, default: Any = None) -> Any:  # noqa: ANN401
+        if key not in self:
+            try:
+                self[key] = content_hash(read_regular(Path(key)))
+            except OSError:
+                self[key] = None
+        return dict.get(self, key) if dict.get(self, key) is not None else default
+
+
+def cached_diagnostics(path: Path, content: bytes, options: CheckOptions, files: Sequence[Path]) -> list[Diagnostic] | None:
+    """What `run_check(files, options)` would answer from the cache for `path` holding `content`
+    (None on a miss): the editor server uses it when a buffer is what is on disk, so opening a
+    file that `check` already saw costs a lookup. The key is built exactly as in `run_check`
+    (tests/test_server_session.py pins that the two agree)."""
+    if not options.use_cache or path.suffix == ".ipynb" or not MENTIONS.search(content):
+        return None
+    extra = _file_list_digest(files) if _project_index_available() else ""
+    try:
+        rel = path.relative_to(options.settings.root).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    file_ignores = PerFileIgnores(options.settings.per_file_ignores).codes_for(rel)
+    key = cache_key(content, options.selected, file_ignores, extra, str(path))
+    return Cache(_cache_dir(options)).get(key, display_name(path, options.cwd), _HashOnDemand())
