@@ -236,7 +236,12 @@ def _shapes_guard(file: Path) -> None:
     except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:
         raise fail(f"{file}: cannot read: {exc}") from None
     if file.suffix == ".ipynb":
-        return  # the cells' source is checked by the notebook reader's parse below
+        from shapecheck.notebooks import NotebookError, notebook_source
+
+        try:
+            text = notebook_source(text).source
+        except (NotebookError, ValueError, TypeError, RecursionError) as exc:
+            raise fail(f"{file}: cannot read the notebook: {exc}") from None
     problem = depth_problem(text)
     if problem is not None:
         raise fail(f"{file}:{problem.row}:{problem.column}: cannot parse: {problem.message}")

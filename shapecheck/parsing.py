@@ -11,13 +11,15 @@ than the limits below is reported as SC901 instead of parsed:
 - an expression whose operators, trailers and brackets could nest more than
   `MAX_EXPRESSION_DEPTH` nodes deep, or an `if` with more than `MAX_EXPRESSION_DEPTH` `elif`s.
   CPython compiles some of these (a 1,500-operand sum), so the message says shapecheck cannot
-  analyse the file, not that it is invalid. Commas, colons, `=` and `;` end a chain: a 50,000-item
-  list literal is wide, not deep, and is checked.
+  analyse the file, not that it is invalid. Commas, `=` and `;` end a chain: a 50,000-item list
+  literal is wide, not deep, and is checked. A colon does not (`lambda: lambda: ...` nests).
 
 The measure over-counts (it ignores precedence: `a*b + c*d` counts 3 links for a tree 2 deep), so
-it errs towards reporting a pathological expression, never towards a crash. `run_deep` then runs
-the parse and the analysis in a thread with a large stack and a raised recursion limit, so that
-every tree within these limits is analysed without a RecursionError.
+it errs towards reporting a pathological expression, never towards a crash. The pre-check is the
+only guard for the parser itself: libcst's native parser overflows at the same depth (~1,300
+brackets) whatever the calling thread's stack. `run_deep` then runs the analysis (Python code that
+recurses over the tree) in a thread with a large stack and a raised recursion limit, so that every
+tree within these limits is analysed without a RecursionError.
 
 `cpython_rejection(source)` is CPython's verdict on a file (its SyntaxError or ValueError
 message): the engine asks it only when an analysis fails, to report "CPython rejects this file"
@@ -47,7 +49,7 @@ _LINK_OPS = frozenset(
     "+ - * / // % @ ** << >> & | ^ ~ < > <= >= == != . -> := ( [ {".split()
 )
 _LINK_NAMES = frozenset({"and", "or", "not", "if", "else", "lambda", "await", "in", "is", "yield", "for"})
-_CHAIN_ENDS = frozenset({",", ";", ":", "=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "**=", ">>=", "<<=",
+_CHAIN_ENDS = frozenset({",", ";", "=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "**=", ">>=", "<<=",
                          "&=", "|=", "^="})
 _OPEN = frozenset("([{")
 _CLOSE = frozenset(")]}")
