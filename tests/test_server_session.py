@@ -121,3 +121,31 @@ def test_config_error_is_reported_not_raised(tmp_path: Path) -> None:
     session = Session(tmp_path)
     assert session.lint(tmp_path / "m.py", "import torch\n") == []
     assert session.config_error is not None and "selekt" in session.config_error
+
+
+def test_opening_a_file_check_already_saw_is_a_cache_lookup(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import shapecheck.runner as runner
+
+    path = tmp_path / "m.py"
+    path.write_text("import torch\nx = torch.zeros(3) + torch.zeros(4)\n")
+    (tmp_path / "other.py").write_text("import torch\n")
+    monkeypatch.delenv("SHAPECHECK_CACHE_DIR", raising=False)
+    proc = subprocess.run([sys.executable, "-m", "shapecheck.cli", "check", "--output-format", "json", "."],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    expected = [(d["code"], d["location"]["row"]) for d in json.loads(proc.stdout)]
+    assert expected == [("SC101", 2)]
+
+    def no_lint(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("analysed instead of read from the cache")
+
+    monkeypatch.setattr(runner, "check_source", no_lint)
+    session = Session(tmp_path)
+    assert [(d.code, d.location.row) for d in session.lint(path, path.read_text())] == expected
+    # an edited buffer is analysed (and not from the cache)
+    monkeypatch.undo()
+    assert session.lint(path, path.read_text() + "y = 1\n")[0].code == "SC101"

@@ -56,6 +56,7 @@ class _Analysis:
     digest: str
     diagnostics: list[Diagnostic]
     deps: set[Path] = field(default_factory=set)
+    from_cache: bool = False  # answered by `check`'s cache: dependencies not known here
 
 
 class Session:
@@ -80,6 +81,7 @@ class Session:
             self.ws, self.config_error = None, str(exc)
         self._options: dict[tuple[int, bool], object] = {}
         self._project: list[Path] | None = None
+        self._files: list[Path] | None = None
         self._analyses.clear()
         forget_project()
 
@@ -105,15 +107,42 @@ class Session:
             )
         return self._options[key]
 
-    def project_files(self) -> list[Path]:
-        """The workspace's files (paths only: the index parses one when a call resolves into it)."""
-        if self._project is None:
+    def all_files(self) -> list[Path]:
+        """What `check` finds in the workspace (paths only)."""
+        if self._files is None:
             try:
-                files = self.ws.discover([self.root]) if self.ws is not None else []
+                self._files = self.ws.discover([self.root]) if self.ws is not None else []
             except ConfigError:
-                files = []
-            self._project = [f for f in files if f.suffix == ".py"][:MAX_PROJECT_FILES]
+                self._files = []
+        return self._files
+
+    def project_files(self) -> list[Path]:
+        """The workspace's .py files (the index parses one when a call resolves into it)."""
+        if self._project is None:
+            self._project = [f for f in self.all_files() if f.suffix == ".py"][:MAX_PROJECT_FILES]
         return self._project
+
+    def _from_check_cache(self, path: Path, text: str, settings: Settings) -> list[Diagnostic] | None:
+        """`check`'s cached answer when the buffer is what is on disk (opening a file costs a
+        lookup); None otherwise."""
+        from dataclasses import replace as replace_options
+
+        from shapecheck.runner import cached_diagnostics
+
+        try:
+            if path.read_bytes() != text.encode("utf-8"):
+                return None
+        except (OSError, UnicodeEncodeError):
+            return None
+        assert self.ws is not None
+        group = [f for f in self.all_files() if self.ws.settings_for(f) is settings]
+        if path not in group:
+            return None
+        options = replace_options(self._options_for(settings, fix=False), use_cache=True)  # type: ignore[type-var]
+        try:
+            return cached_diagnostics(path, text.encode("utf-8"), options, group)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - the cache is an optimisation: any failure is a miss
+            return None
 
     # ---- diagnostics and fixes
 
@@ -128,6 +157,14 @@ class Session:
         settings = self.settings_for(path)
         if settings is None or self.ws is None:
             return []
+        if hit is None:  # first look at this file: `check` may have answered it already
+            cached = self._from_check_cache(path, text, settings)
+            if cached is not None:
+                for d in cached:
+                    d.filename = str(path)
+                    self.ws.apply_severity(d, settings)
+                self._analyses[path] = _Analysis(digest, cached, set(), from_cache=True)
+                return cached
         options = self._options_for(settings, fix=False)
         _, result = check_source(str(path), text, options, path=path, project_files=self.project_files())  # type: ignore[arg-type]
         for d in result.diagnostics:
@@ -140,7 +177,8 @@ class Session:
         from shapecheck.runner import forget_project
 
         forget_project()
-        stale = [p for p in open_paths if p != path and path in self._analyses.get(p, _Analysis("", [])).deps]
+        stale = [p for p in open_paths if p != path and (
+            path in self._analyses.get(p, _Analysis("", [])).deps or self._analyses.get(p, _Analysis("", [])).from_cache)]
         for p in stale:
             self._analyses.pop(p, None)
         return stale
