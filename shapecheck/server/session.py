@@ -3,7 +3,8 @@
 edits, hover text and inlay hints. Rows and columns are 1-based code points here, as in
 `Diagnostic`; `lsp.py` converts to the client's encoding.
 
-Incremental: a buffer is re-analysed when its text changes (results are memoised by content);
+Incremental: a buffer that is what is on disk is first looked up in `check`'s cache; a buffer
+is re-analysed when its text changes (results are memoised by content);
 on a save, the project index (the summaries of the files that calls resolve into) is dropped
 and the open files whose analysis looked into the saved file are re-analysed: their
 dependencies are recorded at each analysis, as the cache records them for `check`.
