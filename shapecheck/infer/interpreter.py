@@ -29,7 +29,7 @@ Control flow joins: see `shapecheck/infer/joins.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,9 @@ class Interpreter(CallsMixin):
         self.globals: dict[str, Value] = {}
         self._module_frame: Frame | None = None
         self._divisions_of: dict[str, list[tuple[Dim, Dim]]] = {}
+        # the editor's hover: called with (expression, value) for every expression evaluated in
+        # a recorded frame (the file's own functions); None (the default) costs one test
+        self.observe: Callable[[cst.BaseExpression, Value], None] | None = None
 
     # ------------------------------------------------------------------ entry points
 
@@ -526,7 +529,10 @@ class Interpreter(CallsMixin):
             return UNKNOWN
         try:
             method = _EVAL.get(type(node))
-            return method(self, node, frame) if method is not None else UNKNOWN
+            value = method(self, node, frame) if method is not None else UNKNOWN
+            if self.observe is not None and frame.record:
+                self.observe(node, value)
+            return value
         except RecursionError:
             raise
         except (ArithmeticError, ValueError, TypeError, IndexError, KeyError, AttributeError, AssertionError):
