@@ -230,3 +230,27 @@ def test_einsum_output_ellipsis_alone_stands_for_no_axes() -> None:
     agree("torch.einsum", torch.einsum, "ij->...ij", Tz((2, 3)))
     agree("einops.einsum", einops.einsum, Tz((2, 3)), Tz((3, 4)), "i j, j k -> i z")
     agree("einops.einsum", einops.einsum, Tz((2, 3)), Tz((3, 4)), "i j, j k")
+
+
+LAYER_CASES = [(kind, pattern, axes) for kind, pattern, axes in BAD + GOOD if kind != "repeat"]
+
+
+def agree_layer(qualname: str, pattern: str, axes: dict[str, int], reduction: str = "mean") -> None:
+    """Building `qualname(pattern, ...)`: SC101 exactly when einops' constructor raises."""
+    kind = "rearrange" if qualname.endswith("Rearrange") else "reduce"
+    fn = lookup(qualname)
+    assert fn is not None
+    args = [ConstValue(pattern)] + ([ConstValue(reduction)] if kind == "reduce" else [])
+    call = OpCall(qualname, args, {k: ConstValue(v) for k, v in axes.items()})
+    built = fn(call)
+    assert isinstance(built, ModuleValue) and built.qualname == qualname
+    assert bool(call.findings) == einops_rejects(kind, pattern, axes, reduction), (qualname, pattern, axes)
+
+
+@pytest.mark.parametrize("kind,pattern,axes", LAYER_CASES)
+def test_layers_checked_where_they_are_built(kind: str, pattern: str, axes: dict[str, int]) -> None:
+    if kind == "rearrange":
+        agree_layer("einops.layers.torch.Rearrange", pattern, axes)
+    else:
+        agree_layer("einops.layers.torch.Reduce", pattern, axes)
+        agree_layer("einops.layers.torch.Reduce", pattern, axes, "avg")

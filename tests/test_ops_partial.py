@@ -53,7 +53,7 @@ def assert_consistent(result: Value, expected: tuple[int, ...], rank_known: bool
         assert ours_dim.value is None or ours_dim.value == theirs, f"we infer {shape}, torch gives {expected}"
 
 
-def run(name: str, fn, args: tuple, unknown: set = frozenset(), kwargs: dict | None = None, rank_known: bool = True) -> None:  # type: ignore[no-untyped-def,type-arg]
+def agree_partial(name: str, fn, args: tuple, unknown: set = frozenset(), kwargs: dict | None = None, rank_known: bool = True) -> None:  # type: ignore[no-untyped-def,type-arg]
     ok, expected, error = torch_outcome(fn, args, kwargs or {}, "cpu")
     assert ok, error
     result, call = partial(name, args, unknown, kwargs)
@@ -77,10 +77,10 @@ def mask_for(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
 @given(case=mask_for())
 def test_masked_fill_and_where_with_a_mask_not_known(case) -> None:  # type: ignore[no-untyped-def]
     x, mask = case
-    run("Tensor.masked_fill", torch.Tensor.masked_fill, (Tz(x), Tz(mask, torch.bool), 0.0), {1})
-    run("Tensor.masked_fill_", torch.Tensor.masked_fill_, (Tz(x), Tz(mask, torch.bool), 0.0), {1})
-    run("torch.where", torch.where, (Tz(mask, torch.bool), Tz(x), 0.0), {0})
-    run("torch.where", torch.where, (Tz(mask, torch.bool), Tz(x), Tz(mask)), {0})
+    agree_partial("Tensor.masked_fill", torch.Tensor.masked_fill, (Tz(x), Tz(mask, torch.bool), 0.0), {1})
+    agree_partial("Tensor.masked_fill_", torch.Tensor.masked_fill_, (Tz(x), Tz(mask, torch.bool), 0.0), {1})
+    agree_partial("torch.where", torch.where, (Tz(mask, torch.bool), Tz(x), 0.0), {0})
+    agree_partial("torch.where", torch.where, (Tz(mask, torch.bool), Tz(x), Tz(mask)), {0})
     result, _ = partial("torch.where", (Tz(mask, torch.bool), Tz(x), Tz(mask)), {2})  # the other value could be larger
     assert isinstance(result, TensorValue) and result.shape.rank is None
 
@@ -97,16 +97,16 @@ def test_a_mask_larger_than_the_tensor_is_the_documented_exception() -> None:
 @given(x=shapes(1, 4), data=st.data())
 def test_shape_preserving_ops_keep_the_shape(x, data) -> None:  # type: ignore[no-untyped-def]
     other = data.draw(st.sampled_from([x, x[1:], tuple(1 for _ in x)]))
-    run("torch.nn.functional.dropout", F.dropout, (Tz(x), 0.1))
-    run("torch.nn.functional.gelu", F.gelu, (Tz(x),))
-    run("Tensor.clamp", torch.Tensor.clamp, (Tz(x), Tz(other), Tz(other)), {1, 2})
-    run("Tensor.clamp_", torch.Tensor.clamp_, (Tz(x), Tz(other)), {1})
-    run("Tensor.add_", torch.Tensor.add_, (Tz(x), Tz(other)), {1})
-    run("Tensor.mul_", torch.Tensor.mul_, (Tz(x), Tz(other)), {1})
-    run("Tensor.copy_", torch.Tensor.copy_, (Tz(x), Tz(other)), {1})
-    run("Tensor.copy_", torch.Tensor.copy_, (Tz(x), Tz(other)), set())
-    run("Tensor.fill_", torch.Tensor.fill_, (Tz(x), 0.5))
-    run("Tensor.uniform_", torch.Tensor.uniform_, (Tz(x),))
+    agree_partial("torch.nn.functional.dropout", F.dropout, (Tz(x), 0.1))
+    agree_partial("torch.nn.functional.gelu", F.gelu, (Tz(x),))
+    agree_partial("Tensor.clamp", torch.Tensor.clamp, (Tz(x), Tz(other), Tz(other)), {1, 2})
+    agree_partial("Tensor.clamp_", torch.Tensor.clamp_, (Tz(x), Tz(other)), {1})
+    agree_partial("Tensor.add_", torch.Tensor.add_, (Tz(x), Tz(other)), {1})
+    agree_partial("Tensor.mul_", torch.Tensor.mul_, (Tz(x), Tz(other)), {1})
+    agree_partial("Tensor.copy_", torch.Tensor.copy_, (Tz(x), Tz(other)), {1})
+    agree_partial("Tensor.copy_", torch.Tensor.copy_, (Tz(x), Tz(other)), set())
+    agree_partial("Tensor.fill_", torch.Tensor.fill_, (Tz(x), 0.5))
+    agree_partial("Tensor.uniform_", torch.Tensor.uniform_, (Tz(x),))
 
 
 @SETTINGS
@@ -115,26 +115,26 @@ def test_known_rank_with_unknown_sizes(x, data) -> None:  # type: ignore[no-unty
     rank = len(x)
     n = data.draw(st.integers(0, rank - 1))
     m = data.draw(st.integers(0, rank - 1))
-    run("Tensor.transpose", torch.Tensor.transpose, (Tz(x), n, m), {1, 2})
-    run("Tensor.unsqueeze", torch.Tensor.unsqueeze, (Tz(x), n), {1})
-    run("Tensor.sum", torch.Tensor.sum, (Tz(x), n, True), {1})
-    run("Tensor.sum", torch.Tensor.sum, (Tz(x), n), {1}, rank_known=False)  # dim could be a tuple
+    agree_partial("Tensor.transpose", torch.Tensor.transpose, (Tz(x), n, m), {1, 2})
+    agree_partial("Tensor.unsqueeze", torch.Tensor.unsqueeze, (Tz(x), n), {1})
+    agree_partial("Tensor.sum", torch.Tensor.sum, (Tz(x), n, True), {1})
+    agree_partial("Tensor.sum", torch.Tensor.sum, (Tz(x), n), {1}, rank_known=False)  # dim could be a tuple
     order = data.draw(st.permutations(range(rank)))
-    run("Tensor.permute", torch.Tensor.permute, (Tz(x), *order), {1})
-    run("Tensor.view", torch.Tensor.view, (Tz(x), x[0], -1), {1})
-    run("Tensor.reshape", torch.Tensor.reshape, (Tz(x), -1, *x[1:]), {1})
-    run("Tensor.view", torch.Tensor.view, (Tz(x), (x[0], -1)), {(1, 0)})
-    run("Tensor.view", torch.Tensor.view, (Tz(x), (x[0], -1)), {1}, rank_known=False)  # one unknown: a tuple?
-    run("torch.zeros", torch.zeros, (x[0], 3, x[1]), {0})
-    run("torch.randn", torch.randn, ((x[0], x[1]),), {(0, 1)})
-    run("Tensor.new_zeros", torch.Tensor.new_zeros, (Tz(x), x[0], x[1]), {2})
-    run("Tensor.expand", torch.Tensor.expand, (Tz(x), 2, *[-1] * rank), {1})
-    run("Tensor.repeat", torch.Tensor.repeat, (Tz(x), 2, *[1] * rank), {1})
-    run("torch.gather", torch.gather, (Tz(x), n, Tz(x, torch.int64)), {2})
-    run("torch.cat", torch.cat, ([Tz(x), Tz(x)], n), {(0, 1)})
-    run("torch.cat", torch.cat, ([Tz(x), Tz((0,))], n), {(0, 0)}, rank_known=False)  # the legacy empty tensor
-    run("torch.stack", torch.stack, ([Tz(x), Tz(x), Tz(x)], n), {(0, 2)})
-    run("torch.stack", torch.stack, ([Tz(x), Tz(x)], n), {1})
+    agree_partial("Tensor.permute", torch.Tensor.permute, (Tz(x), *order), {1})
+    agree_partial("Tensor.view", torch.Tensor.view, (Tz(x), x[0], -1), {1})
+    agree_partial("Tensor.reshape", torch.Tensor.reshape, (Tz(x), -1, *x[1:]), {1})
+    agree_partial("Tensor.view", torch.Tensor.view, (Tz(x), (x[0], -1)), {(1, 0)})
+    agree_partial("Tensor.view", torch.Tensor.view, (Tz(x), (x[0], -1)), {1}, rank_known=False)  # one unknown: a tuple?
+    agree_partial("torch.zeros", torch.zeros, (x[0], 3, x[1]), {0})
+    agree_partial("torch.randn", torch.randn, ((x[0], x[1]),), {(0, 1)})
+    agree_partial("Tensor.new_zeros", torch.Tensor.new_zeros, (Tz(x), x[0], x[1]), {2})
+    agree_partial("Tensor.expand", torch.Tensor.expand, (Tz(x), 2, *[-1] * rank), {1})
+    agree_partial("Tensor.repeat", torch.Tensor.repeat, (Tz(x), 2, *[1] * rank), {1})
+    agree_partial("torch.gather", torch.gather, (Tz(x), n, Tz(x, torch.int64)), {2})
+    agree_partial("torch.cat", torch.cat, ([Tz(x), Tz(x)], n), {(0, 1)})
+    agree_partial("torch.cat", torch.cat, ([Tz(x), Tz((0,))], n), {(0, 0)}, rank_known=False)  # the legacy empty tensor
+    agree_partial("torch.stack", torch.stack, ([Tz(x), Tz(x), Tz(x)], n), {(0, 2)})
+    agree_partial("torch.stack", torch.stack, ([Tz(x), Tz(x)], n), {1})
 
 
 def test_partial_lists_still_check_the_known_tensors() -> None:

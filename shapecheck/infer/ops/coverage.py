@@ -22,7 +22,9 @@ DOC = ROOT / "docs" / "ops.md"
 TESTS = ROOT / "tests"
 
 
-ORACLE_CALLS = frozenset({"agree", "agree_cpu", "agree_module", "agree_numpy"})
+# `agree_partial` (tests/test_ops_partial.py) runs the full call in torch and checks what we infer
+# with some arguments unknown; `agree_layer` (tests/test_ops_einops.py) builds an einops layer.
+ORACLE_CALLS = frozenset({"agree", "agree_cpu", "agree_module", "agree_numpy", "agree_partial", "agree_layer"})
 
 
 def tested_names(tests_dir: Path = TESTS) -> set[str]:
