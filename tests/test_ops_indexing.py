@@ -141,3 +141,39 @@ def test_take_along_dim(shape, idx, dim) -> None:  # type: ignore[no-untyped-def
         agree_cpu("torch.take_along_dim", torch.take_along_dim, Tz(shape), Tz(idx, torch.int64))
     else:
         agree_cpu("Tensor.take_along_dim", torch.Tensor.take_along_dim, Tz(shape), Tz(idx, torch.int64), dim)
+
+
+def test_advanced_indexing_through_the_checker() -> None:
+    """Index tensors broadcast together and take the indexed axes' place; a boolean mask takes as
+    many axes as it has (reveal, with symbolic sizes)."""
+    import textwrap
+
+    from shapecheck.infer.explain import reveal
+
+    source = textwrap.dedent('''
+        import torch
+        from jaxtyping import Bool, Float, Int
+        from torch import Tensor
+
+
+        def f(x: Float[Tensor, "B T C"], y: Int[Tensor, "B"], m: Bool[Tensor, "B T"], cols: Int[Tensor, "K"]):
+            a = x[torch.arange(x.size(0)), y]
+            b = x[m]
+            c = x[:, y]
+            d = x[y[:, None], cols]
+            e = x[..., cols]
+            g = x[y, :, cols[:1]]
+            return a, b, c, d, e, g
+    ''')
+    found = {row: [desc for _, desc in items] for row, items in reveal(source).items()}
+    lines = source.splitlines()
+    got = {lines[row - 1].strip().split(" = ")[0]: descs[0] for row, descs in found.items()}
+    assert got["a"].startswith("(B, C)")
+    assert got["b"].startswith("(?, C)")
+    assert got["c"].startswith("(B, B, C)")
+    assert got["d"].startswith("(B, K, C)")
+    assert got["e"].startswith("(B, T, K)")
+    assert got["g"].startswith("(B, T)")
+    x = torch.zeros(2, 3, 4)
+    y, cols = torch.zeros(2, dtype=torch.long), torch.zeros(5, dtype=torch.long)
+    assert x[y[:, None], cols].shape == (2, 5, 4) and x[y, :, cols[:1]].shape == (2, 3)
