@@ -60,10 +60,23 @@ def test_hover_on_an_annotated_parameter(tmp_path: Path) -> None:
             'def mse(pred: Float[Tensor, "n 1"], target: Float[Tensor, "n"], k: int):\n'
             '    return pred - target\n')
     session = Session(tmp_path)
-    hover = session.hover(tmp_path / "m.py", text, 6, 13)
+    # on the parameter itself: its annotation read as a shape
+    hover = session.hover(tmp_path / "m.py", text, 5, text.splitlines()[4].index("pred") + 2)
     assert hover is not None and "pred: (n, 1)" in hover and 'Float[Tensor, \'n 1\']' in hover
-    assert "target: (n)" in (session.hover(tmp_path / "m.py", text, 6, 20) or "")
     assert session.hover(tmp_path / "m.py", text, 5, text.splitlines()[4].index("k:") + 1) is None
+    # on a use and on an expression: what the interpreter evaluated there
+    assert "pred: (n, 1)" in (session.hover(tmp_path / "m.py", text, 6, 13) or "")
+    assert "target: (n)" in (session.hover(tmp_path / "m.py", text, 6, 20) or "")
+    assert "pred - target: (n, n)" in (session.hover(tmp_path / "m.py", text, 6, 17) or "")
+
+
+def test_hover_on_an_expression(tmp_path: Path) -> None:
+    text = "import torch\n\ndef f():\n    y = torch.zeros(8, 3) @ torch.ones(3, 5)\n    return y.sum(0)\n"
+    session = Session(tmp_path)
+    line = text.splitlines()[3]
+    assert "torch.zeros(8, 3) @ torch.ones(3, 5): (8, 5)" in (session.hover(tmp_path / "m.py", text, 4, line.index("@") + 1) or "")
+    assert "torch.ones(3, 5): (3, 5)" in (session.hover(tmp_path / "m.py", text, 4, line.index("ones") + 1) or "")
+    assert "y.sum(0): (5)" in (session.hover(tmp_path / "m.py", text, 5, text.splitlines()[4].index("(0)") + 1) or "")
 
 
 def test_hover_on_noqa_codes_only_in_comments(tmp_path: Path) -> None:

@@ -228,6 +228,20 @@ class Session:
                 self._reveals[digest] = None
         return self._reveals[digest]
 
+    def _expressions(self, path: Path, text: str) -> list[tuple[int, int, int, int, str]] | None:
+        """(start row, start col, end row, end col, description) of every expression the
+        interpreter evaluated in this file's own functions with something known (rows and
+        columns 1-based, end exclusive); memoised by content."""
+        digest = "expr:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        if digest not in self._reveals:
+            if len(self._reveals) > 64:
+                self._reveals.clear()
+            try:
+                self._reveals[digest] = _evaluated_expressions(text, self.project_files())  # type: ignore[assignment]
+            except Exception:  # noqa: BLE001 - mid-edit or an analysis failure: no hover, no error
+                self._reveals[digest] = None
+        return self._reveals[digest]  # type: ignore[return-value]
+
     def hover(self, path: Path, text: str, row: int, column: int) -> str | None:
         """Markdown for the position (1-based row and column): a rule's page on a code in a
         suppression comment, else the inferred shape of the name under the cursor."""
@@ -238,8 +252,23 @@ class Session:
         page = self._rule_hover(text, line, row, column)
         if page is not None:
             return page
+        if path.suffix == ".ipynb" or not line.strip():
+            return None
+        # the innermost evaluated expression under the cursor (`x @ w`, `self.fc(x)`, a name)
+        best = None
+        for r0, c0, r1, c1, desc in self._expressions(path, text) or ():
+            if (r0, c0) <= (row, column) < (r1, c1) or (r0, c0) <= (row, column) == (r1, c1):
+                size = (r1 - r0, c1 - c0 if r1 == r0 else c1)
+                if best is None or size < best[0]:
+                    best = (size, r0, c0, r1, c1, desc)
+        if best is not None:
+            _, r0, c0, r1, c1, desc = best
+            source = _slice(lines, r0, c0, r1, c1)
+            if len(source) > 60:
+                source = source[:57] + "..."
+            return f"```\n{source}: {desc}\n```\nshape inferred by shapecheck"
         name = _name_at(line, column - 1)
-        if name is None or path.suffix == ".ipynb":
+        if name is None:
             return None
         shapes = self._reveal(path, text)
         if shapes is None:
@@ -283,6 +312,43 @@ class Session:
                 if at is not None:
                     out.append((row, at + 1, f": {desc}"))
         return out
+
+
+def _evaluated_expressions(text: str, project_files: list[Path]) -> list[tuple[int, int, int, int, str]]:
+    import libcst as cst
+
+    from shapecheck.infer.explain import describe
+    from shapecheck.infer.interpreter import Interpreter
+    from shapecheck.infer.project import ProjectIndex
+    from shapecheck.infer.summary import ModuleSummary
+    from shapecheck.infer.values import TensorValue, TupleValue
+    from shapecheck.tree import positions
+
+    module = cst.parse_module(text)
+    interpreter = Interpreter(ModuleSummary.build(module), ProjectIndex(project_files) if project_files else None)
+    seen: dict[cst.CSTNode, object] = {}
+
+    def observe(node: cst.BaseExpression, value: object) -> None:
+        if isinstance(value, (TensorValue, TupleValue)):
+            seen[node] = value  # the last pass wins: loops are widened
+    interpreter.observe = observe
+    interpreter.analyse()
+    ranges = positions(module)
+    out: list[tuple[int, int, int, int, str]] = []
+    for node, value in seen.items():
+        rng = ranges.get(node)
+        desc = describe(value)  # type: ignore[arg-type]
+        if rng is None or desc.strip("?() ,") == "":
+            continue
+        out.append((rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1, desc))
+    return out
+
+
+def _slice(lines: list[str], r0: int, c0: int, r1: int, c1: int) -> str:
+    if r0 == r1:
+        return lines[r0 - 1][c0 - 1: c1 - 1]
+    parts = [lines[r0 - 1][c0 - 1:], *lines[r0: r1 - 1], lines[r1 - 1][: c1 - 1]]
+    return " ".join(p.strip() for p in parts)
 
 
 def rule_page(code: str) -> str | None:
