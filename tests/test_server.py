@@ -194,4 +194,4 @@ async def test_a_change_on_a_300_line_file_is_answered_quickly(client: LanguageC
         await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         best = min(best, time.perf_counter() - start)
     assert len([d for d in client.diagnostics[uri] if d.code == "SC102"]) == 73
-    assert best < 1.0  # issue 13 asks < 0.3 s; measured in benchmarks/bench_server.py, loose here for CI noise
+    assert best < 2.0  # issue 13 asks < 0.3 s: measured by benchmarks/bench_server.py; this only catches a blow-up
