@@ -417,3 +417,23 @@ def test_lightning_trainer_fit_runs_training_step_with_the_loader_batches() -> N
     bad = source.replace("nn.Linear(28 * 28, hidden_dim)", "nn.Linear(28 * 27, hidden_dim)")
     assert [(lines[r - 1].strip(), c) for r, c in _findings(bad)] == [
         ("return self.l2(torch.relu(self.l1(x)))", "SC101")]
+
+
+def test_attribute_reassigned_outside_init_is_not_its_init_value() -> None:
+    # timm convit: a placeholder buffer built in __init__ ("torchscript hack"), replaced in forward
+    source = HEADER + textwrap.dedent('''
+    class GPSA(nn.Module):
+        def __init__(self, dim, **dd):
+            super().__init__()
+            self.rel_indices: torch.Tensor = torch.zeros(1, 1, 1, 3, **dd)
+
+        def forward(self, x):
+            B, N, C = x.shape
+            if self.rel_indices is None or self.rel_indices.shape[1] != N:
+                self.rel_indices = torch.zeros(1, N, N, 3)
+            return x
+
+        def get_attention_map(self, x):
+            return self.rel_indices.squeeze()[:, :, -1] ** .5
+    ''')
+    assert _findings(source) == []

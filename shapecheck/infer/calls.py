@@ -75,6 +75,7 @@ class CallsMixin:
             # `self.head_dim = d_model // n_heads` in __init__: the class relies on n_heads | d_model
             # once a method views a tensor with it; the fact holds for every method.
             self._divisions_of[cls.qualname] = list(frame.divisions.values())
+        _forget_reassigned(cls, attrs)
         cls.init_attrs = attrs
         return attrs
 
@@ -114,6 +115,7 @@ class CallsMixin:
         if first is not None:
             frame.env[first] = obj
         interp.exec_block(init.body.body if isinstance(init.body, cst.IndentedBlock) else [init.body], frame)
+        _forget_reassigned(cls, attrs)
         return obj
 
     def dataclass_instance(self, cls: ClassInfo, args: list[Value], kwargs: dict[str, Value]) -> Value:
@@ -289,6 +291,60 @@ class CallsMixin:
             sample = self.call_instance_method(value, "__getitem__", [DimValue(Dim.sym("idx"))], {}, _EMPTY_CALL, [], frame)
             return DataValue("dataset", sample) if sample is not UNKNOWN else UNKNOWN
         return value
+
+
+def _forget_reassigned(cls: ClassInfo, attrs: dict[str, Value]) -> None:
+    """An attribute that another method assigns (`self.cache = ...` in forward) holds whatever the
+    call history left there: only `__init__`'s value is not enough to know it."""
+    if cls.reassigned is None:
+        cls.reassigned = frozenset(_self_assignments(cls))
+    for name in cls.reassigned:
+        if name in attrs:
+            attrs[name] = UNKNOWN
+
+
+def _self_assignments(cls: ClassInfo) -> set[str]:
+    """Attributes assigned by methods other than `__init__` and the builders it calls."""
+    found: set[str] = set()
+    init = cls.methods.get("__init__")
+    builders = _self_calls(init) if init is not None else set()
+    for name, method in cls.methods.items():
+        if name == "__init__" or name in builders:
+            continue
+        first = _first_param(method)
+        if first is None:
+            continue
+        stack: list[cst.CSTNode] = [method.body]
+        while stack:
+            node = stack.pop()
+            targets: list[cst.BaseExpression] = []
+            if isinstance(node, cst.Assign):
+                targets = [t.target for t in node.targets]
+            elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+                targets = [node.target]
+            for t in targets:
+                for element in (t.elements if isinstance(t, (cst.Tuple, cst.List)) else [t]):
+                    target = element.value if isinstance(element, cst.BaseElement) else element
+                    if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+                            and target.value.value == first):
+                        found.add(target.attr.value)
+            if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or node is method.body:
+                stack.extend(node.children)
+    return found
+
+
+def _self_calls(method: cst.FunctionDef) -> set[str]:
+    """`self.<name>(...)` calls in a method's body."""
+    first = _first_param(method)
+    names: set[str] = set()
+    stack: list[cst.CSTNode] = [method.body]
+    while stack:
+        node = stack.pop()
+        if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+                and isinstance(node.func.value, cst.Name) and node.func.value.value == first):
+            names.add(node.func.attr.value)
+        stack.extend(node.children)
+    return names
 
 
 def _informative(actual: dict[str, Value], receiver: object) -> bool:

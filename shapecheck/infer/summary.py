@@ -70,6 +70,7 @@ class ClassInfo:
     # `n_embd: int = 768` in a @dataclass body: (name, default expression or None), in order
     fields: list[tuple[str, cst.BaseExpression | None]] = field(default_factory=list)
     is_dataclass: bool = False
+    reassigned: frozenset[str] | None = None  # `self.<name>` assigned outside __init__ (lazy)
     init_attrs: dict[str, Value] | None = None  # filled lazily by the interpreter
 
 
