@@ -132,3 +132,15 @@ def test_findings_are_compared_without_line_numbers() -> None:
     b = {"code": "SC101", "message": "x (line 13) and y cannot broadcast"}
     assert run._key(a) == run._key(b)
     assert run._key(a) != run._key({"code": "SC102", "message": a["message"]})
+
+
+def test_numpy_and_the_programs_own_classes_are_not_sites() -> None:
+    source = HEADER + (
+        "import numpy as np\n"
+        "class Transformer(nn.Module):\n    pass\n"
+        "a = np.concatenate([x, y], axis=1)\n"
+        "t = Transformer(dim, depth)\n"
+        "r = nn.GRU(10, 20)\n"
+    )
+    found = mutate.mutants("p", source, operators=("cat_dim", "batch_first_flip"))
+    assert [(m.operator, m.before) for m in found] == [("batch_first_flip", "r = nn.GRU(10, 20)")]

@@ -8,7 +8,7 @@ in a child process forked from a parent that has already imported torch, so a ru
 program's own time and not torch's 1-4 s import. The child seeds torch/numpy/random with 0,
 records the output shapes of every `nn.Module` call through
 `torch.nn.modules.module.register_module_forward_hook`, and reports the exception, if any. A run
-longer than `--timeout` seconds is killed.
+longer than `--timeout` seconds (180) is killed.
 
 Verdicts:
 
@@ -52,7 +52,7 @@ SHAPE_WORDS = re.compile(
     r"|out of range|\baxes\b|\baxis\b|\brank\b",
     re.I,
 )
-SHAPE_ERRORS = {"RuntimeError", "ValueError", "IndexError", "AssertionError", "EinopsError"}
+SHAPE_ERRORS = {"RuntimeError", "ValueError", "IndexError", "AssertionError", "EinopsError", "AxisError"}
 
 
 def program_sources() -> dict[str, str]:
@@ -219,8 +219,16 @@ def confirm(programs: list[str] | None, workers: int, timeout: float, force: boo
     cached: dict[str, Any] = json.loads(CONFIRMED.read_text()) if CONFIRMED.exists() else {"programs": {}, "mutants": []}
     old = {(e["program"], e["operator"], e["site"]): e for e in cached["mutants"]}
     old_programs = cached.get("programs", {})
-    todo = set(programs or sources)
     every = all_mutants(sources)
+    if programs:
+        todo = set(programs)
+    elif force:
+        todo = set(sources)
+    else:  # the programs that changed or have a mutant without a current verdict
+        todo = {m.program for m in every
+                if (e := old.get((m.program, m.operator, m.site))) is None or e["sha256"] != m.sha256}
+        todo |= {name for name, src in sources.items()
+                 if old_programs.get(name, {}).get("sha256") != _sha(src)}
     with tempfile.TemporaryDirectory(prefix="realcode-mutants-") as tmp:
         jobs: list[tuple[str, Path]] = []
         for name in sorted(todo):
@@ -297,7 +305,7 @@ def summary(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per run (generous: a loaded machine runs 5x slower)")
     parser.add_argument("--force", action="store_true", help="rerun every mutant, not only new or changed ones")
     parser.add_argument("--programs", nargs="*", help="only these programs (file stems)")
     args = parser.parse_args(argv)

@@ -127,6 +127,10 @@ def _dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
+_TORCH = {"torch", "nn", "F", "torch.nn", "torch.nn.functional", "functional"}
+_MODULES = _TORCH | {"np", "numpy", "einops"}
+
+
 def _is_method(call: cst.Call, *names: str) -> bool:
     """`<expr>.name(...)` where <expr> is not a module alias like torch/F/nn."""
     if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in names:
@@ -134,18 +138,15 @@ def _is_method(call: cst.Call, *names: str) -> bool:
     return _dotted(call.func.value) not in _MODULES
 
 
-def _is_function(call: cst.Call, *names: str) -> bool:
+def _is_function(call: cst.Call, *names: str, modules: set[str] = _MODULES) -> bool:
     """`torch.name(...)`, `F.name(...)`, `nn.name(...)` or a bare imported `name(...)`."""
     if isinstance(call.func, cst.Name):
         return call.func.value in names
     if isinstance(call.func, cst.Attribute) and call.func.attr.value in names:
-        return _dotted(call.func.value) in _MODULES
+        return _dotted(call.func.value) in modules
     return False
 
 
-_MODULES = {
-    "torch", "nn", "F", "torch.nn", "torch.nn.functional", "functional", "np", "numpy", "einops",
-}
 
 
 def _positional(call: cst.Call) -> list[cst.Arg]:
@@ -354,11 +355,11 @@ def _dim_sites(p: Program, match: Callable[[cst.Call], int | None], add_missing:
 
 
 def op_cat_dim(p: Program) -> Iterator[Site]:
-    yield from _dim_sites(p, lambda c: 1 if _is_function(c, "cat", "concat", "concatenate") else None, add_missing=1)
+    yield from _dim_sites(p, lambda c: 1 if _is_function(c, "cat", "concat", "concatenate", modules=_TORCH) else None, add_missing=1)
 
 
 def _softmax_index(call: cst.Call) -> int | None:
-    if _is_function(call, "softmax", "log_softmax"):
+    if _is_function(call, "softmax", "log_softmax", modules=_TORCH):
         return 1
     if _is_method(call, "softmax", "log_softmax") or _attr_name(call.func) in ("Softmax", "LogSoftmax"):
         return 0
@@ -371,7 +372,7 @@ def op_softmax_dim(p: Program) -> Iterator[Site]:
 
 def op_sum_dim(p: Program) -> Iterator[Site]:
     def index(call: cst.Call) -> int | None:
-        if _is_function(call, "sum", "mean"):
+        if _is_function(call, "sum", "mean", modules=_TORCH):
             return 1
         if _is_method(call, "sum", "mean"):
             return 0
@@ -418,8 +419,11 @@ _RNNS = ("LSTM", "GRU", "RNN", "TransformerEncoderLayer", "TransformerDecoderLay
 
 
 def op_batch_first_flip(p: Program) -> Iterator[Site]:
+    own = {n.name.value for n in p.nodes if isinstance(n, cst.ClassDef)}  # vit-pytorch's Transformer
     for call in _calls(p.nodes):
         if _attr_name(call.func) not in _RNNS or not isinstance(call.func, (cst.Attribute, cst.Name)):
+            continue
+        if isinstance(call.func, cst.Name) and call.func.value in own:
             continue
         if isinstance(call.func, cst.Attribute) and _dotted(call.func.value) not in _MODULES:
             continue

@@ -78,7 +78,7 @@ def load(confirm_first: bool, jobs: int) -> tuple[dict[str, str], list[Mutant], 
     if confirm_first:
         import confirm
 
-        confirm.confirm(None, jobs, 60.0, force=False)
+        confirm.confirm(None, jobs, 180.0, force=False)
     if not CONFIRMED.exists():
         raise SystemExit(f"{CONFIRMED} is missing: run with --confirm (needs torch)")
     data = json.loads(CONFIRMED.read_text())
