@@ -423,7 +423,8 @@ def test_attribute_reassigned_outside_init_is_not_its_init_value() -> None:
     # timm convit: a placeholder buffer built in __init__ ("torchscript hack"), replaced in forward
     source = HEADER + textwrap.dedent('''
     class GPSA(nn.Module):
-        def __init__(self, dim, **dd):
+        def __init__(self, dim, device=None, dtype=None):
+            dd = {'device': device, 'dtype': dtype}
             super().__init__()
             self.rel_indices: torch.Tensor = torch.zeros(1, 1, 1, 3, **dd)
 
