@@ -12,13 +12,22 @@ Mechanisms (measured costs in research/runtime-anchors.md §3):
 - global module forward hooks give module paths, the per-module shape table, activation
   statistics, and Dropout/BatchNorm left in training mode under `no_grad`;
 - global optimizer step hooks and per-parameter gradient hooks check gradients: shape and
-  device against the parameter, parameters that never get one, and gradients that survive
-  from one step into the next (no `zero_grad`);
+  device against the parameter, parameters that never get one, and an optimizer stepping on a
+  gradient that still held its last step's value when backward added to it (no `zero_grad`);
+  the pre-step hook also takes our mode off the stack until the post-step hook: the optimizer's
+  own ops (Adam's step counter `.item()`) are not user code, and skipping them halves the cost;
+- the training step, where host syncs matter, is the span from a top-level forward whose
+  output reaches backward() (a hook on that output says so) to optimizer.step(): syncs wait in
+  a pending list until the forward is known to be one (a logging or probe forward never is);
+- module and optimizer hooks are process-wide, so they act for the tracing thread only;
 - the user's source line is found by walking frames past torch and shapecheck, and only
-  when there is something to report, so the per-op cost stays small.
+  when there is something to report, so the per-op cost stays small;
+- a few ops carry one bug check each (`opchecks.py`): probabilities fed to cross-entropy,
+  a loss summed with its graph across steps, a broadcast inside a loss function.
 
-Value statistics (activation mean/std, dead ReLUs, the first loss) read tensor values and so
-synchronise with the GPU: they are taken once per module (first call) and once per loss.
+Value statistics (activation mean/std, dead ReLUs, the first loss, probabilities into a loss)
+read tensor values and so synchronise with the GPU: they are taken once per module and for the
+first few losses; `stats=False` turns all of them off.
 NaN/Inf checks (`detect_nan=True`) sync on every op and are off by default.
 """
 
