@@ -628,6 +628,61 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "manual SGD over model.parameters() that clears (pytorch/examples regression)": """
+fc = nn.Linear(4, 1)
+for batch_idx in range(300):
+    x, y = get_batch()
+    output = F.smooth_l1_loss(fc(x), y)
+    fc.zero_grad()
+    output.backward()
+    for param in fc.parameters():
+        param.data.add_(-0.1 * param.grad)
+""",
+    "manual SGD on tensors from scratch, grads zeroed after the update": """
+w = torch.randn(8, 2, requires_grad=True)
+b = torch.zeros(2, requires_grad=True)
+for x, y in loader:
+    loss = F.cross_entropy(x @ w + b, y)
+    loss.backward()
+    with torch.no_grad():
+        w -= 0.1 * w.grad
+        b -= 0.1 * b.grad
+        w.grad.zero_()
+        b.grad.zero_()
+""",
+    "test loop after the training loop, in eval mode under no_grad (tutorial style)": """
+model = Net()
+optimizer = optim.Adam(model.parameters(), lr=1e-3)
+for epoch in range(5):
+    for images, labels in train_loader:
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+model.eval()
+with torch.no_grad():
+    correct = 0
+    for images, labels in test_loader:
+        outputs = model(images)
+        correct += (outputs.argmax(1) == labels).sum().item()
+""",
+    "REINFORCE: the rollout keeps the graph on purpose, inside the episode loop": """
+policy = Net()
+optimizer = optim.Adam(policy.parameters(), lr=1e-2)
+for episode in range(1000):
+    log_probs, rewards = [], []
+    for t in range(200):
+        probs = F.softmax(policy(state), dim=-1)
+        action = torch.multinomial(probs, 1)
+        log_probs.append(torch.log(probs[0, action]))
+        state, reward = env_step(action)
+        rewards.append(reward)
+    optimizer.zero_grad()
+    loss = -torch.stack(log_probs).sum() * sum(rewards)
+    loss.backward()
+    optimizer.step()
+""",
     "GAN: the discriminator's scheduler after its own optimizer, before the generator's": """
 netD, netG = Net(), Net()
 opt_D = optim.Adam(netD.parameters(), lr=2e-4)
@@ -925,6 +980,40 @@ for i in range(15):
 }
 
 PRECISION_FLAGGED = {
+    "manual SGD over model.parameters() never clears (pytorch/examples regression)": """
+fc = nn.Linear(4, 1)
+for batch_idx in range(300):
+    x, y = get_batch()
+    output = F.smooth_l1_loss(fc(x), y)
+    output.backward()
+    for param in fc.parameters():  # SC201
+        param.data.add_(-0.1 * param.grad)
+""",
+    "manual SGD on tensors from scratch never clears": """
+w = torch.randn(8, 2, requires_grad=True)
+b = torch.zeros(2, requires_grad=True)
+for x, y in loader:
+    loss = F.cross_entropy(x @ w + b, y)
+    loss.backward()
+    with torch.no_grad():
+        w -= 0.1 * w.grad  # SC201
+        b -= 0.1 * b.grad  # SC201
+""",
+    "test loop after the training loop, autograd on and never in eval mode (tutorial style)": """
+model = Net()
+optimizer = optim.Adam(model.parameters(), lr=1e-3)
+for epoch in range(5):
+    for images, labels in train_loader:
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+correct = 0
+for images, labels in test_loader:  # SC212
+    outputs = model(images)  # SC210
+    correct += (outputs.argmax(1) == labels).sum().item()
+""",
     "torchvision model built at module level, predicted under no_grad between epochs": """
 import torchvision
 

@@ -186,6 +186,13 @@ class TreeBuilder:
             loop = Loop(st, self._block(st.body, subst, stack, site), orelse)
             if site is None:
                 self.loops[id(st)] = loop  # the loop's own tree, reused by the per-loop rules
+            owner = _parameters_owner(st) if isinstance(st, cst.For) else None
+            if owner is not None and isinstance(st.target, cst.Name):  # type: ignore[union-attr]
+                var = st.target.value  # type: ignore[union-attr]
+                if any(f.ev.kind == "manual-step" and f.ev.key == var for f in flat(loop.body)):
+                    # `for p in model.parameters(): p.data.add_(-lr * p.grad)`: one manual SGD
+                    # step of `model`, at the level of the loop that trains it
+                    seq.items.append(Ev("manual-step", st, site or st, self._key(owner, subst)))
             seq.items.append(loop)
             seq.items.append(Ev("loop-end", st, site or st))
         elif isinstance(st, cst.With):
@@ -228,6 +235,10 @@ class TreeBuilder:
             for t in targets:
                 if isinstance(t, cst.Attribute) and t.attr.value == "grad":
                     seq.items.append(Ev("zero", small, site or small, self._key(t.value, subst)))
+            if isinstance(small, cst.AugAssign) and isinstance(small.operator, (cst.SubtractAssign, cst.AddAssign)):
+                tensor = _updated_with_own_grad(small.target, small.value)
+                if tensor is not None:
+                    seq.items.append(Ev("manual-step", small, site or small, self._key(tensor, subst)))
         elif isinstance(small, cst.Del):
             t = small.target
             if isinstance(t, cst.Attribute) and t.attr.value == "grad":
@@ -267,6 +278,11 @@ class TreeBuilder:
             if method in _GRAD_CLEARING_METHODS and _mentions_grad(recv):
                 seq.items.append(Ev("zero", call, at, None))
                 return
+            if method in ("add_", "sub_") and call.args:
+                tensor = _updated_with_own_grad(recv, call)
+                if tensor is not None:
+                    seq.items.append(Ev("manual-step", call, at, self._key(tensor, subst)))
+                    return
             if method == "step":
                 role = b.role(recv, call)
                 if role is Role.OPTIMIZER:
@@ -488,6 +504,34 @@ def _params_arg(call: cst.Call) -> cst.BaseExpression | None:
             return a.value
     if call.args and call.args[0].keyword is None and not call.args[0].star:
         return call.args[0].value
+    return None
+
+
+def _parameters_owner(loop: cst.For) -> cst.BaseExpression | None:
+    """`for p in model.parameters():` -> `model` (also `named_parameters()` unpacked)."""
+    it = loop.iter
+    if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value in ("parameters", "named_parameters"):
+        if it.func.attr.value == "named_parameters":
+            return None  # `for name, p in ...`: the target is a tuple; not followed
+        return it.func.value
+    return None
+
+
+def _updated_with_own_grad(target: cst.BaseExpression, value: cst.CSTNode) -> cst.BaseExpression | None:
+    """The tensor of a manual SGD update: `w -= lr * w.grad`, `p.data.add_(-lr * p.grad)`,
+    `p.sub_(lr * p.grad.data)` -> `w` / `p`; None when the update does not use the tensor's
+    own `.grad`."""
+    base = target.value if isinstance(target, cst.Attribute) and target.attr.value == "data" else target
+    name = dotted(base) if isinstance(base, (cst.Name, cst.Attribute)) else None
+    if name is None:
+        return None
+    wanted = (f"{name}.grad", f"{name}.grad.data")
+    stack: list[cst.CSTNode] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Attribute) and dotted(node) in wanted:
+            return base
+        stack.extend(node.children)
     return None
 
 

@@ -51,6 +51,19 @@ from shapecheck.names import dotted
 
 MAX_PATHS = 64
 
+_MODULE_WRAPPERS = frozenset(
+    {
+        "torch.compile",
+        "torch.jit.script",
+        "torch.jit.trace",
+        "torch.nn.DataParallel",
+        "torch.nn.parallel.DataParallel",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.nn.parallel.distributed.DistributedDataParallel",
+        "torch.distributed.fsdp.FullyShardedDataParallel",
+    }
+)
+
 _DISABLE_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 _ENABLE_GRAD = frozenset({"torch.enable_grad", "torch.autograd.enable_grad"})
 _SET_GRAD = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
@@ -385,6 +398,9 @@ class _Analysis:
         zeros = [f.ev for f in fl if f.ev.kind == "zero"]
         backward = next(f.ev for f in fl if f.ev.kind == "backward")
         for f in fl:
+            if f.ev.kind == "manual-step" and f.depth == 0:
+                self._manual_step_without_clearing(f.ev, zeros, backward, loop)
+                continue
             if f.ev.kind != "step" or f.depth != 0:
                 continue
             ev = f.ev
@@ -414,6 +430,31 @@ class _Analysis:
                 return msg, notes
 
             self.report("SC201", ev.site, render)
+
+    def _manual_step_without_clearing(self, ev: Ev, zeros: list[Ev], backward: Ev, loop: cst.CSTNode) -> None:
+        """Manual SGD (`for p in model.parameters(): p.data.add_(-lr * p.grad)`, `w -= lr * w.grad`)
+        in a loop that never clears any gradient. Any clearing counts (we cannot tell which
+        tensors an optimizer or a helper clears), and tensors rebuilt in the loop start fresh."""
+        if zeros or ev.key is None:
+            return
+        head = ev.key.split(".", 1)[0]
+        rebound = ("assign", "annassign", "unpack", "unpack-call", "for", "with", "walrus")
+        if any(_under(self.b, d.target, loop) for d in self.b.definitions(cst.Name(head), loop) if d.kind in rebound):
+            return  # a tensor (or model) built anew each iteration starts with fresh gradients
+
+        def render(line: Callable[[cst.CSTNode], int], ev: Ev = ev) -> tuple[str, list[str]]:
+            what = f"the parameters of `{ev.key}`" if isinstance(ev.node, cst.For) else f"`{ev.key}`"
+            msg = (
+                f"this loop updates {what} with their `.grad` every iteration but never clears the gradients: each update "
+                f"uses the sum of the gradients of all iterations so far (`{_src(backward.node)}`, line {line(backward.node)})"
+            )
+            notes = [
+                "backward() adds into `.grad`; a manual SGD step must reset it after the update",
+                f"after the update, set `p.grad = None` (or call `{ev.key}.zero_grad()` for a module, `.grad.zero_()` for a tensor)",
+            ]
+            return msg, notes
+
+        self.report("SC201", ev.site, render)
 
     def _cleared(self, zeros: list[Ev], step: Ev, loop: cst.CSTNode) -> bool:
         """Whether one of the clearing events of the loop clears the gradients `step` uses.
@@ -712,7 +753,7 @@ class _Analysis:
         _, fl = self.tree(loop)
         kinds = {f.ev.kind for f in fl}
         # a training loop updates weights: backward() alone may be a gradient visualisation
-        if "backward" not in kinds or "eval" not in kinds or not kinds & {"step", "closure-step", "engine-step"}:
+        if "backward" not in kinds or "eval" not in kinds or not kinds & {"step", "closure-step", "engine-step", "manual-step"}:
             return
         for f in fl:
             if f.ev.kind != "eval" or f.ev.key is None:
@@ -769,7 +810,7 @@ class _Analysis:
     def eval_loop(self, loop: cst.CSTNode) -> None:
         _, fl = self.tree(loop)
         kinds = {f.ev.kind for f in fl}
-        if kinds & {"backward", "grad", "step", "closure-step", "engine-step", "zero"}:
+        if kinds & {"backward", "grad", "step", "closure-step", "engine-step", "manual-step", "zero"}:
             return
         calls = [f.ev for f in fl if f.ev.kind == "model-call" and f.ev.key is not None]
         if not calls:
@@ -792,11 +833,13 @@ class _Analysis:
             deliberate = "train" in kinds or self._train_before(owner, loop)
             entry = self.mode_at(owner, loop, key, depth=0)
             modes = self._mode_in_loop(fl, index[id(call)], key, entry)
+            after_training = self._trained_before(owner, loop, key)
             # SC210: evaluation loop that runs the model in train mode
-            if (loop_off or calls_off or named) and not deliberate and modes and modes <= {"train"}:
+            if (loop_off or calls_off or named or after_training) and not deliberate and modes and modes <= {"train"}:
                 self._report_train_mode(call, key, "loop")
             # SC212: evaluation loop with autograd on
-            if (named or modes == {"eval"}) and not (loop_off or calls_off) and self._wrapped(owner, 0) is False:
+            evaluation = named or modes == {"eval"} or after_training
+            if evaluation and not (loop_off or calls_off) and self._wrapped(owner, 0) is False:
                 loop_node = loop
 
                 def render2(line: Callable[[cst.CSTNode], int], key: str = key) -> tuple[str, list[str]]:
@@ -856,7 +899,7 @@ class _Analysis:
             return
         _, fl = self.tree(func)
         kinds = {f.ev.kind for f in fl}
-        if kinds & {"backward", "grad", "step", "closure-step", "engine-step", "zero", "train"}:
+        if kinds & {"backward", "grad", "step", "closure-step", "engine-step", "manual-step", "zero", "train"}:
             return
         for f in fl:
             ev = f.ev
@@ -867,6 +910,23 @@ class _Analysis:
             modes = self._mode_at_index(func, fl, f.index, ev.key, 0)
             if modes and modes <= {"train"}:
                 self._report_train_mode(ev, ev.key, "call")
+
+    def _trained_before(self, owner: cst.CSTNode, loop: cst.CSTNode, key: str) -> bool:
+        """`key` was trained (called, then a backward) before `loop`, and that training is over:
+        it is outside every loop enclosing `loop` (a tutorial's test loop after its training
+        loop). A rollout loop inside an episode loop that trains afterwards is not one."""
+        _, fl = self.tree(owner)
+        idx = next((f.index for f in fl if f.ev.kind == "loop-start" and f.ev.node is loop), None)
+        if idx is None:
+            return False
+        start = idx
+        for f in fl[:idx]:
+            if f.ev.kind == "loop-start":
+                end = next((g.index for g in fl[f.index + 1 :] if g.ev.kind == "loop-end" and g.ev.node is f.ev.node), len(fl))
+                if end > idx:
+                    start = f.index  # the outermost loop around `loop`
+                    break
+        return self._trained_in(fl[:start], key)
 
     def _train_before(self, owner: cst.CSTNode, loop: cst.CSTNode) -> bool:
         """A `.train()` (on the model or on some of its modules, directly or in a helper) before
@@ -969,11 +1029,24 @@ class _Analysis:
         for binding in scope.names.get(key, []):
             if binding.kind in ("assign", "annassign") and isinstance(binding.value, cst.Call):
                 if self.b.role(binding.value, binding.value) is Role.MODEL:
-                    mode = _chain_mode(binding.value)
+                    mode = None if self._wraps_existing(binding.value) else _chain_mode(binding.value)
                     if mode is None:
                         return None  # rebound from itself or another name: not built here
                     modes.add(mode)
         return next(iter(modes)) if len(modes) == 1 else None
+
+    def _wraps_existing(self, call: cst.Call) -> bool:
+        """`torch.compile(model)`, `DDP(model, ...)`, `accelerator.prepare(model)`: the wrapped
+        model keeps the mode it had."""
+        node: cst.BaseExpression = call
+        while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in ("to", "cuda", "cpu", "float", "half", "bfloat16"):
+            node = node.func.value
+        if not isinstance(node, cst.Call):
+            return False
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "prepare":
+            return True
+        q = self.names.qualify(node.func)  # type: ignore[attr-defined]
+        return q in _MODULE_WRAPPERS
 
     def _map_key(self, callee: cst.FunctionDef, call: cst.Call, key: str) -> str | None:
         subst = self.builder._bind_args(callee, call, {})

@@ -71,7 +71,9 @@ class MissingZeroGrad(_LoopRule):
     `p.grad = None` / `p.grad.zero_()`, and no helper function of the same file called in the
     loop that does it. Each optimizer is tracked on its own: in a GAN, `opt_G.zero_grad()` does
     not clear what `opt_D` steps. Also flags `opt.step(closure)` whose closure calls
-    `backward()` without clearing: LBFGS evaluates the closure several times per step.
+    `backward()` without clearing (LBFGS evaluates the closure several times per step), and
+    manual SGD updates (`for p in model.parameters(): p.data.add_(-lr * p.grad)`,
+    `w -= lr * w.grad`) in a loop that clears nothing.
 
     ## Why is this bad?
     `backward()` adds into `.grad`. Without clearing, every step uses the sum of the gradients
@@ -607,7 +609,8 @@ class EvalWithoutEvalMode(_LoopRule):
     evaluation loop is a loop with no backward that runs a model under `torch.no_grad()` /
     `inference_mode()` or inside a function named like eval/evaluate/validate/test/predict/infer.
     A function that trains nothing and runs the model under `no_grad()` without a loop
-    (`@torch.no_grad() def test(): out = model(data.x)`) is one too. The model is in training
+    (`@torch.no_grad() def test(): out = model(data.x)`) is one too, and so is a loop with no
+    backward that runs a model after the loop that trained it (a tutorial's test loop). The model is in training
     mode when it was built (or set `.train()`) and no `.eval()` / `.train(False)` runs before the
     call: in the function, in a helper called earlier in the loop, before the call in the
     same-file callers, or, in an epoch loop, after the training pass of the previous iteration.
@@ -936,8 +939,9 @@ for step, (x, y) in enumerate(loader):
 
 class EvalWithoutNoGrad(_LoopRule):
     """## What it does
-    Flags an evaluation loop (no backward; after `model.eval()`, or in a function named like
-    eval/evaluate/validate/test/predict/infer) that runs a model with autograd on: not under
+    Flags an evaluation loop (no backward; after `model.eval()`, in a function named like
+    eval/evaluate/validate/test/predict/infer, or after the loop that trained the model) that
+    runs a model with autograd on: not under
     `torch.no_grad()` / `torch.inference_mode()`, the function not decorated with them, and the
     same-file callers not wrapping the call.
 
