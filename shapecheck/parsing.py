@@ -34,7 +34,7 @@ import threading
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 MAX_BRACKET_DEPTH = 200  # CPython's tokenizer (MAXLEVEL): "too many nested parentheses"
 MAX_INDENT = 99  # CPython's tokenizer (MAXINDENT 100): "too many levels of indentation"
@@ -141,6 +141,24 @@ def depth_problem(source: str) -> TooDeep | None:
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass  # the parser reports it, with a better message; what was read so far was shallow
     return None
+
+
+def parse_expression(text: str) -> Any:
+    """`libcst.parse_expression(text)` for text taken from the checked file (a string annotation,
+    a jaxtyping spec): text too deep for the native parser, or holding a lone surrogate (`"\\udc80"`
+    evaluates to one, and libcst cannot encode it), raises `libcst.ParserSyntaxError` like any
+    other text that is not an expression, instead of crashing the process or the analysis."""
+    import libcst as cst
+
+    problem = depth_problem(text)
+    if problem is None:
+        try:
+            return cst.parse_expression(text)
+        except (UnicodeError, RecursionError, MemoryError) as exc:
+            message = f"cannot parse: {type(exc).__name__}"
+    else:
+        message = problem.message
+    raise cst.ParserSyntaxError(message, lines=[text], raw_line=1, raw_column=0)
 
 
 def cpython_rejection(source: str) -> str | None:

@@ -140,3 +140,12 @@ def test_run_deep_returns_raises_and_restores_the_recursion_limit() -> None:
     with pytest.raises(KeyError):
         run_deep(dict().__getitem__, "missing")
     assert sys.getrecursionlimit() == limit
+
+
+def test_string_annotations_too_deep_or_unencodable_are_unknown_not_a_crash() -> None:
+    # the text of a string literal reached libcst's parser unguarded: a 1,400-deep string
+    # annotation crashed the process; "\udc80" (a lone surrogate once evaluated) was SC903
+    deep = "(" * 1400 + "Tensor" + ")" * 1400
+    source = HEAD + f'from torch import Tensor\n\ndef f(x: "{deep}") -> "tuple[Tensor, Tensor]":\n    return x\n'
+    assert codes(source) == []
+    assert codes(HEAD + 'x = "\\udc80"\ny: "\\udc80" = t\n') == []

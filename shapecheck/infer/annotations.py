@@ -25,6 +25,7 @@ import libcst as cst
 from shapecheck.infer.values import TensorValue
 from shapecheck.names import ImportTable
 from shapecheck.shapes import AnnotationError, Dim, Facts, Shape, TensorAnnotation, Variadic, compare, parse_annotation
+from shapecheck.parsing import parse_expression  # guarded: text from the checked file
 
 Resolved = TensorAnnotation | AnnotationError | None
 
@@ -96,7 +97,7 @@ class AnnotationScope:
         text = _string_value(node)
         if text is not None:
             try:
-                inner = cst.parse_expression(text)
+                inner = parse_expression(text)
             except cst.ParserSyntaxError:
                 return None  # a string annotation that is not an expression: not ours to judge
             return self.resolve(inner, depth + 1)
@@ -131,7 +132,7 @@ class AnnotationScope:
         text = _string_value(node)
         if text is not None:
             try:
-                node = cst.parse_expression(text)
+                node = parse_expression(text)
             except cst.ParserSyntaxError:
                 return None
         if not isinstance(node, cst.Subscript) or self.names.qualify(node.value) not in _TUPLE_NAMES:

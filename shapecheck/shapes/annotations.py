@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shapecheck.shapes.jaxtyping_grammar import AnnotationError, DimSpec, parse_dims
+from shapecheck.parsing import parse_expression  # guarded: text from the checked file
 
 if TYPE_CHECKING:  # libcst is imported on first use: `import shapecheck.shapes` stays light
     import libcst as cst
@@ -133,7 +134,7 @@ def parse_annotation(
         node = quoted
     if isinstance(node, str):
         try:
-            node = cst.parse_expression(node.strip())
+            node = parse_expression(node.strip())
         except (cst.ParserSyntaxError, ValueError):
             return None
     if not isinstance(node, cst.Subscript):
