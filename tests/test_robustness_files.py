@@ -275,3 +275,33 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("shapecheck: error: No such option '--bogus'")
     assert len(proc.stderr.splitlines()) == 1 and "╭" not in proc.stderr
+
+
+def _busy_tree(folder: Path, n: int = 24) -> None:
+    body = "\n".join(f"def h{i}(x, w):\n    y = x @ w\n    return torch.relu(y).sum(-1)\n" for i in range(300))
+    for i in range(n):
+        (folder / f"m{i}.py").write_text("import torch\n" + body)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_pool_quietly(tmp_path: Path, sig: str) -> None:
+    # pool workers printed BrokenPipe tracebacks on SIGTERM, and Ctrl-C waited for every queued file
+    import signal
+    import time
+
+    _busy_tree(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "shapecheck.cli", "check", "--no-cache", "-j", "2", "."],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(1.0)
+    os.killpg(proc.pid, getattr(signal, sig)) if sig == "SIGINT" else proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err, err.decode()
+    deadline = time.time() + 20
+    while time.time() < deadline:  # the workers die with their parent
+        alive = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not alive:
+            break
+        time.sleep(0.2)
+    assert not alive
+    assert proc.returncode in (0, 1, 130, -signal.SIGTERM)

@@ -32,7 +32,7 @@ TOKENS = st.sampled_from([
 HEAD = "import torch\nfrom torch import nn\n"
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TOKENS, max_size=60))
 def test_no_source_makes_the_engine_raise_or_report_an_internal_error(tokens: list[str]) -> None:
     source = HEAD + "".join(tokens)
