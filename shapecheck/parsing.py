@@ -198,19 +198,27 @@ def run_deep(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
             box["error"] = exc
 
     with _DEEP_LOCK:
-        old_size = threading.stack_size()
         old_limit = sys.getrecursionlimit()
-        try:
-            threading.stack_size(DEEP_STACK_BYTES)
-            thread = threading.Thread(target=target, name="shapecheck-deep", daemon=True)
-        finally:
-            threading.stack_size(old_size)
-        sys.setrecursionlimit(max(old_limit, DEEP_RECURSION_LIMIT))
-        try:
-            thread.start()
-            thread.join()
-        finally:
-            sys.setrecursionlimit(old_limit)
+        for stack, limit in ((DEEP_STACK_BYTES, DEEP_RECURSION_LIMIT), (DEEP_STACK_BYTES // 8, DEEP_RECURSION_LIMIT // 8)):
+            old_size = threading.stack_size()
+            try:
+                threading.stack_size(stack)
+                thread = threading.Thread(target=target, name="shapecheck-deep", daemon=True)
+            finally:
+                threading.stack_size(old_size)
+            sys.setrecursionlimit(max(old_limit, limit))
+            try:
+                thread.start()  # RuntimeError when the address space (ulimit -v) has no room
+            except (RuntimeError, MemoryError):
+                sys.setrecursionlimit(old_limit)
+                continue
+            try:
+                thread.join()
+            finally:
+                sys.setrecursionlimit(old_limit)
+            break
+        else:
+            return fn(*args, **kwargs)  # no thread to be had: the caller's stack and limit
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
