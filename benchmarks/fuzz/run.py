@@ -181,6 +181,8 @@ class Harness:
                 argv = ["check", "--no-cache", "-j", "1", "--output-format", "json", "--exit-zero", *(extra or []), "."]
                 outcome = run_cli(argv, folder, self.args.timeout * len(chunk) / 4 + 60, self.args.mem_mb)
                 self.tried[kind] += len(chunk)
+                self.peak_rss = max(self.peak_rss, outcome.max_rss_mb)
+                self.slowest = sorted([*self.slowest, (outcome.seconds, f"{kind}:batch of {len(chunk)}")], reverse=True)[:8]
                 if not outcome.problems:
                     continue
                 if outcome.problems == ["sc903"] and extra is None:
