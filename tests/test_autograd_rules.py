@@ -488,6 +488,10 @@ MISSED_AUTOGRAD = [
         def sgd3(params, lr):
             for p in params:
                 p.data.add_(p.grad, alpha=-lr)
+
+        def drop_branches(model):                       # timm's reparameterisation
+            for name, para in model.named_parameters():
+                para.detach_()
         """,
     ),
     (

@@ -92,11 +92,12 @@ def export(repo: Repo, dest: Path) -> Path:
     return out
 
 
-def check(tree: Path, repo: Repo, jobs: int) -> list[dict]:
+def check(tree: Path, repo: Repo, jobs: int, ignore: str | None = None) -> list[dict]:
     targets = [p or "." for p in repo.paths]
+    extra = ["--ignore", ignore] if ignore else []
     proc = subprocess.run(
-        [sys.executable, "-c", "from shapecheck.cli import main; main()", "check", *targets, "--select", "ALL", "--output-format", "json",
-         "--no-cache", "--exit-zero", "--no-progress", "-j", str(jobs)],
+        [sys.executable, "-c", "from shapecheck.cli import main; main()", "check", *targets, "--select", "ALL", *extra,
+         "--output-format", "json", "--no-cache", "--exit-zero", "--no-progress", "-j", str(jobs)],
         capture_output=True,
         text=True,
         cwd=tree,
@@ -108,6 +109,38 @@ def check(tree: Path, repo: Repo, jobs: int) -> list[dict]:
         f["repo"] = repo.name
         f["path"] = (tree / f["filename"]).resolve().relative_to(tree.resolve()).as_posix()
     return findings
+
+
+def fix_check(tree: Path, repo: Repo, work: Path, jobs: int) -> tuple[int, int, list[str]]:
+    """`check --fix --unsafe-fixes` on a copy of the tree, twice: every changed file must still
+    parse and the second run must change nothing. Returns (files, files changed, problems)."""
+    import ast
+    import shutil
+
+    copy = work / (repo.slug + ".fixed")
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(tree, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*.py")}
+    targets = [p or "." for p in repo.paths]
+    cmd = [sys.executable, "-c", "from shapecheck.cli import main; main()", "check", *targets, "--select", "ALL",
+           "--fix", "--unsafe-fixes", "--no-cache", "--exit-zero", "--no-progress", "-j", str(jobs)]
+    problems: list[str] = []
+    first = subprocess.run(cmd, capture_output=True, text=True, cwd=copy)
+    if first.returncode not in (0, 1):
+        problems.append(f"{repo.name}: --fix exited {first.returncode}: {first.stderr[-500:]}")
+    after = {p: p.read_bytes() for p in copy.rglob("*.py")}
+    changed = [p for p in after if before.get(p) != after[p]]
+    for p in changed:
+        try:
+            ast.parse(after[p])
+        except SyntaxError as exc:
+            problems.append(f"{repo.name}:{p.relative_to(copy)}: no longer parses after --fix: {exc}")
+    subprocess.run(cmd, capture_output=True, text=True, cwd=copy)
+    again = {p: p.read_bytes() for p in copy.rglob("*.py")}
+    problems += [f"{repo.name}:{p.relative_to(copy)}: a second --fix changed it again" for p in again if again[p] != after[p]]
+    shutil.rmtree(copy)
+    return len(before), len(changed), problems
 
 
 def line_text(tree: Path, finding: dict, cache: dict[Path, list[str]]) -> str:
@@ -170,23 +203,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="print every finding with its verdict")
     ap.add_argument("--write-missing", action="store_true", help="append unjudged findings as 'todo'")
     ap.add_argument("--json", type=Path, help="write the findings with their verdicts here")
+    ap.add_argument("--ignore", help="codes to leave out (a partial census: 'gone' is then not meaningful for them)")
+    ap.add_argument("--fix-check", action="store_true",
+                    help="also run --fix --unsafe-fixes twice on a copy: files must parse, the second run change nothing")
     args = ap.parse_args(argv)
 
     repos = [r for r in REPOS if not args.repo or r.name in args.repo]
     verdicts = load_verdicts()
     findings: list[dict] = []
     n_files = 0
+    fix_problems = 0
     t0 = time.perf_counter()
     for repo in repos:
         tree = (args.root / repo.slug) if args.root else export(repo, args.work)
         if not tree.is_dir():
             raise SystemExit(f"census: {tree} is not a folder")
         n_files += sum(1 for p in repo.paths for _ in (tree / p).rglob("*.py"))
-        found = check(tree, repo, args.jobs)
+        found = check(tree, repo, args.jobs, args.ignore)
         cache: dict[Path, list[str]] = {}
         for f in found:
             f["line"] = line_text(tree, f, cache)
         findings += found
+        if args.fix_check:
+            n, changed, problems = fix_check(tree, repo, args.work, args.jobs)
+            print(f"fix-check {repo.name}: {n} files, {changed} changed by --fix --unsafe-fixes, {len(problems)} problems")
+            for line in problems:
+                print("  " + line)
+            fix_problems += len(problems)
     elapsed = time.perf_counter() - t0
     key_findings(findings)
 
@@ -201,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         by_verdict[f["verdict"]] += 1
         by_code[f["code"]][f["verdict"]] += 1
     matched = {f["key"] for f in findings}
-    gone = [v for k, v in verdicts.items() if k not in matched and any(v["repo"] == r.name for r in repos)]
+    ignored = tuple(c.strip() for c in (args.ignore or "").split(",") if c.strip())
+    gone = [
+        v for k, v in verdicts.items()
+        if k not in matched and any(v["repo"] == r.name for r in repos) and not v["code"].startswith(ignored or ("\0",))
+    ]
 
     if args.list:
         for f in findings:
@@ -224,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             append_verdicts([f for f in missing if f["verdict"] == "none"])
     if args.json:
         args.json.write_text(json.dumps(findings, indent=1, default=list), encoding="utf-8")
-    return 1 if missing or by_verdict["false"] else 0
+    return 1 if missing or by_verdict["false"] or fix_problems else 0
 
 
 if __name__ == "__main__":

@@ -1025,7 +1025,7 @@ def _inner_leaf(flow: Flow, value: cst.BaseExpression) -> cst.Call | None:
     return None
 
 
-_INPLACE_OK = frozenset({"requires_grad_", "share_memory_", "retain_grad", "register_hook"})
+_INPLACE_OK = frozenset({"requires_grad_", "share_memory_", "retain_grad", "register_hook", "detach_"})
 
 
 def _accumulates_param(fn: cst.FunctionDef, param: str) -> str | None:
