@@ -20,7 +20,7 @@ from ophelpers import Tz, agree, to_value
 
 from shapecheck.infer.ops.einops_ops import pattern_problem
 from shapecheck.infer.ops.registry import OpCall, lookup, lookup_module
-from shapecheck.infer.values import UNKNOWN, ConstValue, ModuleValue
+from shapecheck.infer.values import UNKNOWN, ConstValue, ModuleValue, TensorValue, TupleValue
 from shapecheck.testing import assert_marks
 
 
@@ -254,3 +254,59 @@ def test_layers_checked_where_they_are_built(kind: str, pattern: str, axes: dict
     else:
         agree_layer("einops.layers.torch.Reduce", pattern, axes)
         agree_layer("einops.layers.torch.Reduce", pattern, axes, "avg")
+
+
+def agree_pack(shapes: list[tuple[int, ...]], pattern: str) -> bool:
+    """einops.pack, then unpack with its packed shapes: the same shapes, and SC101 exactly when einops raises."""
+    fn, back = lookup("einops.pack"), lookup("einops.unpack")
+    assert fn is not None and back is not None
+    tensors = [torch.zeros(s) for s in shapes]
+    call = OpCall("einops.pack", [TupleValue(tuple(to_value(Tz(s)) for s in shapes)), ConstValue(pattern)], {})
+    result = fn(call)
+    try:
+        packed, ps = einops.pack(tensors, pattern)
+    except Exception:
+        assert result is UNKNOWN and [f.code for f in call.findings] == ["SC101"], (shapes, pattern)
+        return False
+    assert not call.findings and isinstance(result, TupleValue), (shapes, pattern, call.findings)
+    ours_packed, ours_ps = result.items
+    assert isinstance(ours_packed, TensorValue) and tuple(d.value for d in ours_packed.shape.dims) == tuple(packed.shape)
+    unpacked = back(OpCall("einops.unpack", [ours_packed, ours_ps, ConstValue(pattern)], {}))
+    assert isinstance(unpacked, TupleValue)
+    assert [tuple(d.value for d in u.shape.dims) for u in unpacked.items] == [tuple(u.shape) for u in einops.unpack(packed, ps, pattern)]  # type: ignore[union-attr]
+    return True
+
+
+@settings(max_examples=60, deadline=None)
+@given(lead=st.lists(st.integers(1, 3), max_size=2), trail=st.lists(st.integers(1, 3), max_size=1),
+       stars=st.lists(st.lists(st.integers(1, 3), max_size=2), min_size=1, max_size=3), spoil=st.integers(0, 5))
+def test_pack_and_unpack_agree_with_einops(lead, trail, stars, spoil) -> None:  # type: ignore[no-untyped-def]
+    names = "abcdef"
+    pattern = " ".join([*names[:len(lead)], "*", *names[len(lead):len(lead) + len(trail)]])
+    shapes = [(*lead, *s, *trail) for s in stars]
+    if spoil == 0 and shapes[-1]:
+        shapes[-1] = (shapes[-1][0] + 1, *shapes[-1][1:])  # a shared axis that differs (or a rank too small)
+    agree_pack(shapes, pattern)
+
+
+@pytest.mark.parametrize("pattern", ["b * * d", "b d", "b * b", "b * _d", "b (c) *"])
+def test_pack_patterns_rejected_whatever_the_tensors(pattern: str) -> None:
+    for opname, args in (("einops.pack", [UNKNOWN, ConstValue(pattern)]), ("einops.unpack", [UNKNOWN, UNKNOWN, ConstValue(pattern)])):
+        fn = lookup(opname)
+        assert fn is not None
+        call = OpCall(opname, args, {})
+        assert fn(call) is UNKNOWN and [f.code for f in call.findings] == ["SC101"], (opname, pattern)
+    with pytest.raises(einops.EinopsError):
+        einops.pack([torch.zeros(2, 3, 4)], pattern)
+
+
+def test_unpack_checks_the_packed_axis() -> None:
+    fn = lookup("einops.unpack")
+    assert fn is not None
+    ps = TupleValue((TupleValue((ConstValue(3),)), TupleValue((ConstValue(2),))))
+    call = OpCall("einops.unpack", [to_value(Tz((2, 7, 5))), ps, ConstValue("b * d")], {})
+    assert fn(call) is UNKNOWN and [f.code for f in call.findings] == ["SC101"]
+    with pytest.raises(einops.EinopsError):
+        einops.unpack(torch.zeros(2, 7, 5), [(3,), (2,)], "b * d")
+    wrong_rank = OpCall("einops.unpack", [to_value(Tz((2, 7))), ps, ConstValue("b * d")], {})
+    assert fn(wrong_rank) is UNKNOWN and wrong_rank.findings

@@ -23,8 +23,8 @@ TESTS = ROOT / "tests"
 
 
 # `agree_partial` (tests/test_ops_partial.py) runs the full call in torch and checks what we infer
-# with some arguments unknown; `agree_layer` (tests/test_ops_einops.py) builds an einops layer.
-ORACLE_CALLS = frozenset({"agree", "agree_cpu", "agree_module", "agree_numpy", "agree_partial", "agree_layer"})
+# with some arguments unknown; `agree_layer`, `agree_pack` (tests/test_ops_einops.py) check einops itself.
+ORACLE_CALLS = frozenset({"agree", "agree_cpu", "agree_module", "agree_numpy", "agree_partial", "agree_layer", "agree_pack"})
 
 
 def tested_names(tests_dir: Path = TESTS) -> set[str]:

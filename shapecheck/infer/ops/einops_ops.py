@@ -22,7 +22,7 @@ from shapecheck.infer import messages
 from shapecheck.infer.ops._common import as_str, product, tensor, unknown_like
 from shapecheck.infer.ops.einsum import check_labels, einsum_shapes, operand_count
 from shapecheck.infer.ops.registry import OpCall, module, op
-from shapecheck.infer.values import UNKNOWN, ModuleValue, TensorValue, TupleValue, Value, as_dim
+from shapecheck.infer.values import UNKNOWN, ModuleValue, ShapeValue, TensorValue, TupleValue, Value, as_dim
 from shapecheck.shapes import Dim, Shape, compare
 
 ELLIPSIS = "…"
@@ -331,3 +331,123 @@ def einops_layer(m: ModuleValue, call: OpCall) -> Value:
     if t is None or pattern is None or pattern_problem(kind, pattern, lengths, reduction) is not None:
         return UNKNOWN  # a bad pattern was reported where the layer is built
     return apply_pattern(call, kind, t, pattern, lengths)
+
+
+def pack_problem(pattern: str, opname: str) -> str | None:
+    """What einops' pack/unpack reject in a pattern, whatever the tensors (`analyze_pattern`):
+    names separated by spaces, one `*`, no name twice, valid axis names."""
+    axes = pattern.split()
+    if len(axes) != len(set(axes)):
+        return f"an axis appears twice in {opname} pattern {pattern!r}"
+    if "*" not in axes:
+        return f"{opname} pattern {pattern!r} has no '*' axis (the one that packs)"
+    for axis in axes:
+        if axis != "*" and (not axis.isidentifier() or axis[0] == "_" or axis[-1] == "_"):
+            return f"invalid axis name {axis!r} in {opname} pattern {pattern!r}"
+    return None
+
+
+def _pack_fail(call: OpCall, text: str) -> Value:
+    call.report("SC101", *messages.op_error(text))
+    return UNKNOWN
+
+
+@op("einops.pack")
+def einops_pack(call: OpCall) -> Value:
+    """`packed, ps = pack([a, b], "b * d")`: the axes before and after `*` are shared and must be
+    equal; the `*` axes of each tensor are flattened and concatenated. `ps` holds each tensor's
+    `*` axes (for `unpack`)."""
+    pattern = as_str(call.arg(1, "pattern"))
+    if pattern is None:
+        return UNKNOWN
+    problem = pack_problem(pattern, "pack")
+    if problem is not None:
+        return _pack_fail(call, f"einops.pack(): invalid pattern: {problem}")
+    axes = pattern.split()
+    before, after = axes.index("*"), len(axes) - axes.index("*") - 1
+    seq = call.arg(0, "tensors")
+    if not isinstance(seq, TupleValue) or not seq.items:
+        return UNKNOWN
+    ref: tuple[list[Dim], list[Dim], TensorValue, int] | None = None
+    total = Dim.const(0)
+    packed_shapes: list[Value] = []
+    for i, item in enumerate(seq.items):
+        t = tensor(item)
+        if t is None or t.shape.rank is None:
+            total = Dim.unknown()
+            packed_shapes.append(UNKNOWN)
+            continue
+        rank = t.shape.rank
+        if rank < before + after:
+            return _pack_fail(call, f"einops.pack(): tensor #{i} is {t.shape} ({rank}-d) but pattern {pattern!r} "
+                                    f"needs at least {before + after} dims")
+        dims = [t.shape[k] for k in range(rank)]
+        lead, star, trail = dims[:before], dims[before:rank - after], dims[rank - after:]
+        if ref is None:
+            ref = (lead, trail, t, i)
+        else:
+            for k, (a, b) in enumerate(zip(ref[0] + ref[1], lead + trail)):
+                if compare(a, b, call.facts) == "different":
+                    name = [x for x in axes if x != "*"][k]
+                    return _pack_fail(call, f"einops.pack(): axis {name!r} is {a} in tensor #{ref[3]} {ref[2].shape} "
+                                            f"but {b} in tensor #{i} {t.shape}")
+        total = total + product(star)
+        packed_shapes.append(ShapeValue(Shape.of(*star)))
+    if ref is None:
+        return UNKNOWN
+    first = ref[2]
+    packed = TensorValue(Shape.of(*ref[0], total, *ref[1]), dtype=first.dtype, device=first.device, library=first.library,
+                         origin="einops")
+    return TupleValue((packed, TupleValue(tuple(packed_shapes))))
+
+
+@op("einops.unpack")
+def einops_unpack(call: OpCall) -> Value:
+    """`a, b = unpack(packed, ps, "b * d")`: each piece gets back its `*` axes from `ps` (one of
+    them may be -1); the packed tensor has exactly the pattern's rank."""
+    pattern = as_str(call.arg(2, "pattern"))
+    if pattern is None:
+        return UNKNOWN
+    problem = pack_problem(pattern, "unpack")
+    if problem is not None:
+        return _pack_fail(call, f"einops.unpack(): invalid pattern: {problem}")
+    axes = pattern.split()
+    before, after = axes.index("*"), len(axes) - axes.index("*") - 1
+    t, ps = tensor(call.arg(0, "tensor")), call.arg(1, "packed_shapes")
+    if t is None or t.shape.rank is None:
+        return UNKNOWN
+    if t.shape.rank != before + 1 + after:
+        return _pack_fail(call, f"einops.unpack(): the packed tensor is {t.shape} ({t.shape.rank}-d) but pattern "
+                                f"{pattern!r} has {before + 1 + after} axes")
+    if not isinstance(ps, TupleValue):
+        return UNKNOWN
+    dims = [t.shape[k] for k in range(t.shape.rank)]
+    lead, size, trail = dims[:before], dims[before], dims[before + 1:]
+    pieces: list[list[Dim] | None] = []
+    for item in ps.items:
+        sizes = [item.shape[k] for k in range(item.shape.rank)] if isinstance(item, ShapeValue) and item.shape.rank is not None \
+            else _int_dims(item)
+        pieces.append(sizes)
+    inferred = [k for k, p in enumerate(pieces) if p is not None and any(d.value == -1 for d in p)]
+    known = [product(p) for p in pieces if p is not None and not any(d.value == -1 for d in p)]
+    known_total = Dim.const(0)
+    for n in known:
+        known_total = known_total + n
+    if len(known) == len(pieces) and not inferred and compare(known_total, size, call.facts) == "different":
+        return _pack_fail(call, f"einops.unpack(): axis '*' of {t.shape} is {size} but the packed shapes add up to "
+                                f"{known_total}")
+    out: list[Value] = []
+    for k, p in enumerate(pieces):
+        if p is None or k in inferred:
+            out.append(TensorValue(Shape.unknown(), dtype=t.dtype, device=t.device, library=t.library, origin="einops"))
+            continue
+        out.append(TensorValue(Shape.of(*lead, *p, *trail), dtype=t.dtype, device=t.device, library=t.library,
+                               origin="einops"))
+    return TupleValue(tuple(out))
+
+
+def _int_dims(value: Value) -> list[Dim] | None:
+    if isinstance(value, TupleValue):
+        out = [as_dim(v) for v in value.items]
+        return None if any(d is None for d in out) else out  # type: ignore[return-value]
+    return None
