@@ -433,3 +433,31 @@ MISSED_DEVICE = [
 def test_missed_device_bugs_are_found_and_their_twins_are_silent(buggy: str, clean: str) -> None:
     assert_marks(buggy, ["SC501"])
     assert lint_snippet(clean, ["SC501"]) == []
+
+
+def test_sc501_silent_in_a_script_that_never_uses_a_device() -> None:
+    source = """
+    import torch
+    import torch.nn as nn
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTMCell(1, 51)
+
+        def forward(self, input):
+            h = torch.zeros(input.size(0), 51, dtype=torch.double)
+            c = torch.zeros(input.size(0), 51, dtype=torch.double)
+            for x in input.split(1, dim=1):
+                h, c = self.lstm(x, (h, c))
+            return h
+
+    if __name__ == "__main__":
+        seq = Sequence().double()
+        seq(torch.randn(3, 10, dtype=torch.double))
+    """
+    assert lint_snippet(source, ["SC501"]) == []
+    on_gpu = source.replace("Sequence().double()", "Sequence().double().cuda()").replace(
+        "torch.randn(3, 10, dtype=torch.double)", "torch.randn(3, 10, dtype=torch.double).cuda()"
+    )
+    assert len(lint_snippet(on_gpu, ["SC501"])) == 2

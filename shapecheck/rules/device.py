@@ -3,6 +3,8 @@ known devices that meet in one op (SC501-SC503)."""
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from shapecheck.diagnostics import Fix, NodeEdit
@@ -52,6 +54,14 @@ def _is_scalar_data(expr: cst.BaseExpression | None) -> bool:
     if isinstance(expr, (cst.Integer, cst.Float)):
         return True
     return isinstance(expr, cst.Name) and expr.value in ("True", "False")
+
+
+def _cpu_only_program(source: str, cls_name: str) -> bool:
+    """The file instantiates the class (`seq = Sequence()`) and never mentions a device: a
+    script that runs on the CPU, where the created tensor cannot meet a device tensor."""
+    if not re.search(rf"(?<!class )\b{re.escape(cls_name)}\(", source):
+        return False
+    return not any(word in source for word in ("cuda", "device", ".to(", "mps", "xpu", "accelerator", "Trainer", "Fabric"))
 
 
 def _short(node: cst.CSTNode) -> str:
@@ -183,7 +193,8 @@ class TensorWithoutDevice(LintRule):
     - as the `weight=`/`pos_weight=` of a loss module (`nn.CrossEntropyLoss(weight=...)`) in a
       function that moves its data to a device, when the criterion itself is never moved.
 
-    Silent when it is moved first (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`; not
+    Silent in a script that builds the model and never mentions a device (it runs on the CPU),
+    and when the tensor is moved first (`.to(x.device)`, `.to(x)`, `.cuda()`, `.type_as(x)`; not
     `.to(torch.float32)`), when it is only used as an index (a CPU index into a CUDA tensor is
     allowed), returned, or passed to something we cannot follow (the caller or callee decides),
     and on 0-dim `torch.tensor(2.0)` scalars, `*_like` factories, `x.new_zeros(...)` and buffers.
@@ -356,6 +367,8 @@ def train(model, loader, device):
         assert cls is not None
         if flow.is_module_subclass(cls) is False:
             return
+        if _cpu_only_program(self.ctx.source, cls.name.value):
+            return  # the script builds this model and never uses a device: nothing to meet
         meets = meeting(
             flow, node, lambda e, at: _forward_device(flow, e, at, fn), within=fn,
             param_module=lambda f, at: _param_module(flow, f, at),
