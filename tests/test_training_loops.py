@@ -175,3 +175,35 @@ def test_chain_mode_of_constructors_and_rebindings() -> None:
     assert mode("AutoModel.from_pretrained(name).cuda()") == "eval"
     assert mode("model.to(device)") is None  # an existing model keeps its mode
     assert mode("self.model.cuda()") is None
+
+
+def test_rebinding_chains_stay_cheap() -> None:
+    """`h = h.float()` rebound many times: every binding of `h` refers to `h` again, and the
+    class of `h` was once walked through every path (exponential); memoised now."""
+    import time
+
+    from shapecheck.testing import lint_snippet
+
+    body = "\n".join("    h = h.float()" for _ in range(12))
+    src = f"""
+import torch
+from torch import nn
+
+model = nn.Linear(4, 4)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+def run(h):
+{body}
+    return h.sum()
+
+for x in loader:
+    opt.zero_grad()
+    h = model(x)
+    h.mean().backward()
+    opt.step()
+    run(h).item()
+"""
+    lint_snippet("import torch\n", ["SC201"])  # warm-up: imports and registries
+    start = time.perf_counter()
+    lint_snippet(src, ["SC201", "SC210", "SC212"])
+    assert time.perf_counter() - start < 5

@@ -461,6 +461,7 @@ class Bindings:
     _calls: dict[str, list[cst.Call]] | None = None
     _owners: set[str] | None = None
     _role_cache: dict[tuple[int, int], Role | None] = field(default_factory=dict)
+    _class_cache: dict[tuple[int, int], object] = field(default_factory=dict)
     _resolving: set[int] = field(default_factory=set)
 
     @classmethod
@@ -757,7 +758,7 @@ class Bindings:
             return None
         if isinstance(func, cst.Attribute) and isinstance(func.value, (cst.Name, cst.Attribute)):
             cls_scope = self.method_class_of(self.scope_at(call), func.value)
-            owner: object = cls_scope.node if cls_scope is not None else self.model_class(func.value, call)
+            owner: object = cls_scope.node if cls_scope is not None else self.instance_class(func.value, call)
             if isinstance(owner, cst.ClassDef):
                 methods = self.methods.get((owner, func.attr.value), [])
                 if len(methods) == 1:
@@ -1000,6 +1001,37 @@ class Bindings:
         return self._model_class(expr, at, 0)
 
     def _model_class(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int) -> object:
+        # memoised: rebinding chains (`x = f(x)` many times over) would otherwise be walked
+        # once per path, exponentially
+        key = (id(expr), id(at))
+        if key in self._class_cache:
+            return self._class_cache[key]
+        self._class_cache[key] = None  # a cycle reads "unknown"
+        found = self._model_class_uncached(expr, at, depth)
+        self._class_cache[key] = found
+        return found
+
+    def instance_class(self, expr: cst.BaseExpression, at: cst.CSTNode) -> cst.ClassDef | None:
+        """The class of this file `expr` is an instance of when every binding of it is a direct
+        construction (`logger = SampleLogger(1)`, `self.cb = Callback()`); no other flow is
+        followed, so this is cheap enough to ask for every method call."""
+        if not isinstance(expr, (cst.Name, cst.Attribute)):
+            return None
+        defs = self.definitions(expr, at)
+        if not defs:
+            return None
+        found: set[int] = set()
+        cls: cst.ClassDef | None = None
+        for d in defs:
+            if d.kind not in ("assign", "annassign") or not isinstance(d.value, cst.Call):
+                return None
+            cls = self.local_class(d.value.func)
+            if cls is None:
+                return None
+            found.add(id(cls))
+        return cls if len(found) == 1 else None
+
+    def _model_class_uncached(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int) -> object:
         if depth > 12:
             return None
         if isinstance(expr, cst.Call):

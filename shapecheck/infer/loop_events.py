@@ -359,8 +359,8 @@ class TreeBuilder:
             # `logger.on_epoch_end(model)`: a method of an instance of a plain class of this file
             # (a callback, a logger, a trainer); modules, optimizers... are not entered here
             if isinstance(func.value, (cst.Name, cst.Attribute)):
-                owner = b.model_class(func.value, call)
-                if isinstance(owner, cst.ClassDef) and b.class_role(owner) is None and owner.name.value not in b.functions:
+                owner = b.instance_class(func.value, call)
+                if owner is not None and b.class_role(owner) is None:
                     methods = b.methods.get((owner, func.attr.value), [])
                     if len(methods) == 1 and not _is_static(methods[0]):
                         return methods[0]
