@@ -362,6 +362,8 @@ def fake_environment(device: str = "cuda", *, patch_torch: bool = False, print_s
                       f"the dry run ended after {tracer._steps} optimizer step(s): forward, backward and step "
                       "were checked; the rest of the script was not run", where=("", 0), module="")
     except BaseException as exc:  # noqa: BLE001 - turned into a finding, then re-raised if foreign
+        if isinstance(exc, KeyboardInterrupt) and not patch_torch:
+            raise  # `dry_run(model, ...)` in the user's own program: Ctrl-C is theirs
         if not record_failure(tracer, exc):
             raise
     finally:
