@@ -516,3 +516,15 @@ def test_roles_returned_by_functions_of_this_file() -> None:
     assert role_of(src, "opt") is Role.OPTIMIZER
     assert role_of(src, "mixed") is None  # the returns disagree
     assert role_of(src, "lit_opt") is Role.OPTIMIZER
+
+
+def test_model_class_of_a_long_rebinding_chain_is_memoised() -> None:
+    # every `h = h.to(d)` sees all twelve bindings of `h`: unmemoised, 12**12 paths
+    import time
+
+    body = "\n".join("    h = h.to(d)" for _ in range(12))
+    b = Bindings.from_source(f"def run(h, d):\n{body}\n    return h.sum()\n")
+    call = next(c for c in b.nodes(cst.Call) if isinstance(c.func, cst.Attribute) and c.func.attr.value == "sum")
+    start = time.perf_counter()
+    assert b.model_class(call.func.value, call) is None  # type: ignore[attr-defined]
+    assert time.perf_counter() - start < 2
