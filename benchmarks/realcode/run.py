@@ -224,6 +224,17 @@ def render(result: dict[str, Any], data: dict[str, Any]) -> str:
         d, a = default["totals"][family], every["totals"][family]
         lines.append(f"| **{family} total** | | | {d['confirmed']} | {d['detected']} | **{_pct(d['detected'], d['confirmed'])}** "
                      f"| {a['detected']} | {_pct(a['detected'], a['confirmed'])} | | |")
+    lines += ["", "Per program (default rules): confirmed shape / training mutants and how many were detected.", "",
+              "| program | shape detected | training detected |", "|---|---|---|"]
+    per_prog: dict[str, list[int]] = {}
+    for row in default["mutants"]:
+        program, operator = row["mutant"].split("__")[:2]
+        c = per_prog.setdefault(program, [0, 0, 0, 0])
+        k = 0 if operator in SHAPE_OPERATORS else 2
+        c[k] += 1
+        c[k + 1] += row["detected"]
+    for program, (n_s, d_s, n_t, d_t) in sorted(per_prog.items()):
+        lines.append(f"| {program} | {d_s} / {n_s} | {d_t} / {n_t} |")
     lines += ["", f"shapecheck wall time: {every['seconds']} s for {every['files']} files (`--select ALL`, `-j 2`, "
               "no cache; the default-rules figures are that run's findings of the rules on by default).", ""]
     return "\n".join(lines)
