@@ -462,6 +462,7 @@ class Bindings:
     _owners: set[str] | None = None
     _role_cache: dict[tuple[int, int], Role | None] = field(default_factory=dict)
     _class_cache: dict[tuple[int, int], object] = field(default_factory=dict)
+    _calls_by_function: dict[int, list[cst.Call]] | None = None
     _resolving: set[int] = field(default_factory=set)
 
     @classmethod
@@ -905,6 +906,18 @@ class Bindings:
             roles |= self._roles(arg_value, call, depth + 1)
         return next(iter(roles)) if len(roles) == 1 else None
 
+    def calls_in(self, func: cst.FunctionDef) -> list[cst.Call]:
+        """The calls whose innermost enclosing function is `func`, in source order (one pass
+        over the file's calls, computed once)."""
+        if self._calls_by_function is None:
+            by: dict[int, list[cst.Call]] = {}
+            for node in self.nodes(cst.Call):
+                owner = self.enclosing_function(node)
+                if owner is not None:
+                    by.setdefault(id(owner), []).append(node)
+            self._calls_by_function = by
+        return self._calls_by_function.get(id(func), [])
+
     def _param_role_from_use(self, func: cst.FunctionDef, name: str) -> Role | None:
         """Role of a parameter from what the function does with it (no annotation, no caller
         in this file). OPTIMIZER: `p.zero_grad()` and `p.step()`, or `p.step()` as the first
@@ -919,9 +932,7 @@ class Bindings:
         cleared_and_stepped: dict[str, set[str]] = {}  # receiver -> {zero_grad, step}
         handed_to_scaler = False  # `s.step(name)` / `s.unscale_(name)` with `s` a scaler
         handed_to_optimizer = False  # `SGD(name.parameters())`
-        for node in self.nodes(cst.Call):
-            if self.enclosing_function(node) is not func:
-                continue
+        for node in self.calls_in(func):
             f = node.func
             if isinstance(f, cst.Name) and f.value == name:
                 called = True
