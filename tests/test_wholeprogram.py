@@ -438,3 +438,51 @@ def test_attribute_reassigned_outside_init_is_not_its_init_value() -> None:
             return self.rel_indices.squeeze()[:, :, -1] ** .5
     ''')
     assert _findings(source) == []
+
+
+def test_resnet_builder_with_a_block_class_and_appends_in_a_loop() -> None:
+    # yunjey/pytorch-tutorial deep_residual_network: the block class is an argument, make_layer
+    # appends the first block, then more in a loop (a tail that keeps the shape)
+    check_reveals('''
+    class ResidualBlock(nn.Module):
+        def __init__(self, in_channels, out_channels, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+            self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+            self.downsample = downsample
+
+        def forward(self, x):
+            residual = x
+            out = self.conv2(torch.relu(self.conv1(x)))
+            if self.downsample:
+                residual = self.downsample(x)
+            return torch.relu(out + residual)
+
+    class ResNet(nn.Module):
+        def __init__(self, block, layers, num_classes=10):
+            super().__init__()
+            self.in_channels = 16
+            self.conv = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+            self.layer1 = self.make_layer(block, 16, layers[0])
+            self.layer2 = self.make_layer(block, 32, layers[1], 2)
+            self.fc = nn.Linear(32, num_classes)
+
+        def make_layer(self, block, out_channels, blocks, stride=1):
+            downsample = None
+            if (stride != 1) or (self.in_channels != out_channels):
+                downsample = nn.Sequential(nn.Conv2d(self.in_channels, out_channels, 3, stride, 1),
+                                           nn.BatchNorm2d(out_channels))
+            layers = []
+            layers.append(block(self.in_channels, out_channels, stride, downsample))
+            self.in_channels = out_channels
+            for i in range(1, blocks):
+                layers.append(block(out_channels, out_channels))
+            return nn.Sequential(*layers)
+
+        def forward(self, x):
+            out = self.layer2(self.layer1(self.conv(x)))   # reveal: (8, 32, 16, 16) float32 cpu
+            out = out.mean(dim=(2, 3))
+            return self.fc(out)
+
+    logits = ResNet(ResidualBlock, [2, 2])(torch.randn(8, 3, 32, 32))   # reveal: (8, 10) float32 cpu
+    ''')

@@ -52,8 +52,10 @@ from shapecheck.infer.values import (
     ConstValue,
     DataValue,
     DeviceValue,
+    ClassValue,
     DictValue,
     DimValue,
+    ListValue,
     DtypeValue,
     ModuleValue,
     ObjectValue,
@@ -547,6 +549,8 @@ class Interpreter(CallsMixin):
             return self.globals[name]
         if self._module_frame is not None and name in self._module_frame.env:
             return self._module_frame.env[name]
+        if name in frame.summary.classes and name not in frame.summary.names.aliases:
+            return ClassValue(frame.summary.classes[name].qualname)  # `ResNet(ResidualBlock, [2, 2])`
         if name == "__name__":  # the checked file runs as the program; the files it imports do not
             return ConstValue("__main__" if frame.summary is self.contexts.root else frame.summary.name)
         if name in ("True", "False"):
@@ -752,9 +756,13 @@ class Interpreter(CallsMixin):
         head = _head_name(func)
         if isinstance(func, cst.Attribute) and (head is None or self._bound(head, frame)):
             if func.attr.value in _LIST_MUTATORS and isinstance(func.value, cst.Name):
-                if isinstance(frame.env.get(func.value.value), TupleValue):
-                    frame.env[func.value.value] = UNKNOWN  # `outs.append(x)`: the list is no longer what we saw
-                    return UNKNOWN
+                current = frame.env.get(func.value.value)
+                if isinstance(current, (TupleValue, ListValue)):
+                    # `layers.append(block)`: known before a loop, a repeating tail inside one;
+                    # any other change makes the list no longer what we saw
+                    grown = _appended(current, args, kwargs, func.attr.value, frame.loop_depth > 0) if ok else UNKNOWN
+                    frame.env[func.value.value] = grown
+                    return ConstValue(None)
             if func.attr.value in ("update", "setdefault", "pop") and isinstance(func.value, cst.Name):
                 current = frame.env.get(func.value.value)
                 if isinstance(current, DictValue):  # `kwargs.update(cuda_kwargs)`
@@ -775,6 +783,8 @@ class Interpreter(CallsMixin):
             listed = self.eval(node.args[0].value, frame)  # nn.Sequential(*[Block(d) for _ in range(n)])
             if isinstance(listed, ModuleValue) and listed.qualname == "<list>":
                 return _container(qualified, [listed])
+            if isinstance(listed, ListValue) and qualified == "torch.nn.Sequential":
+                return ModuleValue(qualified, (), (("tail", listed.tail),), children=listed.prefix)
         if qualified in sources.LOADERS and (args or "dataset" in kwargs):
             # `DataLoader(ds, **kwargs)`: options hidden in an unknown `**` stay unknown
             dataset = args[0] if args else kwargs["dataset"]
@@ -901,6 +911,9 @@ class Interpreter(CallsMixin):
 
     def call_value(self, callee: Value, args: list[Value], kwargs: dict[str, Value], node: cst.Call,
                    arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
+        if isinstance(callee, ClassValue):
+            found = self.find_class(callee.qualname, frame.summary)
+            return self.construct(found[1], found[0], args, kwargs, frame.depth) if found else UNKNOWN
         if isinstance(callee, ModuleValue):
             return self.call_module(callee, args, kwargs, node, arg_nodes, frame)
         if isinstance(callee, ObjectValue) and callee.is_module:
@@ -966,6 +979,12 @@ class Interpreter(CallsMixin):
                 if value is UNKNOWN:
                     return UNKNOWN
                 value = self.call_value(child, [value], {}, node, arg_nodes, frame)
+            tail = module.kwarg("tail")
+            if tail is not None and value is not UNKNOWN:
+                # the tail runs an unknown number of times: known only when it keeps the shape
+                after = self.call_value(tail, [value], {}, node, arg_nodes, frame)
+                if not (isinstance(after, TensorValue) and isinstance(value, TensorValue) and after.shape == value.shape):
+                    return UNKNOWN
             return value
         if q in _CONTAINERS:
             return UNKNOWN
@@ -1136,6 +1155,18 @@ def _container(qualname: str, args: list[Value]) -> Value:
         if isinstance(v, TupleValue):
             return ModuleValue(qualname, (), (), children=v.items)
     return ModuleValue(qualname)
+
+
+def _appended(current: TupleValue | ListValue, args: list[Value], kwargs: dict[str, Value], method: str,
+              in_loop: bool) -> Value:
+    if method != "append" or len(args) != 1 or kwargs:
+        return UNKNOWN
+    if isinstance(current, ListValue):
+        tail = join(current.tail, args[0])
+        return ListValue(current.prefix, tail) if tail is not UNKNOWN else UNKNOWN
+    if in_loop:
+        return ListValue(current.items, args[0])
+    return TupleValue((*current.items, args[0]))
 
 
 def _dict_update(current: DictValue, other: Value | None, kwargs: dict[str, Value], method: str, ok: bool) -> Value:

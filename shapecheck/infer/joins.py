@@ -25,6 +25,7 @@ from shapecheck.infer.values import (
     DataValue,
     DictValue,
     DimValue,
+    ListValue,
     ModuleValue,
     ObjectValue,
     ShapeValue,
@@ -107,6 +108,9 @@ def join(a: Value, b: Value) -> Value:
         items = tuple((k, join(v, b.get(k) or UNKNOWN)) for k, v in a.items if k in keys)
         partial = a.partial or b.partial or len(keys) < max(len(a.items), len(b.items))
         return DictValue(items, partial)
+    if isinstance(a, (TupleValue, ListValue)) and isinstance(b, (TupleValue, ListValue)) and (
+            isinstance(a, ListValue) or isinstance(b, ListValue)):
+        return _join_lists(a, b)
     if isinstance(a, DataValue) and isinstance(b, DataValue) and a.kind == b.kind:
         item = join(a.item, b.item)
         return DataValue(a.kind, item, a.length if a.length == b.length else None) if item is not UNKNOWN else UNKNOWN
@@ -130,3 +134,17 @@ def join_all(values: Sequence[Value]) -> Value:
     for v in values[1:]:
         out = join(out, v)
     return out
+
+
+def _join_lists(a: TupleValue | ListValue, b: TupleValue | ListValue) -> Value:
+    """A list before a loop that appends, joined with the list after it: the same prefix, and a
+    tail that may repeat."""
+    pa, ta = (a.items, None) if isinstance(a, TupleValue) else (a.prefix, a.tail)
+    pb, tb = (b.items, None) if isinstance(b, TupleValue) else (b.prefix, b.tail)
+    if len(pa) != len(pb):
+        return UNKNOWN
+    prefix = tuple(join(x, y) for x, y in zip(pa, pb))
+    tail = ta if tb is None else tb if ta is None else join(ta, tb)
+    if tail is None or tail is UNKNOWN or any(v is UNKNOWN for v in prefix):
+        return UNKNOWN
+    return ListValue(prefix, tail)

@@ -158,9 +158,26 @@ class DataValue:
     length: Dim | None = None
 
 
+@dataclass(frozen=True)
+class ListValue:
+    """A list built by `append` in a loop: the items appended before the loop (`prefix`), then
+    an unknown number (maybe none) of items like `tail` (ResNet's `make_layer`)."""
+
+    prefix: tuple[Value, ...]
+    tail: Value
+
+
+@dataclass(frozen=True)
+class ClassValue:
+    """A project class used as a value (`ResNet(ResidualBlock, [2, 2, 2])`); calling it constructs."""
+
+    qualname: str
+
+
 Value = Union[
     Unknown, TensorValue, ConstValue, DimValue, ShapeValue, TupleValue, SliceValue,
     DeviceValue, DtypeValue, ModuleValue, EllipsisValue, ObjectValue, DictValue, DataValue,
+    ListValue, ClassValue,
 ]
 
 
