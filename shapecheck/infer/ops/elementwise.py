@@ -292,6 +292,9 @@ def _unary_names() -> list[str]:
 
 
 _PREDICATE_NAMES = frozenset(_UNARY_PREDICATES) | {"~"}
+# element-wise ops whose result torch allocates contiguous whatever the input's layout (checked
+# against torch in tests/test_ops_views.py); every other one keeps a transposed input's layout
+_CONTIGUOUS_RESULT = frozenset({"logsigmoid", "rrelu"})
 
 
 @op(*_unary_names())
@@ -315,7 +318,7 @@ def unary(call: OpCall) -> Value:
     origin = short if short not in ("-u", "+u") else t.origin
     if short.endswith("_") and short not in ("relu_", "elu_"):
         return dataclasses.replace(t, dtype=dtype)
-    if t.contiguous is False and t.layout is not None and t.library == "torch":
+    if t.contiguous is False and t.layout is not None and t.library == "torch" and short not in _CONTIGUOUS_RESULT:
         return dataclasses.replace(t, dtype=dtype, origin=origin)  # the result keeps its input's memory order
     return dataclasses.replace(t, dtype=dtype, origin=origin, contiguous=True, layout=None)
 

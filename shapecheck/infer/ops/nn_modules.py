@@ -224,6 +224,10 @@ _SHAPE_PRESERVING = [
 ]
 
 
+# torch computes these out of place into a fresh contiguous tensor (checked in tests/test_ops_views.py)
+_CONTIGUOUS_RESULT = frozenset({"RReLU", "LogSigmoid"})
+
+
 @module(*[f"{NN}{name}" for name in _SHAPE_PRESERVING])
 def shape_preserving(m: ModuleValue, call: OpCall) -> Value:
     x = _input(call)
@@ -233,7 +237,9 @@ def shape_preserving(m: ModuleValue, call: OpCall) -> Value:
     if name == "Identity":
         return x
     origin = name.lower()
-    return dataclasses.replace(x, origin=origin, contiguous=True)
+    if x.contiguous is False and x.layout is not None and name not in _CONTIGUOUS_RESULT:
+        return dataclasses.replace(x, origin=origin)  # element-wise: keeps a transposed input's memory order
+    return dataclasses.replace(x, origin=origin, contiguous=True, layout=None)
 
 
 @module(f"{NN}Softmax", f"{NN}LogSoftmax", f"{NN}Softmin")
