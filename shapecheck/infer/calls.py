@@ -38,6 +38,7 @@ from shapecheck.infer.values import (
 )
 from shapecheck.names import dotted
 from shapecheck.shapes import Dim, TensorAnnotation
+from shapecheck.tree import child_nodes
 
 _EMPTY_CALL = cst.Call(cst.Name("__getitem__"))
 
@@ -329,7 +330,7 @@ def _self_assignments(cls: ClassInfo) -> set[str]:
                             and target.value.value == first):
                         found.add(target.attr.value)
             if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or node is method.body:
-                stack.extend(node.children)
+                stack.extend(child_nodes(node))
     return found
 
 
@@ -343,7 +344,7 @@ def _self_calls(method: cst.FunctionDef) -> set[str]:
         if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
                 and isinstance(node.func.value, cst.Name) and node.func.value.value == first):
             names.add(node.func.attr.value)
-        stack.extend(node.children)
+        stack.extend(child_nodes(node))
     return names
 
 

@@ -26,6 +26,7 @@ from shapecheck.infer.values import (
     TupleValue,
     Value,
 )
+from shapecheck.tree import child_nodes
 
 _SHAPE_READS = frozenset({"shape", "ndim", "dim", "size", "ndimension", "numel", "nelement"})
 
@@ -121,5 +122,5 @@ def reads_shape(node: cst.BaseExpression) -> bool:
             return True
         if isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value in ("len", "isinstance"):
             return True
-        stack.extend(n.children)
+        stack.extend(child_nodes(n))
     return False
