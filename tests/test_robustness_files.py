@@ -117,22 +117,6 @@ def test_existing_cache_folder_gets_no_ignore_file_a_new_one_does(project: Path)
     assert (project / "fresh" / ".gitignore").exists()
 
 
-def test_same_content_different_path_do_not_share_an_entry(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # identical text, different imports behind it: one entry per path (the false
-    # positive / negative on the warm run)
-    for pkg in ("a", "b"):
-        (project / pkg).mkdir()
-        (project / pkg / "model.py").write_text(BUGGY)
-    calls: list[str] = []
-    real = runner.check_task
-    monkeypatch.setattr(runner, "check_task", lambda task: calls.append(task.display) or real(task))
-    invoke("check", "--no-progress", "-j", "1")
-    assert sorted(calls) == ["a/model.py", "b/model.py"]
-    calls.clear()
-    code, out, _ = invoke("check", "--no-progress", "-j", "1")
-    assert calls == [] and code == 1 and "a/model.py:5" in out and "b/model.py:5" in out
-
-
 def test_crafted_cache_entries_are_misses(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     deep = tmp_path / "v1" / "aa" / ("aa" + "0" * 62 + ".json")

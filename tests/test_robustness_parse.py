@@ -149,3 +149,23 @@ def test_string_annotations_too_deep_or_unencodable_are_unknown_not_a_crash() ->
     source = HEAD + f'from torch import Tensor\n\ndef f(x: "{deep}") -> "tuple[Tensor, Tensor]":\n    return x\n'
     assert codes(source) == []
     assert codes(HEAD + 'x = "\\udc80"\ny: "\\udc80" = t\n') == []
+
+
+def test_same_text_whose_imports_resolve_differently_gets_its_own_cache_entry(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # the real rules and the project index: a/model.py and b/model.py are byte-identical, but
+    # `.layers` is a different module for each; one shared entry made the warm run report b's
+    # SC101 on a (or a's silence on b)
+    from test_cli_support import invoke
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHAPECHECK_CACHE_DIR", raising=False)
+    for pkg, width in (("a", 5), ("b", 3)):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+        (tmp_path / pkg / "model.py").write_text("import torch\nfrom .layers import make\n\ny = make() @ torch.zeros(5, 2)\n")
+        (tmp_path / pkg / "layers.py").write_text(f"import torch\n\n\ndef make():\n    return torch.zeros(4, {width})\n")
+    for _ in ("cold", "warm"):
+        code, out, _ = invoke("check", "--no-progress", "-j", "1")
+        assert code == 1
+        assert [line.split(":")[0] for line in out.splitlines() if "SC101" in line] == ["b/model.py"]
