@@ -123,7 +123,7 @@ CASES: list[tuple[str, str, str, Callable[[], tuple[Any, ...]]]] = [
                 loss = F.mse_loss(x * w, y)
                 loss.backward()
                 total += loss
-            return total
+            return float(total)                 # a returned tensor total would make the fix unsafe
         """,
         "total += loss.item()",
         lambda: (torch.randn(3, requires_grad=True), torch.randn(4, 3), torch.randn(4, 3)),
@@ -153,7 +153,7 @@ CASES: list[tuple[str, str, str, Callable[[], tuple[Any, ...]]]] = [
                 return x + torch.ones(x.size(0), 1)
 
         def f(x):
-            return M()(x)
+            return M().to(x.device)(x)
         """,
         "torch.ones(x.size(0), 1, device=x.device)",
         lambda: (torch.randn(3, 2),),
@@ -208,6 +208,6 @@ def test_sc401_fix_keeps_graphs_out_of_the_total() -> None:
     w = torch.randn(3, requires_grad=True)
     xs, ys = torch.randn(4, 3), torch.randn(4, 3)
     before = _compile(textwrap.dedent(source))["f"](w, xs, ys)
-    after = _compile(_fixed(source, "SC401"))["f"](w, xs, ys)
+    after = _compile(_fixed(source, "SC401", unsafe=True))["f"](w, xs, ys)  # returned: unsafe
     assert isinstance(before, torch.Tensor) and before.grad_fn is not None
     assert isinstance(after, float)
