@@ -288,4 +288,4 @@ def test_a_signal_stops_the_pool_quietly(tmp_path: Path, sig: str) -> None:
             break
         time.sleep(0.2)
     assert not alive
-    assert proc.returncode in (0, 1, 130, -signal.SIGTERM)
+    assert proc.returncode in (0, 1, 130, -signal.SIGTERM, -signal.SIGINT)  # a signal during start-up kills it
