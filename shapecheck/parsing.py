@@ -81,8 +81,17 @@ def depth_problem(source: str) -> TooDeep | None:
     elifs: dict[int, int] = {}
     prev_type = tokenize.NEWLINE
     line_start = True
+    reached = 0  # offset of the last line the tokenizer read
+    lines = io.StringIO(source, newline=None)  # CR and CRLF end lines, as in libcst and CPython
+
+    def readline() -> str:
+        nonlocal reached
+        line = lines.readline()
+        reached += len(line)
+        return line
+
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        for tok in tokenize.generate_tokens(readline):
             kind, text = tok.type, tok.string
             if kind == tokenize.INDENT:
                 indent += 1
@@ -139,7 +148,38 @@ def depth_problem(source: str) -> TooDeep | None:
             line_start = False
             prev_type = kind
     except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass  # the parser reports it, with a better message; what was read so far was shallow
+        # the parser reports the error, with a better message; but it may still recurse through
+        # what follows before it gets there: count the brackets of the rest, roughly
+        return _rough_brackets(source.replace("\r\n", "\n").replace("\r", "\n"), reached, len(counts) - 1)
+    return None
+
+
+def _rough_brackets(text: str, start: int, depth: int) -> TooDeep | None:
+    """Bracket depth from `start` on, skipping comments and one-line strings (a fallback for text
+    the tokenizer gave up on: errs towards reporting, never towards a crash)."""
+    quote = ""
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote or ch == "\n":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_BRACKET_DEPTH:
+                row = text.count("\n", 0, i) + 1
+                return TooDeep(row, i - (text.rfind("\n", 0, i) + 1) + 1, "too many nested parentheses")
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        i += 1
     return None
 
 

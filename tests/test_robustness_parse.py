@@ -169,3 +169,19 @@ def test_same_text_whose_imports_resolve_differently_gets_its_own_cache_entry(tm
         code, out, _ = invoke("check", "--no-progress", "-j", "1")
         assert code == 1
         assert [line.split(":")[0] for line in out.splitlines() if "SC101" in line] == ["b/model.py"]
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+def test_depth_is_measured_with_the_parsers_line_ends(newline: str) -> None:
+    # found by benchmarks/fuzz: a CR-only file was one line to the pre-check's tokenizer, which
+    # gave up early, and libcst crashed on the 1,400 brackets further down
+    source = newline.join(["import torch", "def f():", "        a = 1", "    b = 2", "x = " + "(" * 1400 + "1" + ")" * 1400, ""])
+    problem = depth_problem(source)
+    assert problem is not None and (problem.row, problem.message) == (5, "too many nested parentheses")
+
+
+def test_brackets_after_a_tokenizer_error_are_still_counted() -> None:
+    source = 'import torch\nif t:\n        a = 1\n    b = "#(("\nx = ' + "(" * 1400 + "1" + ")" * 1400 + "\n"
+    problem = depth_problem(source)
+    assert problem is not None and problem.row == 5
+    assert codes(source) == ["SC901"]
