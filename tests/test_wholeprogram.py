@@ -486,3 +486,44 @@ def test_resnet_builder_with_a_block_class_and_appends_in_a_loop() -> None:
 
     logits = ResNet(ResidualBlock, [2, 2])(torch.randn(8, 3, 32, 32))   # reveal: (8, 10) float32 cpu
     ''')
+
+
+def test_vit_idioms_pair_map_lambda_and_modulelist_appends() -> None:
+    # lucidrains/vit-pytorch vit.py: `pair()`, string defaults deciding branches, a ModuleList of
+    # [Attention, FeedForward] pairs appended in a loop, `map(lambda t: rearrange(...), qkv)`
+    check_reveals('''
+    from einops import rearrange
+
+    def pair(t):
+        return t if isinstance(t, tuple) else (t, t)
+
+    class Attention(nn.Module):
+        def __init__(self, dim, heads=8, dim_head=16):
+            super().__init__()
+            self.heads = heads
+            self.to_qkv = nn.Linear(dim, dim_head * heads * 3, bias=False)
+            self.to_out = nn.Linear(dim_head * heads, dim)
+
+        def forward(self, x):
+            qkv = self.to_qkv(x).chunk(3, dim=-1)
+            q, k, v = map(lambda t: rearrange(t, 'b n (h d) -> b h n d', h=self.heads), qkv)
+            out = torch.matmul(torch.matmul(q, k.transpose(-1, -2)).softmax(-1), v)
+            return self.to_out(rearrange(out, 'b h n d -> b n (h d)'))
+
+    class Transformer(nn.Module):
+        def __init__(self, dim, depth, pool='cls'):
+            super().__init__()
+            self.size = pair(dim)
+            self.pool = pool
+            self.layers = nn.ModuleList([])
+            for _ in range(depth):
+                self.layers.append(nn.ModuleList([Attention(dim), nn.Linear(dim, dim)]))
+
+        def forward(self, x):
+            for attn, ff in self.layers:
+                x = attn(x) + x
+                x = ff(x) + x
+            return x.mean(dim=1) if self.pool == 'mean' else x[:, 0]
+
+    out = Transformer(32, depth=2)(torch.randn(2, 10, 32))   # reveal: (2, 32) float32 cpu
+    ''')

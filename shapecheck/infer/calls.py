@@ -396,10 +396,25 @@ def _match_args(fn: cst.FunctionDef, args: list[Value], kwargs: dict[str, Value]
 
 
 def _default_value(p: cst.Param) -> Value:
-    if isinstance(p.default, (cst.Integer, cst.Float)):
-        return ConstValue(p.default.evaluated_value)
-    if isinstance(p.default, cst.Name) and p.default.value in ("True", "False", "None"):
-        return ConstValue({"True": True, "False": False, "None": None}[p.default.value])
+    return _literal_default(p.default) if p.default is not None else UNKNOWN
+
+
+def _literal_default(node: cst.BaseExpression) -> Value:
+    """A parameter default written as a literal: numbers, strings, True/False/None, tuples of them."""
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
+        value = node.evaluated_value
+        return ConstValue(value) if isinstance(value, (int, float, str)) else UNKNOWN
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return ConstValue({"True": True, "False": False, "None": None}[node.value])
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _literal_default(node.expression)
+        if isinstance(inner, ConstValue) and isinstance(inner.value, (int, float)) and not isinstance(inner.value, bool):
+            return ConstValue(-inner.value)
+        return UNKNOWN
+    if isinstance(node, cst.Tuple):
+        items = tuple(_literal_default(e.value) for e in node.elements if not isinstance(e, cst.StarredElement))
+        if len(items) == len(node.elements) and all(i is not UNKNOWN for i in items):
+            return TupleValue(items)
     return UNKNOWN
 
 

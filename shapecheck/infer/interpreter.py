@@ -763,6 +763,13 @@ class Interpreter(CallsMixin):
                     grown = _appended(current, args, kwargs, func.attr.value, frame.loop_depth > 0) if ok else UNKNOWN
                     frame.env[func.value.value] = grown
                     return ConstValue(None)
+            if func.attr.value == "append" and isinstance(func.value, cst.Attribute) and isinstance(func.value.value, cst.Name):
+                owner = frame.env.get(func.value.value.value)
+                held = owner.attrs.get(func.value.attr.value) if isinstance(owner, ObjectValue) else None
+                if isinstance(held, ModuleValue) and held.qualname == "torch.nn.ModuleList":
+                    # `self.layers.append(ModuleList([...]))` in __init__
+                    owner.attrs[func.value.attr.value] = _module_list_append(held, args, frame.loop_depth > 0) if ok else UNKNOWN
+                    return ConstValue(None)
             if func.attr.value in ("update", "setdefault", "pop") and isinstance(func.value, cst.Name):
                 current = frame.env.get(func.value.value)
                 if isinstance(current, DictValue):  # `kwargs.update(cuda_kwargs)`
@@ -772,6 +779,11 @@ class Interpreter(CallsMixin):
             if not ok:
                 return UNKNOWN
             return self.call_method(receiver, func.attr.value, args, kwargs, node, [func.value, *arg_nodes], frame)
+        if (isinstance(func, cst.Name) and func.value == "map" and len(node.args) == 2 and ok
+                and isinstance(node.args[0].value, cst.Lambda) and not self._bound("map", frame)):
+            return self.map_lambda(node.args[0].value, args[1], frame)
+        if isinstance(func, cst.Name) and func.value == "isinstance" and len(node.args) == 2 and not self._bound("isinstance", frame):
+            return _isinstance(args[0], node.args[1].value, frame.summary) if ok else UNKNOWN
         if isinstance(func, cst.Name) and self._bound(func.value, frame):
             callee = self.eval_name(func, frame)
             return self.call_value(callee, args, kwargs, node, arg_nodes, frame) if ok else UNKNOWN
@@ -792,6 +804,20 @@ class Interpreter(CallsMixin):
         if qualified is None or not ok:
             return UNKNOWN
         return self.call_name(qualified, func, args, kwargs, node, arg_nodes, frame)
+
+    def map_lambda(self, fn: cst.Lambda, items: Value, frame: Frame) -> Value:
+        """`map(lambda t: rearrange(t, ...), qkv)` over a tuple of known length."""
+        params = fn.params
+        if not isinstance(items, TupleValue) or len(params.params) != 1 or params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) \
+                or params.kwonly_params or params.star_kwarg is not None or params.posonly_params:
+            return UNKNOWN
+        name = params.params[0].name.value
+        out = []
+        for item in items.items:
+            inner = frame.fork()
+            inner.env[name] = item
+            out.append(self.eval(fn.body, inner))
+        return TupleValue(tuple(out))
 
     def _bound(self, name: str, frame: Frame) -> bool:
         return name in frame.env or name in self.globals or (
@@ -1157,6 +1183,66 @@ def _container(qualname: str, args: list[Value]) -> Value:
     return ModuleValue(qualname)
 
 
+_PY_TYPES = {"int": (int,), "float": (float,), "bool": (bool,), "str": (str,), "tuple": (), "list": (),
+             "dict": (), "type(None)": (type(None),)}
+_TENSOR_TYPES = frozenset({"torch.Tensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+
+
+def _isinstance(value: Value, types: cst.BaseExpression, summary: ModuleSummary) -> Value:
+    """`isinstance(t, tuple)` (vit-pytorch's `pair`), `isinstance(x, torch.Tensor)`: decided for
+    values whose Python type is known; anything else stays unknown."""
+    nodes = [e.value for e in types.elements] if isinstance(types, cst.Tuple) else [types]
+    names: list[str] = []
+    for n in nodes:
+        q = n.value if isinstance(n, cst.Name) and n.value in _PY_TYPES else summary.names.qualify(n)
+        if q is None:
+            return UNKNOWN
+        names.append(q)
+    if isinstance(value, TensorValue):
+        kind = "tensor"
+    elif isinstance(value, TupleValue):
+        kind = "sequence"  # a tuple or a list: we do not tell them apart
+    elif isinstance(value, DictValue):
+        kind = "dict"
+    elif isinstance(value, ConstValue):
+        kind = type(value.value).__name__
+    elif isinstance(value, DimValue):
+        kind = "int"
+    else:
+        return UNKNOWN
+    if kind == "sequence":
+        if any(n in ("tuple", "list") for n in names):
+            return UNKNOWN if {"tuple", "list"} - set(names) else ConstValue(True)
+        return ConstValue(False) if all(n in _PY_TYPES or n in _TENSOR_TYPES for n in names) else UNKNOWN
+    if kind == "tensor":
+        if any(n in _TENSOR_TYPES for n in names):
+            return ConstValue(True)
+        return ConstValue(False) if all(n in _PY_TYPES for n in names) else UNKNOWN
+    if not all(n in _PY_TYPES or n in _TENSOR_TYPES for n in names):
+        return UNKNOWN
+    python_type = {"int": int, "float": float, "bool": bool, "str": str, "NoneType": type(None), "dict": dict}[kind] \
+        if kind in ("int", "float", "bool", "str", "NoneType", "dict") else None
+    if python_type is None:
+        return UNKNOWN
+    builtin = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple, "list": list, "dict": dict,
+               "type(None)": type(None)}
+    return ConstValue(any(n in builtin and issubclass(python_type, builtin[n]) for n in names))
+
+
+def _module_list_append(current: ModuleValue, args: list[Value], in_loop: bool) -> Value:
+    if len(args) != 1:
+        return UNKNOWN
+    homogeneous = current.kwargs == (("homogeneous", ConstValue(True)),)
+    if in_loop and not current.children:
+        return ModuleValue(current.qualname, (), (("homogeneous", ConstValue(True)),), children=(args[0],))
+    if in_loop and homogeneous:
+        member = join(current.children[0], args[0])
+        return ModuleValue(current.qualname, (), current.kwargs, children=(member,)) if member is not UNKNOWN else UNKNOWN
+    if in_loop or homogeneous:
+        return UNKNOWN
+    return ModuleValue(current.qualname, (), (), children=(*current.children, args[0]))
+
+
 def _appended(current: TupleValue | ListValue, args: list[Value], kwargs: dict[str, Value], method: str,
               in_loop: bool) -> Value:
     if method != "append" or len(args) != 1 or kwargs:
@@ -1261,6 +1347,9 @@ def _expand(value: Value) -> list[Value] | None:
         return list(value.items)
     if isinstance(value, ShapeValue) and value.shape.rank is not None:
         return [DimValue(d) for d in value.shape.dims]
+    if (isinstance(value, ModuleValue) and value.qualname == "torch.nn.ModuleList" and value.children
+            and not value.kwargs):  # `attn, ff = layer` over `ModuleList([Attention(..), FeedForward(..)])`
+        return list(value.children)
     return None
 
 

@@ -101,6 +101,11 @@ def join(a: Value, b: Value) -> Value:
         return TupleValue(tuple(join(x, y) for x, y in zip(a.items, b.items)))
     if isinstance(a, (ConstValue, ModuleValue)) and a == b:
         return a
+    if (isinstance(a, ModuleValue) and isinstance(b, ModuleValue) and a.qualname == b.qualname
+            and a.args == b.args and a.kwargs == b.kwargs and len(a.children) == len(b.children) and a.children):
+        # two `ModuleList([Attention(..), FeedForward(..)])` built by one loop: members pairwise
+        children = tuple(join(x, y) for x, y in zip(a.children, b.children))
+        return UNKNOWN if any(c is UNKNOWN for c in children) else ModuleValue(a.qualname, a.args, a.kwargs, a.user_class, children)
     if isinstance(a, ObjectValue) and isinstance(b, ObjectValue) and a.qualname == b.qualname:
         return a
     if isinstance(a, DictValue) and isinstance(b, DictValue):
