@@ -628,6 +628,25 @@ with torch.no_grad():
 # flagged case has a clean twin written the way real repositories write it.
 
 PRECISION_SILENT = {
+    "after training, a loop sums a loss that is backpropagated after it (PyG mem_pool)": """
+model = Net()
+optimizer = optim.Adam(model.parameters(), lr=1e-3)
+
+def train():
+    model.train()
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    kl_loss = 0.0
+    optimizer.zero_grad()
+    for x, y in train_loader:
+        kl_loss += model(x).pow(2).mean()
+    kl_loss.backward()
+    optimizer.step()
+
+train()
+""",
     "manual SGD over model.parameters() that clears (pytorch/examples regression)": """
 fc = nn.Linear(4, 1)
 for batch_idx in range(300):

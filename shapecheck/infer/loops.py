@@ -914,11 +914,15 @@ class _Analysis:
     def _trained_before(self, owner: cst.CSTNode, loop: cst.CSTNode, key: str) -> bool:
         """`key` was trained (called, then a backward) before `loop`, and that training is over:
         it is outside every loop enclosing `loop` (a tutorial's test loop after its training
-        loop). A rollout loop inside an episode loop that trains afterwards is not one."""
+        loop), and no backward follows. A rollout loop inside an episode loop that trains
+        afterwards is not one, nor a loop that sums a loss for a backward after it."""
         _, fl = self.tree(owner)
         idx = next((f.index for f in fl if f.ev.kind == "loop-start" and f.ev.node is loop), None)
         if idx is None:
             return False
+        end_of_loop = next((g.index for g in fl[idx + 1 :] if g.ev.kind == "loop-end" and g.ev.node is loop), len(fl))
+        if any(g.ev.kind == "backward" for g in fl[end_of_loop:]):
+            return False  # a backward follows: the loop collects a loss (`kl += model(x)[1]`), it trains
         start = idx
         for f in fl[:idx]:
             if f.ev.kind == "loop-start":
