@@ -461,3 +461,26 @@ def test_sc501_silent_in_a_script_that_never_uses_a_device() -> None:
         "torch.randn(3, 10, dtype=torch.double)", "torch.randn(3, 10, dtype=torch.double).cuda()"
     )
     assert len(lint_snippet(on_gpu, ["SC501"])) == 2
+
+
+def test_sc501_silent_on_scalar_arithmetic_placeholders_and_shape_tensors() -> None:
+    source = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torch.onnx.operators
+
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logit_scale = nn.Parameter(torch.zeros(4, 1, 1))
+            self.q = nn.Linear(8, 8)
+
+        def forward(self, x):
+            scale = torch.clamp(self.logit_scale, max=torch.log(torch.tensor(1.0 / 0.01))).exp()
+            out = F.linear(x, self.q.weight, torch.empty([0]) if False else self.q.bias)
+            bsz, seq_len = torch.onnx.operators.shape_as_tensor(x)[:2]
+            shape = torch.cat((bsz.view(1), seq_len.view(1), torch.tensor([-1], dtype=torch.long)))
+            return out * scale, shape
+    """
+    assert lint_snippet(source, ["SC501"]) == []

@@ -102,8 +102,10 @@ def check(tree: Path, repo: Repo, jobs: int, ignore: str | None = None) -> list[
         text=True,
         cwd=tree,
     )
-    if proc.returncode not in (0, 1, 2):
-        raise SystemExit(f"census: shapecheck crashed on {repo.name} (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    if proc.returncode not in (0, 1, 2) or not proc.stdout.strip():
+        # exit 2 with a JSON report is an internal error in some file (SC903, listed as a
+        # finding); no report at all means the run itself failed: never count that as clean
+        raise SystemExit(f"census: shapecheck failed on {repo.name} (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     findings = json.loads(proc.stdout or "[]")
     for f in findings:
         f["repo"] = repo.name

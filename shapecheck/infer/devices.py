@@ -76,8 +76,8 @@ def _forward_device(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, fn: c
             return True
         q = flow.ctx.qualify(func) or ""
         if q.startswith("torch.") and not q.startswith("torch.nn.init."):
-            if kwarg(expr, "device") is not None:
-                return False
+            if kwarg(expr, "device") is not None or "shape_as_tensor" in q:
+                return False  # `torch.onnx.operators.shape_as_tensor(x)`: the sizes, on the CPU
             return any(_forward_device(flow, a.value, at, fn, depth + 1) for a in expr.args)
         if isinstance(func, cst.Attribute):
             if func.attr.value in _HOST_METHODS:

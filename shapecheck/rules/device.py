@@ -8,18 +8,19 @@ import re
 import libcst as cst
 
 from shapecheck.diagnostics import Fix, NodeEdit
+from shapecheck.infer.devices import _compatible, _forward_device, _module_device, _param_module, device_of
 from shapecheck.infer.flow import (
     LOSS_OPS,
     Flow,
     flow_of,
     has_star,
     kwarg,
+    literal_number,
     literal_string,
     one_line,
     op_of,
     positional,
 )
-from shapecheck.infer.devices import _compatible, _forward_device, _module_device, _param_module, device_of
 from shapecheck.infer.placement import meeting
 from shapecheck.names import dotted
 from shapecheck.rules.base import Invalid, LintRule, Valid
@@ -48,12 +49,26 @@ _TENSOR_HINTS = frozenset(
 
 
 def _is_scalar_data(expr: cst.BaseExpression | None) -> bool:
-    """`torch.tensor(2.0)`, `torch.tensor(-1)`: a 0-dim tensor, which PyTorch lets meet a CUDA tensor."""
+    """`torch.tensor(2.0)`, `torch.tensor(-1)`, `torch.tensor(1.0 / 0.01)`: a 0-dim tensor, which
+    PyTorch lets meet a CUDA tensor."""
     if isinstance(expr, cst.UnaryOperation):
-        expr = expr.expression
+        return _is_scalar_data(expr.expression)
+    if isinstance(expr, cst.BinaryOperation):
+        return _is_scalar_data(expr.left) and _is_scalar_data(expr.right)
     if isinstance(expr, (cst.Integer, cst.Float)):
         return True
     return isinstance(expr, cst.Name) and expr.value in ("True", "False")
+
+
+def _empty_placeholder(call: cst.Call) -> bool:
+    """`torch.empty([0])`, `torch.zeros(0)`: an empty placeholder argument, never read."""
+    args = positional(call)
+    if len(args) != 1:
+        return False
+    size = args[0]
+    if isinstance(size, (cst.List, cst.Tuple)) and len(size.elements) == 1:
+        size = size.elements[0].value
+    return literal_number(size) == 0
 
 
 def _cpu_only_program(source: str, cls_name: str) -> bool:
@@ -252,6 +267,8 @@ def train(model, loader, device):
         if kwarg(node, "device") is not None:
             return
         if q in ("torch.tensor", "torch.as_tensor") and _is_scalar_data(kwarg(node, "data", 0)):
+            return
+        if _empty_placeholder(node):
             return
         flow = flow_of(self.ctx)
         fn = flow.function_of(node)
