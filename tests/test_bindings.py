@@ -528,3 +528,43 @@ def test_model_class_of_a_long_rebinding_chain_is_memoised() -> None:
     start = time.perf_counter()
     assert b.model_class(call.func.value, call) is None  # type: ignore[attr-defined]
     assert time.perf_counter() - start < 2
+
+
+def test_stochastic_layers_of_a_model_chosen_by_a_flag() -> None:
+    # makemore: `model = MLP(cfg)` or `RNN(cfg)` by a flag, passed to a helper's parameter
+    src = """
+    import torch.nn as nn
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+    class RNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(2, 2)
+
+    class Drop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop = nn.Dropout(0.1)
+
+    def generate(model, x):
+        return model(x)
+
+    if flag:
+        model = MLP()
+    else:
+        model = RNN()
+    other = MLP() if flag else Drop()
+    if flag:
+        other = Drop()
+    generate(model, 1)
+    model, other
+    """
+    b = Bindings.from_source(textwrap.dedent(src))
+    call = next(c for c in b.nodes(cst.Call) if isinstance(c.func, cst.Name) and c.func.value == "model")
+    assert b.stochastic_layers(call.func, call) is Stochastic.NO
+    assert b.stochastic_layers(_last_name(b, "model")) is Stochastic.NO
+    assert b.stochastic_layers(_last_name(b, "other")) is Stochastic.MAYBE

@@ -1136,7 +1136,61 @@ class Bindings:
                 # `nn.Sequential(nn.Linear(...), nn.ReLU())`, `nn.LSTM(..., dropout=0.2)`: the
                 # constructor call shows the layers
                 return self._scan_stochastic(cls[2], set(), set())
+        if cls is None:
+            # `model = MLP(cfg)` or `model = RNN(cfg)` depending on a flag: when every candidate
+            # is a class of this file, none of which has such layers, the model has none
+            classes = self._candidate_classes(expr, at, 0)
+            if classes and all(self.class_stochastic(c) is Stochastic.NO for c in classes):
+                return Stochastic.NO
         return Stochastic.MAYBE
+
+    def _candidate_classes(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int) -> list[cst.ClassDef] | None:
+        """Every local class `expr` may be an instance of (through `.to()`-style chains,
+        assignments and the arguments same-file callers pass); None when any candidate is not
+        a class of this file."""
+        if depth > 4:
+            return None
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _SELF_RETURNING:
+            expr = expr.func.value
+        if isinstance(expr, cst.Call):
+            local = self.local_class(expr.func)
+            return [local] if local is not None else None
+        if not isinstance(expr, cst.Name):
+            return None
+        out: list[cst.ClassDef] = []
+        defs = self.definitions(expr, at)
+        if not defs:
+            return None
+        for d in defs:
+            if d.kind in ("assign", "annassign") and isinstance(d.value, cst.BaseExpression):
+                sub = self._candidate_classes(d.value, d.value, depth + 1)
+            elif d.kind == "param" and isinstance(d.value, cst.Param):
+                func = self.parents.get(self.parents.get(d.value))
+                if not isinstance(func, cst.FunctionDef):
+                    return None
+                sub = []
+                scope = self.scopes[func]
+                name = d.value.name.value
+                pos = scope.param_order.index(name) if name in scope.param_order else -1
+                callers = self.callers(func)
+                if not callers:
+                    return None
+                for call, bound in callers:
+                    value = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == name), None)
+                    positional = [a for a in call.args if a.keyword is None and not a.star]
+                    index = pos - 1 if bound else pos
+                    if value is None and 0 <= index < len(positional):
+                        value = positional[index].value
+                    more = self._candidate_classes(value, call, depth + 1) if value is not None else None
+                    if more is None:
+                        return None
+                    sub.extend(more)
+            else:
+                return None
+            if sub is None:
+                return None
+            out.extend(c for c in sub if c not in out)
+        return out
 
     def class_stochastic(self, cls: cst.ClassDef, seen: set[int] | None = None) -> Stochastic:
         seen = seen if seen is not None else set()
