@@ -144,3 +144,13 @@ def test_numpy_and_the_programs_own_classes_are_not_sites() -> None:
     )
     found = mutate.mutants("p", source, operators=("cat_dim", "batch_first_flip"))
     assert [(m.operator, m.before) for m in found] == [("batch_first_flip", "r = nn.GRU(10, 20)")]
+
+
+@pytest.mark.parametrize("ending", ["", "\n"])
+def test_mutants_parse_in_a_file_without_a_final_newline(ending: str) -> None:
+    import libcst
+
+    source = HEADER + "def f(x):\n    x = x.view(x.size(0), -1)\n    return x\n\nprint(f)" + ending
+    (m,) = mutate.mutants("p", source, operators=("hardcoded_batch_view",))
+    libcst.parse_module(m.source)
+    assert m.source == source.replace("x.view(x.size(0), -1)", "x.view(64, -1)")

@@ -648,9 +648,10 @@ def _render(module: cst.Module, statements: list[cst.CSTNode], indent: str) -> l
     if not statements:
         return []
     if not indent:
-        return module.with_changes(body=statements, header=[], footer=[]).code.splitlines(keepends=True)
+        return module.with_changes(body=statements, header=[], footer=[], has_trailing_newline=True).code.splitlines(keepends=True)
     wrapper = cst.If(test=cst.Name("_"), body=cst.IndentedBlock(body=statements, indent=indent))
-    return module.with_changes(body=[wrapper], header=[], footer=[]).code.splitlines(keepends=True)[1:]
+    # has_trailing_newline: a file without a final newline would otherwise glue the next line on
+    return module.with_changes(body=[wrapper], header=[], footer=[], has_trailing_newline=True).code.splitlines(keepends=True)[1:]
 
 
 def _splice(module: cst.Module, lines: list[str], positions: Any, p: Program, node: cst.CSTNode,
