@@ -481,6 +481,6 @@ def test_sc501_silent_on_scalar_arithmetic_placeholders_and_shape_tensors() -> N
             out = F.linear(x, self.q.weight, torch.empty([0]) if False else self.q.bias)
             bsz, seq_len = torch.onnx.operators.shape_as_tensor(x)[:2]
             shape = torch.cat((bsz.view(1), seq_len.view(1), torch.tensor([-1], dtype=torch.long)))
-            return out * scale, shape
+            return out * scale, torch.onnx.operators.reshape_from_tensor_shape(out, shape)
     """
     assert lint_snippet(source, ["SC501"]) == []

@@ -200,8 +200,8 @@ def _as_argument(
         return call
     others = [a.value for a in call.args if a.value is not expr]
     if q.startswith("torch.") and not q.startswith(("torch.nn.init.", "torch.save", "torch.utils.")):
-        if kwarg(call, "device") is not None:
-            return None
+        if kwarg(call, "device") is not None or "tensor_shape" in q:
+            return None  # `reshape_from_tensor_shape(x, shape)`: a shape tensor belongs on the CPU
         if any(on_device(o, call) for o in others):
             return call
         work.append(call)
