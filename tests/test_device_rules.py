@@ -484,3 +484,23 @@ def test_sc501_silent_on_scalar_arithmetic_placeholders_and_shape_tensors() -> N
             return out * scale, torch.onnx.operators.reshape_from_tensor_shape(out, shape)
     """
     assert lint_snippet(source, ["SC501"]) == []
+
+
+def test_sc501_padding_joined_with_a_device_tensor() -> None:
+    source = """
+    import torch
+    import torch.nn as nn
+
+    class Fusion(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.enc = nn.Linear(d, d)
+            self.max_len = 32
+
+        def forward(self, frames):
+            feats = self.enc(frames)
+            bsz, seq_len, d = feats.shape
+            padding = torch.zeros(bsz, self.max_len - seq_len, d)  # SC501
+            return torch.cat([feats, padding], dim=1)
+    """
+    assert_marks(source, ["SC501"])

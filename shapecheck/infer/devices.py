@@ -44,7 +44,7 @@ def _forward_device(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, fn: c
     """Whether `expr` in `forward` may be on the model's device: an input (a parameter of
     forward that is not an int/bool/str), a parameter or buffer of the module, a module's
     output, or anything computed from those on the device."""
-    if depth > 8:
+    if depth > 14:
         return False
     if isinstance(expr, cst.Name):
         scope = flow.scope_of(at)
@@ -69,7 +69,7 @@ def _forward_device(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, fn: c
             return _registered_buffer(flow, expr.attr.value)
         if expr.attr.value in ("weight", "bias") and isinstance(expr.value, cst.Attribute):
             return flow.is_self_attr(expr.value, at)
-        return expr.attr.value in ("T", "mT") and _forward_device(flow, expr.value, at, fn, depth + 1)
+        return expr.attr.value in ("T", "mT") and _forward_device(flow, expr.value, expr, fn, depth + 1)
     if isinstance(expr, cst.Call):
         func = expr.func
         if _param_module(flow, func, expr):
@@ -78,18 +78,21 @@ def _forward_device(flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, fn: c
         if q.startswith("torch.") and not q.startswith("torch.nn.init."):
             if kwarg(expr, "device") is not None or "shape_as_tensor" in q:
                 return False  # `torch.onnx.operators.shape_as_tensor(x)`: the sizes, on the CPU
-            return any(_forward_device(flow, a.value, at, fn, depth + 1) for a in expr.args)
+            return any(_forward_device(flow, a.value, expr, fn, depth + 1) for a in expr.args)
         if isinstance(func, cst.Attribute):
             if func.attr.value in _HOST_METHODS:
                 return False
-            return _forward_device(flow, func.value, at, fn, depth + 1)
+            if flow.is_self_attr(func, expr):
+                # `self.encoder(frames)`: a submodule fed an input runs where the input is
+                return any(_forward_device(flow, a.value, expr, fn, depth + 1) for a in expr.args)
+            return _forward_device(flow, func.value, expr, fn, depth + 1)
         return False
     if isinstance(expr, cst.Subscript):
-        return _forward_device(flow, expr.value, at, fn, depth + 1)
+        return _forward_device(flow, expr.value, expr, fn, depth + 1)
     if isinstance(expr, cst.BinaryOperation):
-        return _forward_device(flow, expr.left, at, fn, depth + 1) or _forward_device(flow, expr.right, at, fn, depth + 1)
+        return _forward_device(flow, expr.left, expr, fn, depth + 1) or _forward_device(flow, expr.right, expr, fn, depth + 1)
     if isinstance(expr, cst.UnaryOperation):
-        return _forward_device(flow, expr.expression, at, fn, depth + 1)
+        return _forward_device(flow, expr.expression, expr, fn, depth + 1)
     return False
 
 

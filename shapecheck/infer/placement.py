@@ -146,6 +146,9 @@ def _climb(
             if isinstance(call, cst.Call) and param_module(call.func, call):
                 return call  # `self.lstm(x, (h, c))`: the state meets the weights
             if isinstance(call, cst.Call) and (flow.ctx.qualify(call.func) or "") in ("torch.cat", "torch.stack", "torch.concat"):
+                siblings = [e.value for e in getattr(container, "elements", []) if e.value is not expr]
+                if any(on_device(o, call) for o in siblings):
+                    return call  # `torch.cat([feats, padding])`: joined with a device tensor
                 return _as_argument(flow, container, call, on_device, param_module, work)
         return None
     if isinstance(parent, (cst.BinaryOperation, cst.Comparison, cst.ComparisonTarget)):

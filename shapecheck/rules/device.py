@@ -76,6 +76,8 @@ def _cpu_only_program(source: str, cls_name: str) -> bool:
     script that runs on the CPU, where the created tensor cannot meet a device tensor."""
     if not re.search(rf"(?<!class )\b{re.escape(cls_name)}\(", source):
         return False
+    if "__main__" not in source and not re.search(rf"^\S.*(?<!class )\b{re.escape(cls_name)}\(", source, re.M):
+        return False  # built only inside functions (a library's factory): not a script
     return not any(word in source for word in ("cuda", "device", ".to(", "mps", "xpu", "accelerator", "Trainer", "Fabric"))
 
 
