@@ -527,3 +527,42 @@ def test_vit_idioms_pair_map_lambda_and_modulelist_appends() -> None:
 
     out = Transformer(32, depth=2)(torch.randn(2, 10, 32))   # reveal: (2, 32) float32 cpu
     ''')
+
+
+_TOKENIZED = HEADER + textwrap.dedent('''
+GPT_CONFIG = {"vocab_size": 50, "context_length": 16, "emb_dim": 32, "n_heads": 4, "drop_rate": 0.0}
+
+class GPTModel(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.tok_emb = nn.Embedding(cfg["vocab_size"], cfg["emb_dim"])
+        self.pos_emb = nn.Embedding(cfg["context_length"], cfg["emb_dim"])
+        self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
+
+    def forward(self, in_idx):
+        batch_size, seq_len = in_idx.shape
+        tok_embeds = self.tok_emb(in_idx)
+        pos_embeds = self.pos_emb(torch.arange(seq_len, device=in_idx.device))
+        return self.out_head(tok_embeds + pos_embeds)
+
+def tokenize(text):
+    return torch.tensor([[ord(c) % 50 for c in text]])
+
+model = GPTModel(GPT_CONFIG)
+logits = model(tokenize("hello"))
+''')
+
+
+def test_sizes_named_by_unpacking_an_unknown_argument() -> None:
+    # LLMs-from-scratch: the input comes from a tokenizer (unknown), but `batch_size, seq_len =
+    # in_idx.shape` fixes its rank, and the model's own sizes do the rest
+    assert _run(_TOKENIZED) is None
+    assert _findings(_TOKENIZED) == []
+    lines = _TOKENIZED.splitlines()
+    shapes = reveal(_TOKENIZED)
+    row = next(i for i, line in enumerate(lines, 1) if line.strip() == "tok_embeds = self.tok_emb(in_idx)")
+    assert shapes[row] == [("tok_embeds", "(batch_size, seq_len, 32) float32 cpu")]
+    bad = _TOKENIZED.replace('nn.Linear(cfg["emb_dim"], cfg["vocab_size"]', 'nn.Linear(cfg["emb_dim"] * 2, cfg["vocab_size"]')
+    assert isinstance(_run(bad), RuntimeError)
+    assert [(lines[r - 1].strip(), c) for r, c in _findings(bad)] == [
+        ("return self.out_head(tok_embeds + pos_embeds)", "SC101")]

@@ -27,6 +27,7 @@ from shapecheck.infer.values import (
     UNKNOWN,
     ConstValue,
     DataValue,
+    ClassValue,
     DictValue,
     DimValue,
     ModuleValue,
@@ -110,7 +111,8 @@ class CallsMixin:
             if base_info is not None and base_info is not cls:
                 attrs.update(interp.init_attrs(base_info))
         frame = interp._new_frame(init, cls, record=False, depth=depth + 1)
-        obj = ObjectValue(cls.qualname, attrs, cls.is_module, bindings)
+        obj = ObjectValue(cls.qualname, attrs, cls.is_module, bindings,
+                          constructed=all(_concrete(v) for v in [*args, *kwargs.values()]))
         interp.seed_params(init, None, frame, actual)
         first = _first_param(init)
         if first is not None:
@@ -135,7 +137,8 @@ class CallsMixin:
                 attrs[name] = value if not isinstance(value, (ObjectValue, ModuleValue)) else UNKNOWN
             else:
                 return UNKNOWN  # a required field not given: the call fails
-        return ObjectValue(cls.qualname, attrs, cls.is_module)
+        return ObjectValue(cls.qualname, attrs, cls.is_module,
+                           constructed=all(_concrete(attrs[name]) for name, _ in cls.fields))
 
     def call_instance_method(self, obj: ObjectValue, name: str, args: list[Value], kwargs: dict[str, Value],
                              node: cst.Call, arg_nodes: list[cst.CSTNode], frame: Frame) -> Value:
@@ -197,6 +200,7 @@ class CallsMixin:
     def run_context(self, fn: cst.FunctionDef, cls: ClassInfo | None, actual: dict[str, Value], depth: int) -> Summary:
         """Run `fn` with the caller's argument values: its findings and return value."""
         inner = self._new_frame(fn, cls, record=True, depth=depth)
+        inner.guessed = self.contexts.carries_guess(actual)
         if self.summary is self.contexts.root:
             inner.result = FunctionResult(fn.name.value, fn, context=True)
             self.contexts.results.append(inner.result)
@@ -348,9 +352,26 @@ def _self_calls(method: cst.FunctionDef) -> set[str]:
     return names
 
 
+def _concrete(value: Value) -> bool:
+    """A constructor argument that fixes sizes: numbers, strings, configs the program built."""
+    if isinstance(value, ConstValue):
+        return True
+    if isinstance(value, DimValue):
+        return value.dim.value is not None
+    if isinstance(value, (TupleValue,)):
+        return all(_concrete(v) for v in value.items)
+    if isinstance(value, DictValue):
+        return not value.partial and all(_concrete(v) for _, v in value.items)
+    if isinstance(value, ObjectValue):
+        return value.constructed or value.qualname == sources.NAMESPACE
+    return isinstance(value, (ModuleValue, ClassValue, TensorValue))
+
+
 def _informative(actual: dict[str, Value], receiver: object) -> bool:
     """Whether a call passes something a context-free run does not know: a tensor of known
     rank, a dataset, a config object, a number."""
+    if isinstance(receiver, ObjectValue) and receiver.constructed:
+        return True  # a method of a model the program built: its sizes are known
     for v in actual.values():
         if v is receiver:
             continue

@@ -51,6 +51,18 @@ class CallContexts:
     active: set[Hashable] = field(default_factory=set)
     runs: int = MAX_RUNS
     results: list[Any] = field(default_factory=list)  # FunctionResult of same-file contexts
+    guessed: set[str] = field(default_factory=set)  # size symbols named by `discover_rank`
+
+    def carries_guess(self, actual: dict[str, Any]) -> bool:
+        """Whether an argument's shape mentions a size named by `discover_rank`."""
+        if not self.guessed:
+            return False
+        for v in actual.values():
+            shape = getattr(v, "shape", None)
+            dims = getattr(shape, "dims", None) if shape is not None else None
+            if dims and any(callable(getattr(d, "symbols", None)) and self.guessed & d.symbols() for d in dims):
+                return True
+        return False
 
     def key(self, fn: cst.FunctionDef, receiver: object, actual: dict[str, Any]) -> Hashable:
         return (id(fn), id(receiver) if receiver is not None else None,

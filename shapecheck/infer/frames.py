@@ -84,13 +84,16 @@ class Frame:
     findings: list[ShapeFinding] = field(default_factory=list)
     record_findings: bool = False  # findings kept though assignments are not (a loop's first pass)
     first_step: bool = False  # under `if i == 0:` in a loop: the first batch, which is full
+    # sizes named from `b, t = x.shape` on an unknown argument (calls.py `discover_rank`): they
+    # are real sizes, but nothing says what they equal, so no "only works if t == 64" warnings
+    guessed: bool = False
 
     def fork(self, record: bool | None = None) -> Frame:
         return Frame(
             self.summary, dict(self.env), self.facts, self.divisions, self.cls, self.fn,
             self.record if record is None else record, self.depth, self.loop_depth,
             self.result, self.returns, self.findings, self.record_findings and record is not False,
-            self.first_step,
+            self.first_step, self.guessed,
         )
 
     @property
@@ -98,6 +101,6 @@ class Frame:
         return self.cls is not None and self.cls.is_module
 
     def report(self, code: str, message: str, notes: list[str], node: cst.CSTNode, severity: str | None = None) -> None:
-        if self.record or self.record_findings:
+        if (self.record or self.record_findings) and not (self.guessed and code == "SC103"):
             self.findings.append(ShapeFinding(code, message, notes, node, severity))
 

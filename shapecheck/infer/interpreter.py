@@ -277,6 +277,9 @@ class Interpreter(CallsMixin):
     def exec_small(self, small: cst.BaseSmallStatement, stmt: cst.CSTNode, frame: Frame) -> bool:
         if isinstance(small, cst.Assign):
             value = self.eval(small.value, frame)
+            if frame.depth > 0 and len(small.targets) == 1 and (
+                    value is UNKNOWN or isinstance(value, ShapeValue) and value.shape.rank is None):
+                value = self.discover_rank(small.targets[0].target, small.value, frame)
             for target in small.targets:
                 self.assign(target.target, value, frame, stmt)
             return False
@@ -315,6 +318,34 @@ class Interpreter(CallsMixin):
         if isinstance(small, cst.Del):
             return False
         return False
+
+    def discover_rank(self, target: cst.BaseExpression, value: cst.BaseExpression, frame: Frame) -> Value:
+        """`batch_size, seq_len = in_idx.shape` on an argument nothing is known about, in a call
+        the program makes: the code only runs if `in_idx` has exactly that rank, so from here
+        on it is a tensor of that rank, its sizes named by the targets (LLMs-from-scratch's
+        `GPTModel.forward` fed by a tokenizer)."""
+        if not (isinstance(target, cst.Tuple) and all(isinstance(e, cst.Element) and isinstance(e.value, cst.Name)
+                                                       for e in target.elements)):
+            return UNKNOWN
+        node = value
+        if isinstance(node, cst.Call) and not node.args and isinstance(node.func, cst.Attribute) and node.func.attr.value == "size":
+            node = node.func.value
+        elif isinstance(node, cst.Attribute) and node.attr.value == "shape":
+            node = node.value
+        else:
+            return UNKNOWN
+        if not (isinstance(node, cst.Name) and frame.fn is not None
+                and node.value in {p.name.value for p in frame.fn.params.params}):
+            return UNKNOWN
+        before = frame.env.get(node.value)
+        if not (before is UNKNOWN or isinstance(before, TensorValue) and before.shape.rank is None):
+            return UNKNOWN
+        dims = [Dim.sym(e.value.value) for e in target.elements]  # type: ignore[union-attr]
+        dtype, device = (before.dtype, before.device) if isinstance(before, TensorValue) else (None, None)
+        frame.env[node.value] = TensorValue(Shape.of(*dims), dtype, device, origin="argument")
+        frame.guessed = True
+        self.contexts.guessed.update(e.value.value for e in target.elements)  # type: ignore[union-attr]
+        return ShapeValue(Shape.of(*dims))
 
     def exec_annassign(self, small: cst.AnnAssign, stmt: cst.CSTNode, frame: Frame) -> bool:
         ann = frame_summary_resolve(frame.summary, small.annotation.annotation)

@@ -97,6 +97,7 @@ class ObjectValue:
     attrs: dict[str, Value] = field(default_factory=dict)
     is_module: bool = False
     bindings: dict[str, Dim] = field(default_factory=dict)  # class dims fixed by constructor args
+    constructed: bool = False  # built by a call the program makes (`Net(...)`), not `self` in the abstract
 
 
 @dataclass(frozen=True)
