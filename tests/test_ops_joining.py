@@ -75,3 +75,10 @@ def test_symbolic_split_into_equal_pieces() -> None:
     # not an exact multiple: unknown, no finding
     call = OpCall("Tensor.split", [TensorValue(Shape.of("b", "s", "e")), DimValue(d)], {"dim": ConstValue(2)})
     assert lookup("Tensor.split")(call) is UNKNOWN and not call.findings  # type: ignore[misc]
+
+
+@SETTINGS
+@given(sizes=st.lists(st.integers(0, 4), min_size=1, max_size=3), xy=st.booleans(), scalar=st.booleans())
+def test_meshgrid(sizes, xy, scalar) -> None:  # type: ignore[no-untyped-def]
+    tensors = [Tz(()) if scalar and i == 0 else Tz((n,)) for i, n in enumerate(sizes)]
+    agree("torch.meshgrid", torch.meshgrid, *tensors, indexing="xy" if xy else "ij")

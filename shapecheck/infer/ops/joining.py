@@ -12,7 +12,7 @@ import dataclasses
 from shapecheck.infer import messages
 from shapecheck.infer.ops._common import ERROR, UNSURE, dim_arg, op_title, tensor
 from shapecheck.infer.ops.registry import OpCall, op
-from shapecheck.infer.values import UNKNOWN, TensorValue, TupleValue, Value, as_dim, as_int
+from shapecheck.infer.values import UNKNOWN, ConstValue, TensorValue, TupleValue, Value, as_dim, as_int
 from shapecheck.shapes import Dim, Shape, compare
 from shapecheck.shapes.dims import exact_quotient
 
@@ -281,3 +281,32 @@ def unbind(call: OpCall) -> Value:
     piece = dataclasses.replace(t, shape=Shape.of(*dims), origin="unbind")
     return TupleValue((piece,) * size)
 
+
+
+@op("torch.meshgrid")
+def meshgrid(call: OpCall) -> Value:
+    """`torch.meshgrid(a, b, indexing="ij")`: one tensor per input, each of shape (len(a), len(b), ...);
+    `indexing="xy"` swaps the first two axes. Inputs are 0-d or 1-d (a single list argument works too)."""
+    items = list(call.args)
+    if len(items) == 1 and isinstance(items[0], TupleValue):
+        items = list(items[0].items)
+    tensors = [tensor(v) for v in items]
+    if not tensors or any(t is None or t.shape.rank is None for t in tensors):
+        return UNKNOWN
+    sizes: list[Dim] = []
+    for t in tensors:
+        assert t is not None and t.shape.rank is not None
+        if t.shape.rank > 1:
+            call.report("SC101", *messages.op_error(f"{op_title(call)}: expects 0-d or 1-d tensors, got {t.shape}",
+                                                     "flatten the inputs first"))
+            return UNKNOWN
+        sizes.append(t.shape[0] if t.shape.rank == 1 else Dim.const(1))
+    indexing = call.kwargs.get("indexing")
+    if indexing is not None and not (isinstance(indexing, ConstValue) and indexing.value in ("ij", "xy")):
+        return UNKNOWN
+    if isinstance(indexing, ConstValue) and indexing.value == "xy" and len(sizes) >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    first = tensors[0]
+    assert first is not None
+    return TupleValue(tuple(dataclasses.replace(first, shape=Shape.of(*sizes), contiguous=False, layout=None)
+                            for _ in tensors))
