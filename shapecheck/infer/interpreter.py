@@ -157,6 +157,8 @@ class Interpreter(CallsMixin):
         analysis.functions.append(module_frame.result)
         analysis.findings.extend(module_frame.findings)
         for fn, cls in self._all_functions():
+            if cls is None and self.contexts.key(fn, None, {}) in self.contexts.memo and _takes_nothing(fn):
+                continue  # `main()` already ran from `if __name__ == "__main__":`, the same run
             frame = self.run_function(fn, cls)
             assert frame.result is not None
             analysis.functions.append(frame.result)
@@ -1060,7 +1062,10 @@ class Interpreter(CallsMixin):
 
     def make_call(self, name: str, args: list[Value], kwargs: dict[str, Value], node: cst.CSTNode,
                   arg_nodes: Sequence[cst.CSTNode], frame: Frame) -> OpCall:
-        return OpCall(name, list(args), dict(kwargs), node, list(arg_nodes), frame.facts, [], _LazyLabels(arg_nodes))
+        # a pass whose findings are dropped (a loop's probe, a comprehension) never shows a label
+        quiet = not (frame.record or frame.record_findings)
+        labels = ["?"] * len(arg_nodes) if quiet else _LazyLabels(arg_nodes)
+        return OpCall(name, list(args), dict(kwargs), node, list(arg_nodes), frame.facts, [], labels)
 
     def collect(self, call: OpCall, frame: Frame) -> None:
         for finding in call.findings:
@@ -1314,6 +1319,11 @@ def _length(iterable: Value) -> int | None:
     if isinstance(iterable, TensorValue) and iterable.shape.rank:
         return iterable.shape.dims[0].value
     return None
+
+
+def _takes_nothing(fn: cst.FunctionDef) -> bool:
+    p = fn.params
+    return not (p.params or p.posonly_params or p.kwonly_params or isinstance(p.star_arg, cst.Param) or p.star_kwarg)
 
 
 def _is_first_step(test: cst.BaseExpression) -> bool:
