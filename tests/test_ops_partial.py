@@ -79,9 +79,15 @@ def test_masked_fill_and_where_with_a_mask_not_known(case) -> None:  # type: ign
     x, mask = case
     agree_partial("Tensor.masked_fill", torch.Tensor.masked_fill, (Tz(x), Tz(mask, torch.bool), 0.0), {1})
     agree_partial("Tensor.masked_fill_", torch.Tensor.masked_fill_, (Tz(x), Tz(mask, torch.bool), 0.0), {1})
-    agree_partial("torch.where", torch.where, (Tz(mask, torch.bool), Tz(x), 0.0), {0})
-    agree_partial("torch.where", torch.where, (Tz(mask, torch.bool), Tz(x), Tz(mask)), {0})
     result, _ = partial("torch.where", (Tz(mask, torch.bool), Tz(x), Tz(mask)), {2})  # the other value could be larger
+    assert isinstance(result, TensorValue) and result.shape.rank is None
+
+
+def test_where_with_an_unknown_condition_may_grow() -> None:
+    """diffusers qwenimage: `torch.where(mask_2d, positions_1d, 0)` is (b, t); the rank is not x's."""
+    ok, expected, _ = torch_outcome(torch.where, (Tz((2, 3), torch.bool), Tz((3,)), 0.0), {}, "cpu")
+    assert ok and expected == (2, 3)
+    result, _ = partial("torch.where", (Tz((2, 3), torch.bool), Tz((3,)), 0.0), {0})
     assert isinstance(result, TensorValue) and result.shape.rank is None
 
 

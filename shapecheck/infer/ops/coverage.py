@@ -87,7 +87,7 @@ EXCEPTIONS = [
     "`x.T` on tensors of rank other than 2 (deprecated in torch) reverses the axes, as NumPy does.",
     "Sizes that depend on data or on unknown arguments (`split` of a symbolic axis into chunks of a fixed size, "
     "`interpolate` by a non-integer factor of a symbolic size, `one_hot` without `num_classes`) are unknown dims.",
-    "`x.masked_fill(mask, v)` and `torch.where(mask, x, v)` with a mask of unknown shape keep x's shape: torch "
+    "`x.masked_fill(mask, v)` with a mask of unknown shape keeps x's shape (`torch.where(cond, x, v)` with an unknown condition does not: building a larger result from a mask and a smaller vector is common): torch "
     "would grow the result to a mask larger than x, which no working code relies on (a known mask broadcasts as "
     "torch does).",
     "An element-wise result keeps the memory order of its first operand only when that operand has the result's "

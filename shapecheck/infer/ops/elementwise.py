@@ -336,8 +336,12 @@ def where(call: OpCall) -> Value:
         return UNKNOWN
     values = [(v, label) for v, label in operands if v is not None]
     dtypes = [v.dtype for v, _ in values[1:] if isinstance(v, TensorValue)]
-    if values[0][0] is UNKNOWN and all(_is_operand(v) for v, _ in values[1:]):
-        values = values[1:]  # a condition not known is a mask for the values, as masked_fill's (see there)
+    if values[0][0] is UNKNOWN:
+        # a condition not known may be larger than the values: diffusers builds a (b, t) result
+        # from a (b, t) mask and a (t,) position vector. The values still fix the dtype.
+        dtype = dtypes[0] if len(set(dtypes)) == 1 and dtypes else None
+        known = [v for v, _ in values[1:] if isinstance(v, TensorValue)]
+        return TensorValue(Shape.unknown(), dtype, known[0].device if known else None) if known else UNKNOWN
     return broadcast_call(call, values, title="where()", trap=True, dtype=dtypes[0] if len(set(dtypes)) == 1 and dtypes else None)
 
 
