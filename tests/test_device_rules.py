@@ -504,3 +504,21 @@ def test_sc501_padding_joined_with_a_device_tensor() -> None:
             return torch.cat([feats, padding], dim=1)
     """
     assert_marks(source, ["SC501"])
+
+
+def test_sc501_silent_on_scalars_of_module_constants() -> None:
+    # LLMs-from-scratch's GELU: torch.sqrt(torch.tensor(2.0 / torch.pi)) is 0-dim, which may meet a CUDA tensor
+    source = """
+    import math
+    import torch
+    import torch.nn as nn
+
+    class GELU(nn.Module):
+        def forward(self, x):
+            return 0.5 * x * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * torch.pow(x, 3))))
+
+    class Scaled(nn.Module):
+        def forward(self, x):
+            return x * torch.tensor(math.sqrt(2.0))
+    """
+    assert lint_snippet(source, ["SC501"]) == []

@@ -57,6 +57,12 @@ def _is_scalar_data(expr: cst.BaseExpression | None) -> bool:
         return _is_scalar_data(expr.left) and _is_scalar_data(expr.right)
     if isinstance(expr, (cst.Integer, cst.Float)):
         return True
+    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)  # `2.0 / torch.pi`
+            and expr.value.value in ("math", "torch", "np", "numpy") and expr.attr.value in ("pi", "e", "tau", "inf")):
+        return True
+    if (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and isinstance(expr.func.value, cst.Name)
+            and expr.func.value.value == "math" and len(expr.args) == 1):  # `math.sqrt(2.0)`
+        return _is_scalar_data(expr.args[0].value)
     return isinstance(expr, cst.Name) and expr.value in ("True", "False")
 
 
