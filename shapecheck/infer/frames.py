@@ -15,6 +15,9 @@ from shapecheck.names import dotted
 from shapecheck.shapes import AnnotationError, Dim, Facts
 
 _EMPTY = cst.Module([])
+# what a frame with guessed size names still reports: failures for every size (the names may not
+# mean what the name-based checks assume: `N` is tokens in timm's xcit, not a batch)
+_CERTAIN = frozenset({"SC101", "SC104", "SC106", "SC108"})
 
 
 def source_of(node: cst.CSTNode) -> str:
@@ -84,8 +87,8 @@ class Frame:
     findings: list[ShapeFinding] = field(default_factory=list)
     record_findings: bool = False  # findings kept though assignments are not (a loop's first pass)
     first_step: bool = False  # under `if i == 0:` in a loop: the first batch, which is full
-    # sizes named from `b, t = x.shape` on an unknown argument (calls.py `discover_rank`): they
-    # are real sizes, but nothing says what they equal, so no "only works if t == 64" warnings
+    # sizes named from `b, t = x.shape` on an unknown argument (`Interpreter.discover_rank`): real
+    # sizes, but nothing says what they equal: only certain failures are reported
     guessed: bool = False
 
     def fork(self, record: bool | None = None) -> Frame:
@@ -101,6 +104,6 @@ class Frame:
         return self.cls is not None and self.cls.is_module
 
     def report(self, code: str, message: str, notes: list[str], node: cst.CSTNode, severity: str | None = None) -> None:
-        if (self.record or self.record_findings) and not (self.guessed and code == "SC103"):
+        if (self.record or self.record_findings) and not (self.guessed and code not in _CERTAIN):
             self.findings.append(ShapeFinding(code, message, notes, node, severity))
 

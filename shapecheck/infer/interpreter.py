@@ -39,7 +39,7 @@ import libcst as cst
 from shapecheck.infer import messages, sources
 from shapecheck.infer.annotations import annotation_value, check
 from shapecheck.infer.conditions import compare, reads_shape, truth
-from shapecheck.infer.calls import CallsMixin
+from shapecheck.infer.calls import CallsMixin, _first_param
 from shapecheck.infer.contexts import CallContexts, dedupe
 from shapecheck.infer.frames import Assignment, FileAnalysis, Frame, FunctionResult, _Budget, source_of
 from shapecheck.infer.joins import join, join_all, join_env
@@ -339,6 +339,9 @@ class Interpreter(CallsMixin):
         if not (isinstance(node, cst.Name) and frame.fn is not None
                 and node.value in {p.name.value for p in frame.fn.params.params}):
             return UNKNOWN
+        receiver = frame.env.get(_first_param(frame.fn) or "")
+        if not (isinstance(receiver, ObjectValue) and receiver.constructed):
+            return UNKNOWN  # only in a method of a model the program built with known sizes
         before = frame.env.get(node.value)
         if not (before is UNKNOWN or isinstance(before, TensorValue) and before.shape.rank is None):
             return UNKNOWN
