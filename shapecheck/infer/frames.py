@@ -27,10 +27,25 @@ def source_of(node: cst.CSTNode) -> str:
         name = dotted(node)
         if name is not None:
             return name
+    if not _small(node):
+        return "(...)"  # a label for a long expression: rendering it for every op of a chain is quadratic
     try:
         return _EMPTY.code_for_node(node)
     except Exception:  # noqa: BLE001 - a label is cosmetic
         return ""
+
+
+def _small(node: cst.CSTNode, limit: int = 120) -> bool:
+    """Whether `node` has at most `limit` syntactic descendants (stops counting at the limit)."""
+    from shapecheck.tree import child_nodes
+
+    stack, seen = [node], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return False
+        stack.extend(child_nodes(stack.pop()))
+    return True
 
 
 @dataclass
