@@ -566,3 +566,13 @@ def test_sizes_named_by_unpacking_an_unknown_argument() -> None:
     assert isinstance(_run(bad), RuntimeError)
     assert [(lines[r - 1].strip(), c) for r, c in _findings(bad)] == [
         ("return self.out_head(tok_embeds + pos_embeds)", "SC101")]
+
+
+def test_labels_of_long_expressions_are_abbreviated() -> None:
+    import libcst as cst
+
+    from shapecheck.infer.frames import source_of
+
+    chain = cst.parse_expression(" + ".join(["y"] * 500))
+    assert source_of(chain) == "(...)"  # rendering every operand of a chain would be quadratic
+    assert source_of(cst.parse_expression("a + b * c")) == "a + b * c"
