@@ -13,6 +13,7 @@ expressions); it uses the interpreter's `exec_block`, `eval`, `seed_params`, `pe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import libcst as cst
@@ -185,14 +186,14 @@ class CallsMixin:
         found = contexts.memo.get(key)
         if found is None:
             limit = MAX_CALL_DEPTH if _informative(actual, obj) else MAX_BLIND_DEPTH
-            if frame.depth >= limit or contexts.runs <= 0 or key in contexts.active or contexts.on_stack(fn):
+            if frame.depth >= limit or contexts.runs <= 0 or contexts.on_stack(fn):
                 return UNKNOWN  # too deep, over budget, or recursive: unknown, never a guess
             contexts.runs -= 1
-            contexts.active.add(key)
+            contexts.active.add(id(fn))
             try:
                 found = self.peer(summary).run_context(fn, cls if is_method else None, actual, frame.depth + 1)
             finally:
-                contexts.active.discard(key)
+                contexts.active.discard(id(fn))
             contexts.memo[key] = found
         contexts.replay(found, frame.report, node, frame.summary)
         return found.value
@@ -314,14 +315,10 @@ def _self_assignments(cls: ClassInfo) -> set[str]:
     init = cls.methods.get("__init__")
     builders = _self_calls(init) if init is not None else set()
     for name, method in cls.methods.items():
-        if name == "__init__" or name in builders:
-            continue
         first = _first_param(method)
-        if first is None:
+        if name == "__init__" or name in builders or first is None:
             continue
-        stack: list[cst.CSTNode] = [method.body]
-        while stack:
-            node = stack.pop()
+        for node in _body_nodes(method, into_nested=False):
             targets: list[cst.BaseExpression] = []
             if isinstance(node, cst.Assign):
                 targets = [t.target for t in node.targets]
@@ -333,23 +330,26 @@ def _self_assignments(cls: ClassInfo) -> set[str]:
                     if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
                             and target.value.value == first):
                         found.add(target.attr.value)
-            if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or node is method.body:
-                stack.extend(child_nodes(node))
     return found
 
 
 def _self_calls(method: cst.FunctionDef) -> set[str]:
     """`self.<name>(...)` calls in a method's body."""
     first = _first_param(method)
-    names: set[str] = set()
+    return {node.func.attr.value for node in _body_nodes(method, into_nested=True)
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name) and node.func.value.value == first}
+
+
+def _body_nodes(method: cst.FunctionDef, into_nested: bool) -> Iterator[cst.CSTNode]:
+    """Every node of a method's body (`tree.child_nodes`: no libcst visitor); nested functions,
+    classes and lambdas are entered only when `into_nested`."""
     stack: list[cst.CSTNode] = [method.body]
     while stack:
         node = stack.pop()
-        if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
-                and isinstance(node.func.value, cst.Name) and node.func.value.value == first):
-            names.add(node.func.attr.value)
-        stack.extend(child_nodes(node))
-    return names
+        yield node
+        if into_nested or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(child_nodes(node))
 
 
 def _concrete(value: Value) -> bool:
@@ -358,7 +358,7 @@ def _concrete(value: Value) -> bool:
         return True
     if isinstance(value, DimValue):
         return value.dim.value is not None
-    if isinstance(value, (TupleValue,)):
+    if isinstance(value, TupleValue):
         return all(_concrete(v) for v in value.items)
     if isinstance(value, DictValue):
         return not value.partial and all(_concrete(v) for _, v in value.items)

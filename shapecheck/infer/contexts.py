@@ -48,7 +48,7 @@ class CallContexts:
 
     root: Any  # the ModuleSummary of the file being checked
     memo: dict[Hashable, Summary] = field(default_factory=dict)
-    active: set[Hashable] = field(default_factory=set)
+    active: set[int] = field(default_factory=set)  # id() of the functions on the analysis stack
     runs: int = MAX_RUNS
     results: list[Any] = field(default_factory=list)  # FunctionResult of same-file contexts
     guessed: set[str] = field(default_factory=set)  # size symbols named by `discover_rank`
@@ -69,7 +69,7 @@ class CallContexts:
                 tuple(sorted((k, signature(v)) for k, v in actual.items())))
 
     def on_stack(self, fn: cst.FunctionDef) -> bool:
-        return any(k[0] == id(fn) for k in self.active if isinstance(k, tuple))
+        return id(fn) in self.active
 
     def replay(self, summary: Summary, report: Any, call: cst.CSTNode, caller_module: Any) -> None:
         """Report the summary's findings through `report` (the caller frame's)."""

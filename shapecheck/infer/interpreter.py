@@ -768,6 +768,7 @@ class Interpreter(CallsMixin):
         inner = frame.fork(record=False)
         inner.findings = []
         clauses = list(_for_clauses(node.for_in))
+        iterable: Value = UNKNOWN
         for comp in clauses:
             iterable = self.eval(comp.iter, inner)
             element_of = self.iter_element(iterable)
@@ -779,7 +780,7 @@ class Interpreter(CallsMixin):
             return _Homogeneous(element)  # for nn.ModuleList / nn.Sequential(*[...])
         if (isinstance(element, TensorValue) and len(clauses) == 1 and clauses[0].ifs == ()
                 and isinstance(node, cst.ListComp)):
-            count = _length(self.eval(clauses[0].iter, frame.fork(record=False)))
+            count = _length(iterable)  # the only clause's
             if count is not None and 0 < count <= 64:
                 return TupleValue((element,) * count)  # `[x ** i for i in range(1, 5)]`
         return UNKNOWN  # a list of tensors of unknown length
@@ -1222,8 +1223,8 @@ def _container(qualname: str, args: list[Value]) -> Value:
     return ModuleValue(qualname)
 
 
-_PY_TYPES = {"int": (int,), "float": (float,), "bool": (bool,), "str": (str,), "tuple": (), "list": (),
-             "dict": (), "type(None)": (type(None),)}
+_BUILTIN_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple,
+                                   "list": list, "dict": dict}
 _TENSOR_TYPES = frozenset({"torch.Tensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 
 
@@ -1233,39 +1234,30 @@ def _isinstance(value: Value, types: cst.BaseExpression, summary: ModuleSummary)
     nodes = [e.value for e in types.elements] if isinstance(types, cst.Tuple) else [types]
     names: list[str] = []
     for n in nodes:
-        q = n.value if isinstance(n, cst.Name) and n.value in _PY_TYPES else summary.names.qualify(n)
+        q = n.value if isinstance(n, cst.Name) and n.value in _BUILTIN_TYPES else summary.names.qualify(n)
         if q is None:
             return UNKNOWN
         names.append(q)
+    known = all(n in _BUILTIN_TYPES or n in _TENSOR_TYPES for n in names)
     if isinstance(value, TensorValue):
-        kind = "tensor"
-    elif isinstance(value, TupleValue):
-        kind = "sequence"  # a tuple or a list: we do not tell them apart
-    elif isinstance(value, DictValue):
-        kind = "dict"
-    elif isinstance(value, ConstValue):
-        kind = type(value.value).__name__
-    elif isinstance(value, DimValue):
-        kind = "int"
-    else:
-        return UNKNOWN
-    if kind == "sequence":
-        if any(n in ("tuple", "list") for n in names):
-            return UNKNOWN if {"tuple", "list"} - set(names) else ConstValue(True)
-        return ConstValue(False) if all(n in _PY_TYPES or n in _TENSOR_TYPES for n in names) else UNKNOWN
-    if kind == "tensor":
         if any(n in _TENSOR_TYPES for n in names):
             return ConstValue(True)
-        return ConstValue(False) if all(n in _PY_TYPES for n in names) else UNKNOWN
-    if not all(n in _PY_TYPES or n in _TENSOR_TYPES for n in names):
+        return ConstValue(False) if known else UNKNOWN
+    if isinstance(value, TupleValue):  # a tuple or a list: we do not tell them apart
+        if any(n in ("tuple", "list") for n in names):
+            return UNKNOWN if {"tuple", "list"} - set(names) else ConstValue(True)
+        return ConstValue(False) if known else UNKNOWN
+    if not known:
         return UNKNOWN
-    python_type = {"int": int, "float": float, "bool": bool, "str": str, "NoneType": type(None), "dict": dict}[kind] \
-        if kind in ("int", "float", "bool", "str", "NoneType", "dict") else None
-    if python_type is None:
+    if isinstance(value, DictValue):
+        python_type: type = dict
+    elif isinstance(value, ConstValue):
+        python_type = type(value.value)
+    elif isinstance(value, DimValue):
+        python_type = int
+    else:
         return UNKNOWN
-    builtin = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple, "list": list, "dict": dict,
-               "type(None)": type(None)}
-    return ConstValue(any(n in builtin and issubclass(python_type, builtin[n]) for n in names))
+    return ConstValue(any(n in _BUILTIN_TYPES and issubclass(python_type, _BUILTIN_TYPES[n]) for n in names))
 
 
 def _module_list_append(current: ModuleValue, args: list[Value], in_loop: bool) -> Value:
