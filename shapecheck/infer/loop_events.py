@@ -136,10 +136,13 @@ _GRAD_CLEARING_METHODS = frozenset({"zero_", "fill_", "detach_", "zero_grad", "r
 class TreeBuilder:
     """Turns statements into event trees, inlining same-file helpers."""
 
-    def __init__(self, bindings: Bindings, names: object) -> None:
+    def __init__(self, bindings: Bindings, names: object, *, traffic: bool = False) -> None:
         self.b = bindings
         self.names = names
         self.loops: dict[int, Loop] = {}
+        # host-device traffic events (`shapecheck.infer.accelerator`): off for the loop-order
+        # rules, which never read them
+        self.traffic = traffic
 
     # public ------------------------------------------------------------------------------
     def body(self, node: cst.CSTNode) -> Seq:
@@ -173,6 +176,8 @@ class TreeBuilder:
                 self._small(small, seq, subst, stack, site)
         elif isinstance(st, cst.If):
             self._expr(st.test, seq, subst, stack, site)
+            if self.traffic:
+                seq.items.append(Ev("truth", st.test, site or st))
             orelse = Seq()
             if isinstance(st.orelse, cst.If):
                 self._stmt(st.orelse, orelse, subst, stack, site)
@@ -245,6 +250,9 @@ class TreeBuilder:
                 seq.items.append(Ev("zero", small, site or small, None))
         elif isinstance(small, cst.Expr):
             self._expr(small.value, seq, subst, stack, site)
+        elif isinstance(small, cst.Assert) and self.traffic:
+            self._expr(small.test, seq, subst, stack, site)
+            seq.items.append(Ev("truth", small.test, site or small))
 
     # expressions -------------------------------------------------------------------------
     def _expr(self, expr: cst.CSTNode, seq: Seq, subst: dict[str, str], stack: tuple[int, ...], site: cst.CSTNode | None) -> None:
@@ -266,6 +274,10 @@ class TreeBuilder:
         b = self.b
         at = site or call
         func = call.func
+        if self.traffic:
+            kind = _traffic_kind(call)
+            if kind is not None:
+                seq.items.append(Ev(kind, call, at))
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             recv = func.value
@@ -440,6 +452,32 @@ class TreeBuilder:
                 if key is not None:
                     out[a.keyword.value] = key
         return out
+
+
+# `.item()` and friends copy a value to the host and wait for the device; `.to(...)`/`.cuda()`
+# and data-copying factories may copy host data to the device
+_SYNC_METHODS = frozenset({"item", "tolist", "cpu", "numpy"})
+_SYNC_BUILTINS = frozenset({"float", "int", "bool", "print"})
+_COPY_FACTORIES = frozenset({"tensor", "as_tensor", "asarray", "from_numpy"})
+
+
+def _traffic_kind(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        method = func.attr.value
+        if method in _SYNC_METHODS and not call.args:
+            return "sync"
+        if method in ("to", "cuda"):
+            return "move"
+        if method in _COPY_FACTORIES and any(a.keyword is not None and a.keyword.value == "device" for a in call.args):
+            return "move"
+        return None
+    if isinstance(func, cst.Name):
+        if func.value in _SYNC_BUILTINS and call.args:
+            return "sync"
+        if func.value in _COPY_FACTORIES and any(a.keyword is not None and a.keyword.value == "device" for a in call.args):
+            return "move"
+    return None
 
 
 def _calls_postorder(expr: cst.CSTNode, children: dict[cst.CSTNode, list[cst.CSTNode]]) -> Iterator[cst.Call]:

@@ -9,7 +9,7 @@ from functools import cache
 
 from shapecheck.rules.base import LintRule
 
-FAMILY_MODULES = ("shape", "training", "loss", "autograd", "device", "init")
+FAMILY_MODULES = ("shape", "training", "loss", "autograd", "device", "init", "stalls", "pipeline")
 
 
 @cache

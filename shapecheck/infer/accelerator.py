@@ -1,0 +1,426 @@
+"""Where values live (host or accelerator) and what a training step does on every iteration:
+the facts behind the pipeline rules (SC701-SC706).
+
+Three questions, answered once per file (`PipelineFacts.build`, through `ctx.fact`):
+
+- **Which loops are training steps?** A `for`/`while` loop whose own iteration (same-file
+  helpers inlined, `shapecheck.infer.loop_events`) calls `backward()` and steps an optimizer.
+  A loop whose backward goes through `accelerator.backward`/`fabric.backward` is the
+  framework's: it places the data itself, so nothing here is said about it.
+- **What runs on every iteration?** The events of the loop body that no `if`/`else`, `except`
+  or `match` arm guards: `if step % log_every == 0: print(loss.item())` is a sync every k steps,
+  which is what the docs recommend, and stays out. An inner loop's body counts (it runs each
+  iteration, usually more than once).
+- **Does this value live on the accelerator?** `resident(expr)` follows a value back to the
+  move that put it there, and answers with that move (or None):
+
+      x = x.to(device)             # device = torch.device("cuda" if ... else "cpu"): may be a GPU
+      out = model(x)               # a call with a resident argument: resident
+      loss = criterion(out, y)     # resident, through `out`
+      loss.item()                  # the sync: resident(loss) -> the `.to(device)` call
+
+  A device that is only a variable counts as an accelerator when it may be one: a literal
+  `"cuda"`, a `torch.device(...)` whose argument may say cuda, a parameter or attribute named
+  like a device (`device`, `args.device`, `self.device`, `accelerator.device`). A literal
+  `"cpu"` never does, and a dtype (`.to(torch.float16)`) keeps the value where it was. A value
+  we cannot follow (a function of another file, a `for` target over something unknown) is not
+  resident: silence on unknowns.
+
+Limits: reaching bindings come from `flow.py` (a binding made later in the loop body that
+reaches the next iteration is not seen); a helper's parameter is resident only when every
+same-file call passes a resident argument.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from shapecheck.infer.bindings import Bindings, Role
+from shapecheck.infer.flow import Binding, Flow, flow_of, kwarg, literal_string, positional
+from shapecheck.infer.loop_events import Branch, Ev, Exit, Inline, Loop, Seq, TreeBuilder, Try, flat
+
+# Words without which a file cannot have a pipeline finding (no cost for model files).
+_ACCEL_WORDS = ("cuda", ".to(", "device", "mps", "xpu")
+
+_STEP_KINDS = frozenset({"step", "closure-step", "engine-step", "manual-step"})
+
+# Tensor methods whose result is a Python value or metadata, not a tensor on the device.
+_HOST_METHODS = frozenset(
+    {"item", "tolist", "numpy", "cpu", "size", "dim", "ndimension", "numel", "nelement", "element_size",
+     "data_ptr", "get_device", "is_contiguous", "stride", "storage_offset", "__len__", "is_floating_point",
+     "is_complex", "keys", "values", "items", "state_dict", "parameters", "named_parameters", "modules",
+     "children", "register_buffer", "register_forward_hook", "apply", "train", "eval", "zero_grad",
+     "backward", "step", "add_module", "pin_memory", "share_memory_"}
+)
+_HOST_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "is_leaf", "layout", "names"})
+_SAME_ATTRS = frozenset({"data", "grad", "T", "mT", "H", "mH", "real", "imag"})
+# Factories: with `device=` on the accelerator, without it on the host.
+_FACTORIES = frozenset(
+    f"torch.{n}"
+    for n in ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange", "linspace",
+              "logspace", "eye", "tensor", "as_tensor", "asarray", "from_numpy", "zeros_like", "ones_like",
+              "empty_like", "full_like", "rand_like", "randn_like", "randint_like", "normal", "tril_indices",
+              "triu_indices", "FloatTensor", "LongTensor", "IntTensor", "BoolTensor", "Tensor")
+)
+_DEVICE_WORDS = re.compile(r"(^|_)(device|dev|gpu|gpus|cuda|local_rank|rank)(_|$)|device$", re.I)
+_ACCEL_PREFIXES = ("cuda", "mps", "xpu", "hpu", "npu", "mtia", "privateuseone")
+_HOST_DEVICES = ("cpu", "meta")
+
+
+@dataclass(eq=False)
+class StepLoop:
+    """A training loop: `node` (For/While), its event tree and the events that run on every
+    iteration (`every`), with the sync/move/truth events only in `traffic`."""
+
+    node: cst.CSTNode
+    tree: Seq
+    every: list[Ev] = field(default_factory=list)
+
+    def traffic(self, *kinds: str) -> list[Ev]:
+        return [ev for ev in self.every if ev.kind in kinds]
+
+
+class PipelineFacts:
+    """Per-file facts of the pipeline rules. `step_loops` is empty for files that cannot have a
+    pipeline finding (no device word, no backward)."""
+
+    def __init__(self, ctx: object) -> None:
+        self.ctx = ctx
+        self.step_loops: list[StepLoop] = []
+        source: str = ctx.source  # type: ignore[attr-defined]
+        self.device_visible = any(w in source for w in _ACCEL_WORDS)
+        if not self.device_visible or "backward" not in source:
+            self.flow: Flow | None = None
+            return
+        self.bindings: Bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
+        self.flow = flow_of(ctx)  # type: ignore[arg-type]
+        self.names = ctx.names  # type: ignore[attr-defined]
+        self._memo: dict[int, cst.CSTNode | None] = {}
+        self._find_loops()
+
+    @classmethod
+    def build(cls, ctx: object) -> PipelineFacts:
+        return cls(ctx)
+
+    # -- training loops ------------------------------------------------------------------------
+    def _find_loops(self) -> None:
+        builder = TreeBuilder(self.bindings, self.names, traffic=True)
+        owners: list[cst.CSTNode] = [*self.bindings.nodes(cst.FunctionDef), self.ctx.module]  # type: ignore[attr-defined]
+        for owner in owners:
+            if isinstance(owner, cst.FunctionDef) and self._framework_method(owner):
+                continue
+            builder.body(owner)  # records every loop tree of this body (site None: its own loops)
+        for loop in builder.loops.values():
+            fl = flat(loop.body)
+            backwards = [f.ev for f in fl if f.depth == 0 and f.ev.kind == "backward"]
+            if not backwards or not any(f.depth == 0 and f.ev.kind in _STEP_KINDS for f in fl):
+                continue
+            if any(self._framework_backward(ev) for ev in backwards):
+                continue
+            step = StepLoop(loop.node, loop.body)
+            step.every = list(_every_iteration(loop.body))
+            self.step_loops.append(step)
+        self.step_loops.sort(key=lambda s: self.flow.order.get(s.node, 0))  # type: ignore[union-attr]
+
+    def _framework_backward(self, ev: Ev) -> bool:
+        """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`:
+        the framework places the data and owns the device."""
+        call = ev.node
+        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+            return False
+        if call.func.attr.value == "manual_backward":
+            return True
+        recv = call.func.value
+        if isinstance(recv, cst.Attribute) and recv.attr.value in ("accelerator", "fabric"):
+            return True
+        if isinstance(recv, cst.Name) and recv.value in ("accelerator", "fabric"):
+            return True
+        return call.func.attr.value == "backward" and bool(call.args) and self.bindings.role(recv, call) is Role.ACCELERATOR
+
+    def _framework_method(self, fn: cst.FunctionDef) -> bool:
+        cls = self.bindings.enclosing_class(fn)
+        if cls is None:
+            return False
+        for base in cls.bases:
+            q = self.names.qualify(base.value) or ""
+            if q.startswith(("lightning", "pytorch_lightning")):
+                return True
+        return False
+
+    def loop_of(self, ev: Ev) -> StepLoop | None:
+        for step in self.step_loops:
+            if any(e is ev for e in step.every):
+                return step
+        return None
+
+    # -- where a value lives -------------------------------------------------------------------
+    def device_target(self, expr: cst.BaseExpression | None, at: cst.CSTNode, depth: int = 0) -> str | None:
+        """What `.to(expr)` / `device=expr` means: "accel" (may be an accelerator), "host", "dtype"
+        (the value stays where it is) or None (unknown)."""
+        if expr is None or depth > 8:
+            return None
+        text = literal_string(expr)
+        if text is not None:
+            low = text.lower()
+            if low.startswith(_ACCEL_PREFIXES):
+                return "accel"
+            if low.startswith(_HOST_DEVICES):
+                return "host"
+            return None
+        if isinstance(expr, cst.Integer):
+            return "accel"  # `.to(0)`, `.cuda(1)`: a GPU index
+        if isinstance(expr, cst.IfExp):
+            a, b = self.device_target(expr.body, at, depth + 1), self.device_target(expr.orelse, at, depth + 1)
+            return "accel" if "accel" in (a, b) else (a if a == b else None)
+        if isinstance(expr, cst.Call):
+            q = self.names.qualify(expr.func) or ""
+            if q in ("torch.device",) and expr.args:
+                return self.device_target(expr.args[0].value, at, depth + 1)
+            if q in ("torch.cuda.current_device",):
+                return "accel"
+            if isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "get_device":
+                return "accel"
+            return None
+        q = self.names.qualify(expr) or ""
+        if q.startswith("torch.") and q.split(".")[-1] in _DTYPES:
+            return "dtype"
+        if isinstance(expr, cst.Attribute):
+            if expr.attr.value == "dtype":
+                return "dtype"
+            if expr.attr.value == "device":
+                if self.resident(expr.value, at, depth + 1) is not None:
+                    return "accel"
+                if self.host_tensor(expr.value, at, depth + 1):
+                    return "host"
+                return "accel" if not _tensorish_name(expr.value) else None
+            return "accel" if _DEVICE_WORDS.search(expr.attr.value) else None
+        if isinstance(expr, cst.Name):
+            binds = self.flow.reaching(expr.value, at)  # type: ignore[union-attr]
+            if binds and all(b.value is not None for b in binds):
+                kinds = {self.device_target(b.value, b.value, depth + 1) for b in binds}
+                if "accel" in kinds:
+                    return "accel"
+                return kinds.pop() if len(kinds) == 1 else None
+            if "dtype" in expr.value.lower():
+                return "dtype"
+            return "accel" if _DEVICE_WORDS.search(expr.value) else None
+        return None
+
+    def resident(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> cst.CSTNode | None:
+        """The move that put `expr`'s value on the accelerator, or None (host, or unknown)."""
+        if depth > 10 or self.flow is None:
+            return None
+        key = id(expr)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = None  # cycles are not resident
+        found = self._resident(expr, at, depth)
+        self._memo[key] = found
+        return found
+
+    def _resident(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
+        flow = self.flow
+        assert flow is not None
+        if isinstance(expr, cst.Name):
+            binds = flow.reaching(expr.value, at)
+            if binds is None:
+                return None
+            found = [self._bound(b, expr, depth) for b in binds]
+            return found[0] if found and all(f is not None for f in found) else None
+        if isinstance(expr, cst.Attribute):
+            if expr.attr.value in _HOST_ATTRS:
+                return None
+            if expr.attr.value in _SAME_ATTRS:
+                return self.resident(expr.value, at, depth + 1)
+            binds = flow.attr_bindings(expr, at)
+            if binds and all(b.value is not None for b in binds):
+                found = [self.resident(b.value, b.value, depth + 1) for b in binds]  # type: ignore[arg-type]
+                return found[0] if all(f is not None for f in found) else None
+            return None
+        if isinstance(expr, cst.Subscript):
+            if isinstance(expr.value, cst.Attribute) and expr.value.attr.value in _HOST_ATTRS:
+                return None
+            return self.resident(expr.value, at, depth + 1)
+        if isinstance(expr, cst.BinaryOperation):
+            return self.resident(expr.left, at, depth + 1) or self.resident(expr.right, at, depth + 1)
+        if isinstance(expr, cst.UnaryOperation):
+            if isinstance(expr.operator, cst.Not):
+                return None
+            return self.resident(expr.expression, at, depth + 1)
+        if isinstance(expr, cst.Comparison):
+            if any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in expr.comparisons):
+                return None
+            for part in (expr.left, *(c.comparator for c in expr.comparisons)):
+                found = self.resident(part, at, depth + 1)
+                if found is not None:
+                    return found
+            return None
+        if isinstance(expr, cst.IfExp):
+            a = self.resident(expr.body, at, depth + 1)
+            return a if a is not None and self.resident(expr.orelse, at, depth + 1) is not None else None
+        if isinstance(expr, cst.Call):
+            return self._resident_call(expr, at, depth)
+        return None
+
+    def _bound(self, b: Binding, use: cst.Name, depth: int) -> cst.CSTNode | None:
+        if b.value is not None:
+            return self.resident(b.value, b.value, depth + 1)
+        if b.always and isinstance(b.stmt, cst.FunctionDef):
+            return self._param(b.stmt, b.name, depth)
+        if isinstance(b.stmt, cst.For) and isinstance(b.stmt.target, cst.Name) and b.stmt.target.value == b.name:
+            # `for xb in X_gpu.split(64):` iterates a resident tensor
+            return self.resident(b.stmt.iter, b.stmt.iter, depth + 1)
+        return None
+
+    def _param(self, fn: cst.FunctionDef, name: str, depth: int) -> cst.CSTNode | None:
+        """A helper's parameter is resident when every same-file call passes a resident value."""
+        params = [*fn.params.posonly_params, *fn.params.params]
+        names = [p.name.value for p in params]
+        if name not in names and name not in {p.name.value for p in fn.params.kwonly_params}:
+            return None
+        callers = self.bindings.callers(fn)
+        if not callers:
+            return None
+        found: cst.CSTNode | None = None
+        for call, bound in callers:
+            arg = kwarg(call, name)
+            if arg is None and name in names:
+                index = names.index(name) - (1 if bound else 0)
+                pos = positional(call)
+                if any(a.star for a in call.args) or not 0 <= index < len(pos):
+                    return None
+                arg = pos[index]
+            if arg is None:
+                return None
+            got = self.resident(arg, call, depth + 1)
+            if got is None:
+                return None
+            found = found or got
+        return found
+
+    def _resident_call(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            recv = func.value
+            if method == "cuda":
+                return call
+            if method == "to":
+                arg = _device_arg(call)
+                if arg is None:
+                    return self.resident(recv, at, depth + 1)  # `.to(dtype=...)`
+                target = self.device_target(arg, at, depth + 1)
+                if target == "accel":
+                    return call
+                if target == "dtype":
+                    return self.resident(recv, at, depth + 1)
+                if target is None and self.resident(arg, at, depth + 1) is not None:
+                    return call  # `.to(other)`: where `other` is
+                return None
+            if method in _HOST_METHODS:
+                return None
+            q = self.names.qualify(func) or ""
+            if q in _FACTORIES:
+                return self._factory(call, at, depth)
+            if q.startswith(("torch.", "numpy.", "math.")):
+                return self._any_arg(call, at, depth) if q.startswith("torch.") else None
+            return self.resident(recv, at, depth + 1)
+        q = self.names.qualify(func) or ""
+        if q in _FACTORIES:
+            return self._factory(call, at, depth)
+        if q.startswith("torch."):
+            return self._any_arg(call, at, depth)
+        if isinstance(func, (cst.Name, cst.Attribute)) and self.bindings.role(func, call) in (Role.MODEL, Role.LOSS, Role.ENGINE):
+            return self._any_arg(call, at, depth)
+        return None
+
+    def _factory(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
+        q = self.names.qualify(call.func) or ""
+        if q.endswith("_like") and call.args:
+            dev = kwarg(call, "device")
+            if dev is None:
+                return self.resident(call.args[0].value, at, depth + 1)
+        return call if self.device_target(kwarg(call, "device"), at, depth + 1) == "accel" else None
+
+    def _any_arg(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
+        for arg in call.args:
+            value = arg.value
+            values = [e.value for e in value.elements] if isinstance(value, (cst.List, cst.Tuple)) else [value]
+            for v in values:
+                found = self.resident(v, at, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def host_tensor(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> bool:
+        """A tensor known to be on the host: a factory without a device (or `device="cpu"`), a
+        `.cpu()`, or a name every binding of which is one of those."""
+        if depth > 8 or self.flow is None:
+            return False
+        if isinstance(expr, cst.Name):
+            binds = self.flow.reaching(expr.value, at)
+            return bool(binds) and all(b.value is not None and self.host_tensor(b.value, b.value, depth + 1) for b in binds)  # type: ignore[union-attr]
+        if isinstance(expr, cst.Call):
+            q = self.names.qualify(expr.func) or ""
+            if q in _FACTORIES and not q.endswith("_like"):
+                dev = kwarg(expr, "device")
+                return dev is None or self.device_target(dev, at, depth + 1) == "host"
+            if isinstance(expr.func, cst.Attribute):
+                method = expr.func.attr.value
+                if method == "cpu":
+                    return True
+                if method in ("float", "long", "int", "double", "half", "bool", "view", "reshape", "unsqueeze",
+                              "squeeze", "clone", "detach", "t", "contiguous"):
+                    return self.host_tensor(expr.func.value, at, depth + 1)
+        return False
+
+
+_DTYPES = frozenset(
+    {"float", "float32", "float64", "double", "float16", "half", "bfloat16", "int", "int32", "int64", "long",
+     "int8", "uint8", "int16", "short", "bool", "complex64", "complex128", "cfloat", "cdouble", "float8_e4m3fn",
+     "float8_e5m2"}
+)
+
+
+def _device_arg(call: cst.Call) -> cst.BaseExpression | None:
+    dev = kwarg(call, "device")
+    if dev is not None:
+        return dev
+    pos = positional(call)
+    return pos[0] if pos else None
+
+
+def _tensorish_name(expr: cst.BaseExpression) -> bool:
+    """`x.device` where `x` reads like data (not `args`, `self`, `cfg`, `accelerator`)."""
+    if isinstance(expr, cst.Name):
+        return expr.value not in ("args", "self", "cfg", "config", "opt", "opts", "hparams", "accelerator", "fabric", "trainer")
+    return False
+
+
+def _every_iteration(seq: Seq) -> Iterator[Ev]:
+    """The events that run on every iteration: not under an `if`/`match` arm, an `except`
+    handler or after an exit that may skip them. Inner loops and inlined helpers count."""
+    for item in seq.items:
+        if isinstance(item, Ev):
+            yield item
+        elif isinstance(item, Seq):
+            yield from _every_iteration(item)
+        elif isinstance(item, Inline):
+            yield from _every_iteration(item.body)
+        elif isinstance(item, Loop):
+            yield from _every_iteration(item.body)
+        elif isinstance(item, Try):
+            for part in (item.body, item.orelse, item.final):
+                yield from _every_iteration(part)
+        elif isinstance(item, Exit):
+            return
+        elif isinstance(item, Branch):
+            continue
+
+
+def pipeline_facts(ctx: object) -> PipelineFacts:
+    return ctx.fact("pipeline", PipelineFacts.build)  # type: ignore[attr-defined]
