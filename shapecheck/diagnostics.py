@@ -101,7 +101,7 @@ _TABLE: list[tuple[str, str, Severity, str, str, bool]] = [
     ("SC502", "nonblocking-without-pinned", I, "device", "non_blocking=True without pin_memory=True", True),
     ("SC503", "device-mismatch", E, "device", "tensors on different known devices meet in one op", True),
     # accelerator pipeline: host-device stalls and distributed training
-    ("SC701", "host-sync-in-step", W, "pipeline", "host-device sync every iteration of a training loop", True),
+    ("SC701", "host-sync-in-step", I, "pipeline", "host-device sync every iteration of a training loop", True),
     ("SC702", "repeated-host-to-device-copy", W, "pipeline", "loop-invariant tensor copied to the device every iteration", True),
     ("SC703", "dataloader-starves-gpu", I, "pipeline", "single-process DataLoader feeding a GPU training loop", True),
     ("SC704", "ddp-without-distributed-sampler", W, "pipeline", "DDP training without DistributedSampler or set_epoch()", True),

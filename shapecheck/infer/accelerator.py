@@ -42,6 +42,7 @@ import libcst as cst
 from shapecheck.infer.bindings import Bindings, Role
 from shapecheck.infer.flow import Binding, Flow, flow_of, kwarg, literal_string, positional
 from shapecheck.infer.loop_events import Branch, Ev, Exit, Inline, Loop, Seq, TreeBuilder, Try, flat
+from shapecheck.infer.loops import eval_named, grad_context
 
 # Words without which a file cannot have a pipeline finding (no cost for model files).
 _ACCEL_WORDS = ("cuda", ".to(", "device", "mps", "xpu")
@@ -91,6 +92,8 @@ class PipelineFacts:
     def __init__(self, ctx: object) -> None:
         self.ctx = ctx
         self.step_loops: list[StepLoop] = []
+        self._syncs: list[SyncSite] | None = None
+        self._copies: list[CopySite] | None = None
         source: str = ctx.source  # type: ignore[attr-defined]
         self.device_visible = any(w in source for w in _ACCEL_WORDS)
         if not self.device_visible or "backward" not in source:
@@ -99,7 +102,8 @@ class PipelineFacts:
         self.bindings: Bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
         self.flow = flow_of(ctx)  # type: ignore[arg-type]
         self.names = ctx.names  # type: ignore[attr-defined]
-        self._memo: dict[int, cst.CSTNode | None] = {}
+        self._memo: dict[tuple[int, bool], cst.CSTNode | None] = {}
+        self._weak = False
         self._find_loops()
 
     @classmethod
@@ -111,8 +115,8 @@ class PipelineFacts:
         builder = TreeBuilder(self.bindings, self.names, traffic=True)
         owners: list[cst.CSTNode] = [*self.bindings.nodes(cst.FunctionDef), self.ctx.module]  # type: ignore[attr-defined]
         for owner in owners:
-            if isinstance(owner, cst.FunctionDef) and self._framework_method(owner):
-                continue
+            if isinstance(owner, cst.FunctionDef) and (self._framework_method(owner) or owner.name.value.startswith("test_")):
+                continue  # a framework's step, or a pytest test (which reads values to assert on them)
             builder.body(owner)  # records every loop tree of this body (site None: its own loops)
         for loop in builder.loops.values():
             fl = flat(loop.body)
@@ -151,6 +155,18 @@ class PipelineFacts:
                 return True
         return False
 
+    def syncs(self) -> list[SyncSite]:
+        """Every-iteration reads of accelerator values on the host (SC701, SC705)."""
+        if self._syncs is None:
+            self._syncs = _Traffic(self).syncs() if self.step_loops else []
+        return self._syncs
+
+    def copies(self) -> list[CopySite]:
+        """Every-iteration host-to-device copies of loop-invariant tensors (SC702)."""
+        if self._copies is None:
+            self._copies = _Traffic(self).copies() if self.step_loops else []
+        return self._copies
+
     def loop_of(self, ev: Ev) -> StepLoop | None:
         for step in self.step_loops:
             if any(e is ev for e in step.every):
@@ -180,7 +196,7 @@ class PipelineFacts:
             q = self.names.qualify(expr.func) or ""
             if q in ("torch.device",) and expr.args:
                 return self.device_target(expr.args[0].value, at, depth + 1)
-            if q in ("torch.cuda.current_device",):
+            if q in ("torch.cuda.current_device", "torch.accelerator.current_accelerator", "torch.get_default_device"):
                 return "accel"
             if isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "get_device":
                 return "accel"
@@ -204,7 +220,8 @@ class PipelineFacts:
                 kinds = {self.device_target(b.value, b.value, depth + 1) for b in binds}
                 if "accel" in kinds:
                     return "accel"
-                return kinds.pop() if len(kinds) == 1 else None
+                if len(kinds) == 1 and None not in kinds:
+                    return kinds.pop()
             if "dtype" in expr.value.lower():
                 return "dtype"
             return "accel" if _DEVICE_WORDS.search(expr.value) else None
@@ -212,9 +229,9 @@ class PipelineFacts:
 
     def resident(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> cst.CSTNode | None:
         """The move that put `expr`'s value on the accelerator, or None (host, or unknown)."""
-        if depth > 10 or self.flow is None:
+        if depth > 16 or self.flow is None:
             return None
-        key = id(expr)
+        key = (id(expr), self._weak)
         if key in self._memo:
             return self._memo[key]
         self._memo[key] = None  # cycles are not resident
@@ -230,17 +247,23 @@ class PipelineFacts:
             if binds is None:
                 return None
             found = [self._bound(b, expr, depth) for b in binds]
-            return found[0] if found and all(f is not None for f in found) else None
+            if found and all(f is not None for f in found):
+                return found[0]
+            # `total = 0.0` then `total += loss` in a loop: the sum is a tensor on the device
+            return next((f for b, f in zip(binds, found) if f is not None and isinstance(b.stmt, cst.AugAssign)), None)
         if isinstance(expr, cst.Attribute):
             if expr.attr.value in _HOST_ATTRS:
                 return None
             if expr.attr.value in _SAME_ATTRS:
                 return self.resident(expr.value, at, depth + 1)
-            binds = flow.attr_bindings(expr, at)
-            if binds and all(b.value is not None for b in binds):
-                found = [self.resident(b.value, b.value, depth + 1) for b in binds]  # type: ignore[arg-type]
-                return found[0] if all(f is not None for f in found) else None
-            return None
+            if flow.is_self_attr(expr, at):
+                binds = flow.attr_bindings(expr, at)
+                if binds and all(b.value is not None for b in binds):
+                    found = [self.resident(b.value, b.value, depth + 1) for b in binds]  # type: ignore[arg-type]
+                    return found[0] if all(f is not None for f in found) else None
+                return None
+            # a field of a model's output (`outputs.loss`, `features.relu2_2`)
+            return self.resident(expr.value, at, depth + 1)
         if isinstance(expr, cst.Subscript):
             if isinstance(expr.value, cst.Attribute) and expr.value.attr.value in _HOST_ATTRS:
                 return None
@@ -262,6 +285,12 @@ class PipelineFacts:
         if isinstance(expr, cst.IfExp):
             a = self.resident(expr.body, at, depth + 1)
             return a if a is not None and self.resident(expr.orelse, at, depth + 1) is not None else None
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            for el in expr.elements:
+                found = self.resident(el.value, at, depth + 1)
+                if found is not None:
+                    return found
+            return None
         if isinstance(expr, cst.Call):
             return self._resident_call(expr, at, depth)
         return None
@@ -273,8 +302,55 @@ class PipelineFacts:
             return self._param(b.stmt, b.name, depth)
         if isinstance(b.stmt, cst.For) and isinstance(b.stmt.target, cst.Name) and b.stmt.target.value == b.name:
             # `for xb in X_gpu.split(64):` iterates a resident tensor
-            return self.resident(b.stmt.iter, b.stmt.iter, depth + 1)
+            found = self.resident(b.stmt.iter, b.stmt.iter, depth + 1)
+            return found if found is not None else self._filled(b, depth)
+        if isinstance(b.stmt, cst.Assign) and isinstance(b.stmt.value, cst.Call):
+            return self._unpacked(b, b.stmt.value, depth)
+        if isinstance(b.stmt, cst.AugAssign) and isinstance(b.stmt.target, cst.Name):
+            # `total += loss`: a tensor on the device if either side is
+            found = self.resident(b.stmt.value, b.stmt.value, depth + 1)
+            return found if found is not None else self.resident(b.stmt.target, b.stmt, depth + 1)
         return None
+
+    def _filled(self, b: Binding, depth: int) -> cst.CSTNode | None:
+        """`for batch in loader:` then `batch[k] = batch[k].to(device)` in the loop: the
+        mapping's values are moved in place."""
+        loop = b.stmt
+        for node in self.bindings.nodes(cst.Assign):
+            if not self.flow.is_ancestor(loop, node):  # type: ignore[union-attr]
+                continue
+            for t in node.targets:
+                target = t.target
+                if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name) and target.value.value == b.name:
+                    found = self.resident(node.value, node.value, depth + 1)
+                    if found is not None:
+                        return found
+        return None
+
+    def _unpacked(self, b: Binding, call: cst.Call, depth: int) -> cst.CSTNode | None:
+        """`_, loss = self.model(x, y)`, `loss, acc = step(...)`: an element of a call's result."""
+        stmt = b.stmt
+        assert isinstance(stmt, cst.Assign)
+        index = None
+        for t in stmt.targets:
+            if isinstance(t.target, (cst.Tuple, cst.List)):
+                for i, el in enumerate(t.target.elements):
+                    if isinstance(el.value, cst.Name) and el.value.value == b.name and not isinstance(el, cst.StarredElement):
+                        index = i
+        if index is None:
+            return None
+        func = call.func
+        defs = self.bindings.definitions(func, call) if isinstance(func, (cst.Name, cst.Attribute)) else []
+        if len(defs) == 1 and isinstance(defs[0].value, cst.FunctionDef):
+            found: list[cst.CSTNode | None] = []
+            for ret in self.flow.returns(defs[0].value):  # type: ignore[union-attr]
+                value = ret.value
+                if not isinstance(value, (cst.Tuple, cst.List)) or index >= len(value.elements):
+                    return None
+                el = value.elements[index].value
+                found.append(self.resident(el, el, depth + 1))
+            return found[0] if found and all(found) else None
+        return self._resident_call(call, call, depth + 1)
 
     def _param(self, fn: cst.FunctionDef, name: str, depth: int) -> cst.CSTNode | None:
         """A helper's parameter is resident when every same-file call passes a resident value."""
@@ -313,7 +389,7 @@ class PipelineFacts:
                 arg = _device_arg(call)
                 if arg is None:
                     return self.resident(recv, at, depth + 1)  # `.to(dtype=...)`
-                target = self.device_target(arg, at, depth + 1)
+                target = self.device_target(arg, at)  # its own depth: the value's chain may be long
                 if target == "accel":
                     return call
                 if target == "dtype":
@@ -328,6 +404,9 @@ class PipelineFacts:
                 return self._factory(call, at, depth)
             if q.startswith(("torch.", "numpy.", "math.")):
                 return self._any_arg(call, at, depth) if q.startswith("torch.") else None
+            if isinstance(recv, cst.Name) and any(d.kind == "import" for d in self.bindings.definitions(recv, call)):
+                # `utils.normalize_batch(y)`: a function of another module
+                return self._any_arg(call, at, depth) if self._weak else None
             return self.resident(recv, at, depth + 1)
         q = self.names.qualify(func) or ""
         if q in _FACTORIES:
@@ -335,6 +414,26 @@ class PipelineFacts:
         if q.startswith("torch."):
             return self._any_arg(call, at, depth)
         if isinstance(func, (cst.Name, cst.Attribute)) and self.bindings.role(func, call) in (Role.MODEL, Role.LOSS, Role.ENGINE):
+            return self._any_arg(call, at, depth)
+        defs = self.bindings.definitions(func, call) if isinstance(func, (cst.Name, cst.Attribute)) else []
+        if len(defs) == 1 and isinstance(defs[0].value, cst.FunctionDef):
+            # a helper of this file: where its returns are (its parameters through its callers)
+            returns = [r.value for r in self.flow.returns(defs[0].value)]  # type: ignore[union-attr]
+            if not returns or any(r is None for r in returns):
+                return None
+            found = [self.resident(r, r, depth + 1) for r in returns]  # type: ignore[arg-type]
+            return found[0] if all(found) else None
+        if defs and all(
+            d.kind in ("param", "assign", "annassign", "with", "unpack", "unpack-call")
+            and not isinstance(d.value, (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.BaseString, cst.Integer, cst.Float))
+            for d in defs
+        ):
+            # a callable passed in or built here (`model`, `criterion`, `self.head`): a module
+            # called on a tensor on the accelerator gives one there
+            return self._any_arg(call, at, depth)
+        if self._weak and not (isinstance(func, cst.Name) and func.value in _PY_BUILTINS):
+            # a function of another module, read with a tensor method (`.item()`): a tensor,
+            # and on the device its arguments are on
             return self._any_arg(call, at, depth)
         return None
 
@@ -344,7 +443,7 @@ class PipelineFacts:
             dev = kwarg(call, "device")
             if dev is None:
                 return self.resident(call.args[0].value, at, depth + 1)
-        return call if self.device_target(kwarg(call, "device"), at, depth + 1) == "accel" else None
+        return call if self.device_target(kwarg(call, "device"), at) == "accel" else None
 
     def _any_arg(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
         for arg in call.args:
@@ -356,13 +455,22 @@ class PipelineFacts:
                     return found
         return None
 
+    def resident_tensor(self, expr: cst.BaseExpression, at: cst.CSTNode) -> cst.CSTNode | None:
+        """`resident` for a value read with a tensor method (`.item()`, `.cpu()`): it is a
+        tensor, so a function of another module called on device tensors returned one there."""
+        self._weak = True
+        try:
+            return self.resident(expr, at)
+        finally:
+            self._weak = False
+
     def host_tensor(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> bool:
         """A tensor known to be on the host: a factory without a device (or `device="cpu"`), a
         `.cpu()`, or a name every binding of which is one of those."""
         if depth > 8 or self.flow is None:
             return False
-        if isinstance(expr, cst.Name):
-            binds = self.flow.reaching(expr.value, at)
+        if isinstance(expr, (cst.Name, cst.Attribute)):
+            binds = self.flow.bindings_of(expr, at)
             return bool(binds) and all(b.value is not None and self.host_tensor(b.value, b.value, depth + 1) for b in binds)  # type: ignore[union-attr]
         if isinstance(expr, cst.Call):
             q = self.names.qualify(expr.func) or ""
@@ -379,6 +487,10 @@ class PipelineFacts:
         return False
 
 
+_PY_BUILTINS = frozenset(
+    {"len", "int", "float", "bool", "str", "repr", "round", "isinstance", "hash", "id", "type", "range",
+     "enumerate", "zip", "print", "format", "list", "dict", "tuple", "set", "sorted", "open"}
+)
 _DTYPES = frozenset(
     {"float", "float32", "float64", "double", "float16", "half", "bfloat16", "int", "int32", "int64", "long",
      "int8", "uint8", "int16", "short", "bool", "complex64", "complex128", "cfloat", "cdouble", "float8_e4m3fn",
@@ -424,3 +536,302 @@ def _every_iteration(seq: Seq) -> Iterator[Ev]:
 
 def pipeline_facts(ctx: object) -> PipelineFacts:
     return ctx.fact("pipeline", PipelineFacts.build)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the rules read: syncs, split metrics and repeated copies on every iteration
+
+
+@dataclass(eq=False)
+class SyncSite:
+    """`node` reads `value` on the host on every iteration of `loop` (SC701). `how` names the
+    read (`.item()`, `print()`, `if`); `move` is where `value` was put on the accelerator.
+    `other`: for a `.cpu()` whose result meets a tensor the loop left elsewhere (SC705), that
+    tensor, and `other_move` its move when it is on the accelerator (a crash, not a stall)."""
+
+    node: cst.CSTNode
+    loop: StepLoop
+    value: cst.BaseExpression
+    how: str
+    move: cst.CSTNode
+    site: cst.CSTNode
+    other: cst.BaseExpression | None = None
+    other_move: cst.CSTNode | None = None
+
+
+@dataclass(eq=False)
+class CopySite:
+    """`node` copies the loop-invariant host tensor `value` to the accelerator on every
+    iteration of `loop` (SC702)."""
+
+    node: cst.Call
+    loop: StepLoop
+    value: cst.BaseExpression
+    site: cst.CSTNode
+
+
+_RANDOM = frozenset(
+    f"torch.{n}" for n in ("rand", "randn", "randint", "randperm", "normal", "bernoulli", "multinomial", "rand_like",
+                           "randn_like", "randint_like", "poisson")
+)
+_PURE_FUNCS = frozenset({"len", "float", "int", "list", "tuple", "range", "min", "max", "abs", "round", "sorted"})
+_PURE_METHODS = frozenset(
+    {"float", "long", "int", "double", "half", "bool", "view", "reshape", "unsqueeze", "squeeze", "t", "T",
+     "contiguous", "clone", "detach", "expand", "repeat", "flatten", "permute", "transpose", "astype", "copy"}
+)
+
+
+class _Traffic:
+    """Classifies the every-iteration events of the step loops (see `PipelineFacts.syncs`)."""
+
+    def __init__(self, facts: PipelineFacts) -> None:
+        self.f = facts
+        self.flow: Flow = facts.flow  # type: ignore[assignment]
+
+    def syncs(self) -> list[SyncSite]:
+        out: dict[int, SyncSite] = {}
+        for loop in self.f.step_loops:
+            for ev in loop.every:
+                if ev.kind not in ("sync", "move", "truth") or self._evaluation(ev):
+                    continue
+                site = self._sync(ev, loop)
+                if site is not None:
+                    out[id(site.node)] = site  # an inner step loop wins over an outer one
+        return list(out.values())
+
+    def _evaluation(self, ev: Ev) -> bool:
+        """A read inside an evaluation helper the loop calls (`test()` after each full-batch
+        epoch, under `@torch.no_grad()` or named like an evaluation): reading the metrics it
+        returns is the point of calling it."""
+        if ev.site is ev.node:
+            return False
+        fn = self.f.bindings.enclosing_function(ev.node)
+        if fn is None:
+            return False
+        if eval_named(fn):
+            return True
+        ctx = grad_context(self.f.bindings, self.f.names, ev.node)
+        return ctx is not None and ctx[0] == "off" and ctx[1] is fn
+
+    def _sync(self, ev: Ev, loop: StepLoop) -> SyncSite | None:
+        f = self.f
+        node = ev.node
+        if ev.kind == "truth":
+            expr = node
+            while isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+                expr = expr.expression  # `if not torch.isfinite(loss):` is `bool()` too
+            move = f.resident(expr, expr)  # type: ignore[arg-type]
+            return SyncSite(node, loop, expr, "if", move, ev.site) if move is not None else None  # type: ignore[arg-type]
+        if not isinstance(node, cst.Call):
+            return None
+        func = node.func
+        if ev.kind == "move":
+            if not isinstance(func, cst.Attribute) or func.attr.value != "to":
+                return None
+            if f.device_target(_device_arg(node), node) != "host" or _nonblocking(node):
+                return None
+            move = f.resident(func.value, node)
+            if move is None:
+                return None
+            return self._with_split(SyncSite(node, loop, func.value, '.to("cpu")', move, ev.site))
+        if ev.kind != "sync":
+            return None
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method == "numpy":
+                return None  # after `.cpu()` (reported there), or on the device (a crash, not a stall)
+            move = f.resident_tensor(func.value, node)
+            if move is None:
+                return None
+            site = SyncSite(node, loop, func.value, f".{method}()", move, ev.site)
+            return self._with_split(site) if method == "cpu" else site
+        if isinstance(func, cst.Name):
+            values = [a.value for a in node.args if not a.star and a.keyword is None]
+            if func.value != "print":
+                values = values[:1]
+            for value in values:
+                for part in _formatted(value):
+                    move = f.resident(part, node)
+                    if move is not None:
+                        return SyncSite(node, loop, part, f"{func.value}()", move, ev.site)
+        return None
+
+    # SC705 -------------------------------------------------------------------------------
+    def _with_split(self, site: SyncSite) -> SyncSite:
+        """`criterion(out.cpu(), y)` with `y` a batch the loop never moved: the loss is computed
+        on the host. Followed through method chains and one assignment."""
+        for other in self._partners(site.node, 0):
+            other_move = self.f.resident(other, site.node)
+            if other_move is not None:
+                site.other, site.other_move = other, other_move
+                return site
+            if self._unmoved_batch(other, site.loop):
+                site.other = other
+                return site
+        return site
+
+    def _partners(self, node: cst.CSTNode, hops: int) -> list[cst.BaseExpression]:
+        flow = self.flow
+        cur: cst.CSTNode = node
+        parent = flow.parents.get(cur)
+        # `.cpu().float().view(-1)`: the same value, still on the host
+        while isinstance(parent, cst.Attribute) and parent.value is cur and isinstance(flow.parents.get(parent), cst.Call):
+            call = flow.parents[parent]
+            if parent.attr.value not in _PURE_METHODS | {"argmax", "argmin", "sum", "mean", "max", "min", "round", "sigmoid", "softmax", "exp", "eq", "ne", "gt", "lt", "ge", "le"}:
+                break
+            if parent.attr.value in ("eq", "ne", "gt", "lt", "ge", "le"):
+                return [a.value for a in call.args if a.keyword is None][:1]  # type: ignore[union-attr]
+            cur = call
+            parent = flow.parents.get(cur)
+        if isinstance(parent, cst.BinaryOperation):
+            return [parent.right if parent.left is cur else parent.left]
+        if isinstance(parent, cst.ComparisonTarget):
+            comp = flow.parents.get(parent)
+            return [comp.left] if isinstance(comp, cst.Comparison) else []
+        if isinstance(parent, cst.Comparison) and parent.left is cur:
+            return [c.comparator for c in parent.comparisons]
+        if isinstance(parent, cst.Arg):
+            call = flow.parents.get(parent)
+            if isinstance(call, cst.Call) and self._combines(call):
+                return [a.value for a in call.args if a is not parent and a.keyword is None and not a.star]
+            return []
+        if isinstance(parent, cst.Assign) and hops == 0 and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
+            name = parent.targets[0].target.value
+            scope = flow.scope_of(parent)
+            after = [u for u in flow.uses_of(name, scope) if flow.order.get(u, 0) > flow.order.get(parent, 0)]
+            out: list[cst.BaseExpression] = []
+            for use in after[:4]:
+                binds = flow.reaching(name, use)
+                if binds and len(binds) == 1 and binds[0].stmt is parent:
+                    out.extend(self._partners(use, hops + 1))
+            return out
+        return []
+
+    def _combines(self, call: cst.Call) -> bool:
+        """A loss, a torch function or an elementwise comparison of two tensors."""
+        f = self.f
+        q = f.names.qualify(call.func) or ""
+        if q.startswith("torch."):
+            return True
+        if q in ("print", "len", "isinstance", "str", "repr", "format") or q.startswith(("numpy.", "math.", "os.", "json.")):
+            return False
+        # a criterion or metric passed in or built here; not `preds.append(...)`-like methods
+        return not (isinstance(call.func, cst.Attribute) and call.func.attr.value in ("append", "extend", "add", "insert", "put", "update", "log", "write"))
+
+    def _unmoved_batch(self, expr: cst.BaseExpression, loop: StepLoop) -> bool:
+        """A tensor the loop's iteration yields and that is never moved before `expr`."""
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _PURE_METHODS:
+            expr = expr.func.value
+        if not isinstance(expr, cst.Name):
+            return False
+        binds = self.flow.reaching(expr.value, expr)
+        if not binds or len(binds) != 1:
+            return False
+        b = binds[0]
+        if b.value is not None or not isinstance(b.stmt, cst.For):
+            return False
+        return b.stmt is loop.node or self.flow.is_ancestor(b.stmt, loop.node)
+
+    # SC702 -------------------------------------------------------------------------------
+    def copies(self) -> list[CopySite]:
+        out: dict[int, CopySite] = {}
+        for loop in self.f.step_loops:
+            for ev in loop.traffic("move"):
+                site = self._copy(ev, loop)
+                if site is not None:
+                    out[id(site.node)] = site
+        return list(out.values())
+
+    def _copy(self, ev: Ev, loop: StepLoop) -> CopySite | None:
+        f = self.f
+        call = ev.node
+        if not isinstance(call, cst.Call):
+            return None
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("to", "cuda"):
+            if func.attr.value == "to" and f.device_target(_device_arg(call), call) != "accel":
+                return None
+            value = func.value
+            if not f.host_tensor(value, call) or not self._invariant(value, loop, call, 0):
+                return None
+            return CopySite(call, loop, value, ev.site)
+        # `torch.tensor(weights, device=device)`: a host-to-device copy of `weights`
+        if f.device_target(kwarg(call, "device"), call) != "accel":
+            return None
+        data = positional(call)
+        if not data or not self._invariant(data[0], loop, call, 0):
+            return None
+        return CopySite(call, loop, data[0], ev.site)
+
+    def _invariant(self, expr: cst.BaseExpression, loop: StepLoop, at: cst.CSTNode, depth: int) -> bool:
+        """Whether `expr` has the same value on every iteration of `loop`."""
+        if depth > 8:
+            return False
+        flow, f = self.flow, self.f
+        if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.Imaginary)):
+            return True
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+            return all(not isinstance(e, cst.StarredElement) and self._invariant(e.value, loop, at, depth + 1) for e in expr.elements)
+        if isinstance(expr, cst.UnaryOperation):
+            return self._invariant(expr.expression, loop, at, depth + 1)
+        if isinstance(expr, cst.BinaryOperation):
+            return self._invariant(expr.left, loop, at, depth + 1) and self._invariant(expr.right, loop, at, depth + 1)
+        if isinstance(expr, cst.Name):
+            if expr.value in ("True", "False", "None"):
+                return True
+            binds = flow.reaching(expr.value, at)
+            if not binds:
+                return False
+            in_loop = flow.is_ancestor(loop.node, at)
+            for b in binds:
+                if flow.is_ancestor(loop.node, b.stmt) or b.stmt is loop.node:
+                    return False
+                if not in_loop and flow.scope_of(b.stmt) is flow.scope_of(at) and not isinstance(flow.scope_of(at).node, cst.Module):
+                    # a helper run by the loop: its parameters and locals are rebound per call
+                    if b.value is None or not self._invariant(b.value, loop, b.value, depth + 1):
+                        return False
+            return True
+        if isinstance(expr, cst.Attribute):
+            base = expr.value
+            if not isinstance(base, (cst.Name, cst.Attribute)) or not self._invariant(base, loop, at, depth + 1):
+                return False
+            return not self._assigned_in(loop.node, expr.attr.value)
+        if isinstance(expr, cst.Subscript):
+            if not self._invariant(expr.value, loop, at, depth + 1):
+                return False
+            for el in expr.slice:
+                if not isinstance(el.slice, cst.Index) or not self._invariant(el.slice.value, loop, at, depth + 1):
+                    return False
+            return True
+        if isinstance(expr, cst.Call):
+            q = f.names.qualify(expr.func) or ""
+            args_ok = all(not a.star and self._invariant(a.value, loop, at, depth + 1) for a in expr.args)
+            if q in _RANDOM or not args_ok:
+                return False
+            if q in _FACTORIES or q in _PURE_FUNCS or q.startswith(("numpy.array", "numpy.asarray", "math.")):
+                return True
+            func = expr.func
+            return isinstance(func, cst.Attribute) and func.attr.value in _PURE_METHODS and self._invariant(func.value, loop, at, depth + 1)
+        return False
+
+    def _assigned_in(self, loop: cst.CSTNode, attr: str) -> bool:
+        flow = self.flow
+        for node in (*self.f.bindings.nodes(cst.Assign), *self.f.bindings.nodes(cst.AugAssign)):
+            if not flow.is_ancestor(loop, node):
+                continue
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            if any(isinstance(t, cst.Attribute) and t.attr.value == attr for t in targets):
+                return True
+        return False
+
+
+def _nonblocking(call: cst.Call) -> bool:
+    nb = kwarg(call, "non_blocking")
+    return isinstance(nb, cst.Name) and nb.value == "True"
+
+
+def _formatted(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """`f"loss {loss:.3f}"`: the formatted expressions; anything else: itself."""
+    if isinstance(value, cst.FormattedString):
+        return [p.expression for p in value.parts if isinstance(p, cst.FormattedStringExpression)]
+    return [value]

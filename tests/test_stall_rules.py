@@ -1,0 +1,445 @@
+"""SC701/SC702/SC705: host-device traffic in the training step, on realistic training code.
+
+Each flagged program has a clean twin that differs only in the pattern. torch is the oracle
+twice: on the CPU, a dispatch mode counts the host reads (`aten._local_scalar_dense`, what
+`.item()`, `float()`, `if t:` and tensor formatting run) and records the tensors copied with
+`.to()`, so a test shows the flagged line runs on every iteration (and the clean twin's every k
+steps) and that the copied value never changes; on a CUDA machine, `set_sync_debug_mode("error")`
+shows the flagged step synchronises and the clean one does not (skipped without CUDA).
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from shapecheck.engine import lint_source
+from shapecheck.rules.base import expected_marks
+
+CODES = ["SC701", "SC702", "SC705"]
+
+
+def findings(src: str, codes: list[str] = CODES) -> set[tuple[int, str]]:
+    return {(d.location.row, d.code) for d in lint_source("train.py", src, codes)}
+
+
+def check(src: str) -> None:
+    src = textwrap.dedent(src)
+    assert findings(src) == expected_marks(src)
+
+
+# A small classifier and data, shared by the programs below (kept out of the checked source:
+# the rules see only what the programs write).
+def _env(device: str = "cpu") -> dict:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    data = [(torch.randn(4, 8), torch.randint(0, 3, (4,))) for _ in range(12)]
+    return {
+        "torch": torch,
+        "model": model.to(device),
+        "loader": data,
+        "optimizer": torch.optim.SGD(model.parameters(), lr=0.1),
+        "criterion": torch.nn.CrossEntropyLoss(),
+        "device": device,
+    }
+
+
+class _Reads(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.reads += 1
+        return func(*args, **(kwargs or {}))
+
+
+def run_train(src: str, device: str = "cpu") -> int:
+    """Runs `train(model, loader, optimizer, criterion, device)` from `src`; host reads."""
+    env = _env(device)
+    exec(compile(textwrap.dedent(src), "train.py", "exec"), env)
+    with _Reads() as mode:
+        env["train"](env["model"], env["loader"], env["optimizer"], env["criterion"], env["device"])
+    return mode.reads
+
+
+# -- SC701 --------------------------------------------------------------------------------------
+
+PER_STEP = """
+def train(model, loader, optimizer, criterion, device):
+    model.train()
+    running_loss = 0.0
+    for batch_idx, (data, target) in enumerate(loader):
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        output = model(data)
+        loss = criterion(output, target)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()  # SC701
+    return running_loss
+"""
+
+EVERY_K = """
+def train(model, loader, optimizer, criterion, device, log_interval=5):
+    model.train()
+    for batch_idx, (data, target) in enumerate(loader):
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        output = model(data)
+        loss = criterion(output, target)
+        loss.backward()
+        optimizer.step()
+        if batch_idx % log_interval == 0:
+            print("step", batch_idx, "loss", loss.item())
+"""
+
+
+def test_per_step_item_flagged_and_every_k_silent() -> None:
+    check(PER_STEP)
+    check(EVERY_K)
+
+
+def test_torch_counts_one_read_per_iteration() -> None:
+    assert run_train(PER_STEP) == 12  # every one of the 12 iterations
+    assert run_train(EVERY_K) == 3  # iterations 0, 5, 10
+
+
+def test_gradient_accumulation_logging_silent_and_per_micro_step_flagged() -> None:
+    clean = """
+    import torch
+
+    def train(model, loader, optimizer, criterion, device, accum=4):
+        running = torch.zeros((), device=device)
+        for i, (x, y) in enumerate(loader):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = criterion(model(x), y) / accum
+            loss.backward()
+            running += loss.detach()
+            if (i + 1) % accum == 0:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                print(f"loss {running.item():.4f}")
+                running.zero_()
+    """
+    check(clean)
+    assert run_train(clean) == 3
+    flagged = clean.replace("running += loss.detach()", "running += loss.item()  # SC701").replace(
+        "running = torch.zeros((), device=device)", "running = 0.0"
+    ).replace('print(f"loss {running.item():.4f}")', "print(running)").replace("running.zero_()", "running = 0.0")
+    check(flagged)
+    assert run_train(flagged) == 12
+
+
+def test_helper_that_reads_the_loss_is_flagged_where_it_reads() -> None:
+    check(
+        """
+        import torch
+
+        def train_step(model, x, y, optimizer, criterion):
+            optimizer.zero_grad()
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+            return loss.item()  # SC701
+
+        def train(model, loader, optimizer, criterion, device):
+            losses = []
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                losses.append(train_step(model, x, y, optimizer, criterion))
+            return losses
+        """
+    )
+
+
+def test_nan_guard_print_and_tqdm_postfix_are_syncs() -> None:
+    src = """
+    import torch
+    from tqdm import tqdm
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def train(model, loader, optimizer, criterion, device=device):
+        pbar = tqdm(loader)
+        for x, y in pbar:
+            x, y = x.to(device), y.to(device)
+            loss = criterion(model(x), y)
+            if not torch.isfinite(loss):  # SC701
+                raise FloatingPointError("loss diverged")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            pbar.set_postfix(loss=loss.item())  # SC701
+    """
+    check(src)
+
+
+def test_cpu_only_code_is_silent() -> None:
+    check(PER_STEP.replace("  # SC701", "").replace("def train(model, loader, optimizer, criterion, device):",
+                                                    "def train(model, loader, optimizer, criterion, device='cpu'):\n    device = 'cpu'"))
+    check(
+        """
+        import torch
+        import torch.nn as nn
+
+        model = nn.Linear(10, 1)
+        opt = torch.optim.Adam(model.parameters())
+        for step in range(100):
+            x = torch.randn(16, 10)
+            loss = model(x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            print(step, float(loss))
+        """
+    )
+
+
+def test_evaluation_loop_and_async_copy_are_silent() -> None:
+    check(
+        """
+        import torch
+
+        def evaluate(model, loader, criterion, device):
+            model.eval()
+            total = 0.0
+            with torch.no_grad():
+                for x, y in loader:
+                    x, y = x.to(device), y.to(device)
+                    total += criterion(model(x), y).item()
+            return total / len(loader)
+
+        def train(model, loader, optimizer, criterion, device):
+            host = []
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                loss = criterion(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                host.append(loss.detach().to("cpu", non_blocking=True))
+            return host
+        """
+    )
+
+
+def test_frameworks_own_their_loops() -> None:
+    check(
+        """
+        import torch
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()
+
+        def train(model, loader, optimizer, criterion):
+            model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+            for x, y in loader:
+                x = x.to(accelerator.device)
+                loss = criterion(model(x), y)
+                accelerator.backward(loss)
+                optimizer.step()
+                optimizer.zero_grad()
+                print(loss.item())
+        """
+    )
+    check(
+        """
+        import torch
+        import lightning as L
+
+        class Classifier(L.LightningModule):
+            def __init__(self, net):
+                super().__init__()
+                self.net = net
+
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                loss = torch.nn.functional.cross_entropy(self.net(x.to(self.device)), y)
+                self.log("loss", loss.item())
+                return loss
+
+            def configure_optimizers(self):
+                return torch.optim.Adam(self.parameters())
+        """
+    )
+
+
+# -- SC702 --------------------------------------------------------------------------------------
+
+COPY = """
+import torch
+
+def train(model, loader, optimizer, criterion, device):
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        weights = torch.tensor([1.0, 2.0, 0.5]).to(device)  # SC702
+        loss = torch.nn.functional.cross_entropy(model(x), y, weight=weights)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def _copied_values(src: str, marker: str) -> list[torch.Tensor]:
+    """The tensors `.to()` copies on the line holding `marker`, iteration after iteration."""
+    row = next(i for i, line in enumerate(textwrap.dedent(src).splitlines(), 1) if marker in line)
+    seen: list[torch.Tensor] = []
+    original = torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        frame = inspect.currentframe().f_back  # type: ignore[union-attr]
+        if frame is not None and frame.f_code.co_filename == "train.py" and frame.f_lineno == row:
+            seen.append(self.detach().clone())
+        return original(self, *args, **kwargs)
+
+    torch.Tensor.to = recording_to  # type: ignore[method-assign]
+    try:
+        run_train(src)
+    finally:
+        torch.Tensor.to = original  # type: ignore[method-assign]
+    return seen
+
+
+def test_invariant_copy_flagged_and_torch_sees_the_same_value_each_iteration() -> None:
+    check(COPY)
+    values = _copied_values(COPY, "torch.tensor([1.0, 2.0, 0.5])")
+    assert len(values) == 12 and all(torch.equal(v, values[0]) for v in values)
+
+
+def test_copies_that_change_or_create_on_device_are_silent() -> None:
+    random = COPY.replace("torch.tensor([1.0, 2.0, 0.5]).to(device)  # SC702", "torch.rand(3).to(device) + 0.5")
+    check(random)
+    values = _copied_values(random, "torch.rand(3)")
+    assert len(values) == 12 and not all(torch.equal(v, values[0]) for v in values)  # torch: a new value every iteration
+    check(COPY.replace("torch.tensor([1.0, 2.0, 0.5]).to(device)  # SC702", "torch.ones(3, device=device)"))
+    check(
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion, device):
+            weights = torch.tensor([1.0, 2.0, 0.5]).to(device)
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                pos = torch.arange(x.size(1)).to(device)
+                loss = torch.nn.functional.cross_entropy(model(x + pos), y, weight=weights)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """
+    )
+
+
+def test_invariant_copy_in_a_trainer_method() -> None:
+    check(
+        """
+        import torch
+
+        class Trainer:
+            def __init__(self, model, optimizer, device):
+                self.model, self.optimizer, self.device = model, optimizer, device
+                self.class_weights = torch.tensor([0.2, 0.8])
+
+            def fit(self, loader):
+                for x, y in loader:
+                    x, y = x.to(self.device), y.to(self.device)
+                    w = self.class_weights.to(self.device)  # SC702
+                    loss = torch.nn.functional.cross_entropy(self.model(x), y, weight=w)
+                    self.optimizer.zero_grad()
+                    loss.backward()
+                    self.optimizer.step()
+        """
+    )
+
+
+# -- SC705 --------------------------------------------------------------------------------------
+
+SPLIT = """
+def train(model, loader, optimizer, criterion, device):
+    correct = 0
+    for x, y in loader:
+        x = x.to(device)
+        out = model(x)
+        loss = criterion(out.cpu(), y)  # SC705
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return correct
+"""
+
+
+def test_split_loss_flagged_and_same_device_twin_silent() -> None:
+    check(SPLIT)
+    clean = SPLIT.replace("x = x.to(device)", "x, y = x.to(device), y.to(device)").replace(
+        "criterion(out.cpu(), y)  # SC705", "criterion(out, y)"
+    )
+    check(clean)
+    run_train(SPLIT)
+    run_train(clean)  # both run on the CPU: the split costs only on an accelerator
+
+
+def test_split_metric_after_assignment_and_crash_variant() -> None:
+    check(
+        """
+        def train(model, loader, optimizer, criterion, device):
+            correct = 0
+            for x, y in loader:
+                x = x.to(device)
+                out = model(x)
+                loss = criterion(out, y.to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                pred = out.argmax(dim=1).cpu()  # SC705
+                correct += (pred == y).sum()
+            return correct
+        """
+    )
+    check(
+        """
+        def train(model, loader, optimizer, criterion, device):
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                out = model(x)
+                loss = criterion(out.cpu(), y)  # SC705
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """
+    )
+
+
+# -- on a CUDA machine: the syncs are real --------------------------------------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@needs_cuda
+@pytest.mark.parametrize("src, syncs", [(PER_STEP, True), (EVERY_K.replace("% log_interval == 0", "< 0"), False)])
+def test_cuda_sync_debug_mode_confirms(src: str, syncs: bool) -> None:
+    env = _env("cuda")
+    exec(compile(textwrap.dedent(src), "train.py", "exec"), env)
+    env["loader"] = [(x.pin_memory(), y.pin_memory()) for x, y in env["loader"]]
+    env["train"](env["model"], env["loader"][:1], env["optimizer"], env["criterion"], "cuda")  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        if syncs:
+            with pytest.raises(RuntimeError, match="synchroniz"):
+                env["train"](env["model"], env["loader"], env["optimizer"], env["criterion"], "cuda")
+        else:
+            env["train"](env["model"], env["loader"], env["optimizer"], env["criterion"], "cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@needs_cuda
+def test_cuda_split_with_moved_target_raises() -> None:
+    src = SPLIT.replace("x = x.to(device)", "x, y = x.to(device), y.to(device)")
+    with pytest.raises(RuntimeError, match="same device|device"):
+        run_train(src, "cuda")
