@@ -180,6 +180,33 @@ def test_nan_guard_print_and_tqdm_postfix_are_syncs() -> None:
     check(src)
 
 
+def test_logging_calls_that_format_a_tensor_are_syncs() -> None:
+    src = """
+    import logging
+
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    logger = logging.getLogger(__name__)
+    writer = SummaryWriter()
+
+    def train(model, loader, optimizer, criterion, device):
+        for step, (x, y) in enumerate(loader):
+            x, y = x.to(device), y.to(device)
+            loss = criterion(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            writer.add_scalar("train/loss", loss, step)  # SC701
+            logger.info("step %d loss %.4f" % (step, loss))  # SC701
+            if step % 100 == 0:
+                logger.info(f"loss {loss:.4f}")
+    """
+    check(src)
+    assert run_train(src.replace("from torch.utils.tensorboard import SummaryWriter", "").replace("writer = SummaryWriter()", "").replace(
+        'writer.add_scalar("train/loss", loss, step)  # SC701', "")) == 12 + 1
+
+
 def test_cpu_only_code_is_silent() -> None:
     check(PER_STEP.replace("  # SC701", "").replace("def train(model, loader, optimizer, criterion, device):",
                                                     "def train(model, loader, optimizer, criterion, device='cpu'):\n    device = 'cpu'"))

@@ -636,6 +636,14 @@ class _Traffic:
             return self._with_split(SyncSite(node, loop, func.value, '.to("cpu")', move, ev.site))
         if ev.kind != "sync":
             return None
+        if isinstance(func, cst.Attribute) and func.attr.value not in ("item", "tolist", "cpu", "numpy"):
+            # `logger.info(f"loss {loss}")`, `pbar.set_postfix(loss=loss)`, `writer.add_scalar("loss", loss, step)`
+            for value in (a.value for a in node.args if not a.star):
+                for part in _formatted(value):
+                    move = f.resident(part, node)
+                    if move is not None:
+                        return SyncSite(node, loop, part, f".{func.attr.value}()", move, ev.site)
+            return None
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             if method == "numpy":
@@ -646,7 +654,7 @@ class _Traffic:
             site = SyncSite(node, loop, func.value, f".{method}()", move, ev.site)
             return self._with_split(site) if method == "cpu" else site
         if isinstance(func, cst.Name):
-            values = [a.value for a in node.args if not a.star and a.keyword is None]
+            values = [a.value for a in node.args if not a.star and (a.keyword is None or func.value == "print")]
             if func.value != "print":
                 values = values[:1]
             for value in values:
@@ -834,4 +842,10 @@ def _formatted(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     """`f"loss {loss:.3f}"`: the formatted expressions; anything else: itself."""
     if isinstance(value, cst.FormattedString):
         return [p.expression for p in value.parts if isinstance(p, cst.FormattedStringExpression)]
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Modulo) and isinstance(value.left, cst.BaseString):
+        right = value.right  # `"loss %.3f" % loss`, `"%d %f" % (step, loss)`
+        return [e.value for e in right.elements] if isinstance(right, cst.Tuple) else [right]
+    if (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "format"
+            and isinstance(value.func.value, cst.BaseString)):
+        return [a.value for a in value.args if not a.star]  # `"loss {}".format(loss)`
     return [value]

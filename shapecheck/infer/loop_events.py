@@ -461,6 +461,8 @@ class TreeBuilder:
 # and data-copying factories may copy host data to the device
 _SYNC_METHODS = frozenset({"item", "tolist", "cpu", "numpy"})
 _SYNC_BUILTINS = frozenset({"float", "int", "bool", "print"})
+# logging calls that format their arguments (a tensor formatted is a tensor read)
+_FORMATTING_METHODS = frozenset({"info", "debug", "warning", "write", "set_postfix", "set_description", "add_scalar"})
 _COPY_FACTORIES = frozenset({"tensor", "as_tensor", "asarray", "from_numpy"})
 
 
@@ -469,6 +471,8 @@ def _traffic_kind(call: cst.Call) -> str | None:
     if isinstance(func, cst.Attribute):
         method = func.attr.value
         if method in _SYNC_METHODS and not call.args:
+            return "sync"
+        if method in _FORMATTING_METHODS and call.args:
             return "sync"
         if method in ("to", "cuda"):
             return "move"

@@ -195,8 +195,8 @@ def fit(model, loader, opt, epochs):
                 message = f"`if {what}:` reads a tensor on the accelerator on every iteration of this training loop"
                 fix = ("test it every k steps, or keep the check on the device (`torch.nan_to_num`, "
                        "`torch.where`); `bool(tensor)` waits for the GPU like `.item()`")
-            elif s.how in ("print()",):
-                message = f"`{_code(s.node)}` prints a tensor on the accelerator on every iteration of this training loop"
+            elif s.how in ("print()",) or s.how in (".info()", ".debug()", ".warning()", ".write()", ".set_postfix()", ".set_description()", ".add_scalar()"):
+                message = f"`{_code(s.node)}` formats a tensor on the accelerator on every iteration of this training loop"
                 fix = "print every k steps (`if step % log_every == 0:`), with the value accumulated on the device"
             elif s.how in (".cpu()", '.to("cpu")'):
                 message = f"`{what}{s.how}` copies from the accelerator to the host on every iteration of this training loop"
