@@ -407,7 +407,13 @@ class PipelineFacts:
             if isinstance(recv, cst.Name) and any(d.kind == "import" for d in self.bindings.definitions(recv, call)):
                 # `utils.normalize_batch(y)`: a function of another module
                 return self._any_arg(call, at, depth) if self._weak else None
-            return self.resident(recv, at, depth + 1)
+            if not self.flow.is_self_attr(func, call):  # type: ignore[union-attr]
+                return self.resident(recv, at, depth + 1)
+            cls = self.flow.class_of(call)  # type: ignore[union-attr]
+            helper = self.flow.method(cls, method) if cls is not None else None  # type: ignore[union-attr]
+            if helper is not None:
+                return self._returns(helper, depth)
+            # `self.model(x)`, `self.criterion(out, y)`: a callable attribute, as below
         q = self.names.qualify(func) or ""
         if q in _FACTORIES:
             return self._factory(call, at, depth)
@@ -417,12 +423,7 @@ class PipelineFacts:
             return self._any_arg(call, at, depth)
         defs = self.bindings.definitions(func, call) if isinstance(func, (cst.Name, cst.Attribute)) else []
         if len(defs) == 1 and isinstance(defs[0].value, cst.FunctionDef):
-            # a helper of this file: where its returns are (its parameters through its callers)
-            returns = [r.value for r in self.flow.returns(defs[0].value)]  # type: ignore[union-attr]
-            if not returns or any(r is None for r in returns):
-                return None
-            found = [self.resident(r, r, depth + 1) for r in returns]  # type: ignore[arg-type]
-            return found[0] if all(found) else None
+            return self._returns(defs[0].value, depth)
         if defs and all(
             d.kind in ("param", "assign", "annassign", "with", "unpack", "unpack-call")
             and not isinstance(d.value, (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.BaseString, cst.Integer, cst.Float))
@@ -436,6 +437,14 @@ class PipelineFacts:
             # and on the device its arguments are on
             return self._any_arg(call, at, depth)
         return None
+
+    def _returns(self, fn: cst.FunctionDef, depth: int) -> cst.CSTNode | None:
+        """A helper of this file: where its returns are (its parameters through its callers)."""
+        returns = [r.value for r in self.flow.returns(fn)]  # type: ignore[union-attr]
+        if not returns or any(r is None for r in returns):
+            return None
+        found = [self.resident(r, r, depth + 1) for r in returns]  # type: ignore[arg-type]
+        return found[0] if all(found) else None
 
     def _factory(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
         q = self.names.qualify(call.func) or ""
