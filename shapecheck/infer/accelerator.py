@@ -41,13 +41,13 @@ import libcst as cst
 
 from shapecheck.infer.bindings import Bindings, Role
 from shapecheck.infer.flow import Binding, Flow, flow_of, kwarg, literal_string, positional
-from shapecheck.infer.loop_events import Branch, Ev, Exit, Inline, Loop, Seq, TreeBuilder, Try, flat
-from shapecheck.infer.loops import eval_named, grad_context
+from shapecheck.infer.loop_events import Branch, Ev, Exit, Inline, Loop, Seq, Try, flat
+from shapecheck.infer.loops import LoopFacts, eval_named, grad_context
 
 # Words without which a file cannot have a pipeline finding (no cost for model files).
 _ACCEL_WORDS = ("cuda", ".to(", "device", "mps", "xpu")
 
-_STEP_KINDS = frozenset({"step", "closure-step", "engine-step", "manual-step"})
+_STEP_KINDS = frozenset({"step", "closure-step", "engine-step", "manual-step", "maybe-step"})
 
 # Tensor methods whose result is a Python value or metadata, not a tensor on the device.
 _HOST_METHODS = frozenset(
@@ -112,13 +112,12 @@ class PipelineFacts:
 
     # -- training loops ------------------------------------------------------------------------
     def _find_loops(self) -> None:
-        builder = TreeBuilder(self.bindings, self.names, traffic=True)
-        owners: list[cst.CSTNode] = [*self.bindings.nodes(cst.FunctionDef), self.ctx.module]  # type: ignore[attr-defined]
-        for owner in owners:
-            if isinstance(owner, cst.FunctionDef) and (self._framework_method(owner) or owner.name.value.startswith("test_")):
+        # the loop trees of the training-loop analysis (built once per file, traffic included)
+        trees = self.ctx.fact("training-loops", LoopFacts.build).loop_trees  # type: ignore[attr-defined]
+        for loop in trees.values():
+            owner = self.bindings.enclosing_function(loop.node)
+            if owner is not None and (self._framework_method(owner) or owner.name.value.startswith("test_")):
                 continue  # a framework's step, or a pytest test (which reads values to assert on them)
-            builder.body(owner)  # records every loop tree of this body (site None: its own loops)
-        for loop in builder.loops.values():
             fl = flat(loop.body)
             backwards = [f.ev for f in fl if f.depth == 0 and f.ev.kind == "backward"]
             if not backwards or not any(f.depth == 0 and f.ev.kind in _STEP_KINDS for f in fl):

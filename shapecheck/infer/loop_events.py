@@ -312,7 +312,7 @@ class TreeBuilder:
                     seq.items.append(Ev("engine-step", call, at, self._key(recv, subst), role))
                 elif role is None and self.traffic and not call.args:
                     # an optimizer passed in from another file: enough to know a step runs here
-                    seq.items.append(Ev("step", call, at, self._key(recv, subst)))
+                    seq.items.append(Ev("maybe-step", call, at, self._key(recv, subst)))
                 return
             if method == "eval" and not call.args:
                 seq.items.append(Ev("eval", call, at, self._key(recv, subst), b.role(recv, call)))

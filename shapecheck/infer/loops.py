@@ -247,12 +247,16 @@ class LoopFacts:
 
     bindings: Bindings
     findings: list[Finding] = field(default_factory=list)
+    # every loop's event tree (with the traffic events `shapecheck.infer.accelerator` reads)
+    loop_trees: dict[int, Loop] = field(default_factory=dict)
 
     @classmethod
     def build(cls, ctx: object) -> LoopFacts:
         bindings: Bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
         facts = cls(bindings)
-        _Analysis(facts, bindings, ctx.names, ctx.module).run()  # type: ignore[attr-defined]
+        analysis = _Analysis(facts, bindings, ctx.names, ctx.module)  # type: ignore[attr-defined]
+        analysis.run()
+        facts.loop_trees = analysis.builder.loops
         return facts
 
     def by_code(self, code: str) -> list[Finding]:
@@ -337,7 +341,7 @@ class _Analysis:
         self.b = bindings
         self.names = names
         self.module = module
-        self.builder = TreeBuilder(bindings, names)
+        self.builder = TreeBuilder(bindings, names, traffic=True)  # shared with `accelerator.py`
         self.reported: set[tuple[str, int]] = set()
         self._train_mode_calls: set[int] = set()  # model calls already reported as SC210
         self._trees: dict[int, tuple[Seq, list[Flat]]] = {}
