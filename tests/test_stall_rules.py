@@ -362,6 +362,26 @@ def test_copies_that_change_or_create_on_device_are_silent() -> None:
     )
 
 
+def test_loop_carried_state_and_module_flags_are_silent() -> None:
+    check(
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion, device):
+            hidden = torch.zeros(2, 4, 16)
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                hidden = hidden.to(device).detach()     # a no-op after the first iteration
+                out, hidden = model(x, hidden)
+                loss = criterion(out, y)
+                if model.training:                      # a Python bool, not a tensor
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+        """
+    )
+
+
 def test_invariant_copy_in_a_trainer_method() -> None:
     check(
         """

@@ -67,6 +67,9 @@ _FACTORIES = frozenset(
               "empty_like", "full_like", "rand_like", "randn_like", "randint_like", "normal", "tril_indices",
               "triu_indices", "FloatTensor", "LongTensor", "IntTensor", "BoolTensor", "Tensor")
 )
+_NOT_TENSOR_ATTR = re.compile(
+    r"^(training|config|cfg|name|mode|is_\w+|has_\w+|num_\w+|n_\w+)$|_(size|dim|dims|features|channels|layers|heads|count|len|length|rate|lr)$"
+)
 _DEVICE_WORDS = re.compile(r"(^|_)(device|dev|gpu|gpus|cuda|local_rank|rank)(_|$)|device$", re.I)
 _ACCEL_PREFIXES = ("cuda", "mps", "xpu", "hpu", "npu", "mtia", "privateuseone")
 _HOST_DEVICES = ("cpu", "meta")
@@ -261,6 +264,8 @@ class PipelineFacts:
                     found = [self.resident(b.value, b.value, depth + 1) for b in binds]  # type: ignore[arg-type]
                     return found[0] if all(f is not None for f in found) else None
                 return None
+            if _NOT_TENSOR_ATTR.search(expr.attr.value):
+                return None  # `model.training`, `cfg.hidden_size`, `out.num_nodes`
             # a field of a model's output (`outputs.loss`, `features.relu2_2`)
             return self.resident(expr.value, at, depth + 1)
         if isinstance(expr, cst.Subscript):
@@ -797,6 +802,11 @@ class _Traffic:
                 return True
             binds = flow.reaching(expr.value, at)
             if not binds:
+                return False
+            # a binding later in the loop reaches the next iteration (`h = h.to(d)`, then
+            # `out, h = model(x, h)`): `reaching` does not see it, the scope's list does
+            scope_binds = flow.scope_of(at).bindings.get(expr.value, [])
+            if any(flow.is_ancestor(loop.node, b.stmt) for b in scope_binds):
                 return False
             in_loop = flow.is_ancestor(loop.node, at)
             for b in binds:
