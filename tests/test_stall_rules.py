@@ -136,6 +136,42 @@ def test_gradient_accumulation_logging_silent_and_per_micro_step_flagged() -> No
     assert run_train(flagged) == 12
 
 
+def test_nanogpt_style_while_loop_with_micro_steps() -> None:
+    src = """
+    import torch
+
+    device = "cuda"
+    data = torch.randint(0, 65, (10000,))
+
+    def get_batch(block_size=8, batch_size=4):
+        ix = torch.randint(len(data) - block_size, (batch_size,))
+        x = torch.stack([data[i:i + block_size] for i in ix])
+        y = torch.stack([data[i + 1:i + 1 + block_size] for i in ix])
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+
+    def train(model, optimizer, accum=4, max_iters=100, log_interval=10):
+        X, Y = get_batch()
+        iter_num = 0
+        while True:
+            for micro_step in range(accum):
+                logits, loss = model(X, Y)
+                loss = loss / accum
+                X, Y = get_batch()
+                loss.backward()
+                print(loss.item())  # SC701
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if iter_num % log_interval == 0:
+                lossf = loss.item() * accum     # nanoGPT's own read: every log_interval steps
+                print(f"iter {iter_num}: loss {lossf:.4f}")
+            iter_num += 1
+            if iter_num > max_iters:
+                break
+    """
+    check(src)
+    check(src.replace("print(loss.item())  # SC701", ""))
+
+
 def test_helper_that_reads_the_loss_is_flagged_where_it_reads() -> None:
     check(
         """

@@ -77,8 +77,9 @@ _HOST_DEVICES = ("cpu", "meta")
 
 @dataclass(eq=False)
 class StepLoop:
-    """A training loop: `node` (For/While), its event tree and the events that run on every
-    iteration (`every`), with the sync/move/truth events only in `traffic`."""
+    """A training loop: `node` (For/While) steps an optimizer in its own iteration and calls
+    backward in it (or in an inner gradient-accumulation loop). `every`: the events that run on
+    every iteration; `traffic(kinds)` picks the sync/move/truth ones."""
 
     node: cst.CSTNode
     tree: Seq
@@ -122,7 +123,8 @@ class PipelineFacts:
             if owner is not None and (self._framework_method(owner) or owner.name.value.startswith("test_")):
                 continue  # a framework's step, or a pytest test (which reads values to assert on them)
             fl = flat(loop.body)
-            backwards = [f.ev for f in fl if f.depth == 0 and f.ev.kind == "backward"]
+            # backward in this iteration, or in an inner gradient-accumulation loop; the step here
+            backwards = [f.ev for f in fl if f.ev.kind == "backward"]
             if not backwards or not any(f.depth == 0 and f.ev.kind in _STEP_KINDS for f in fl):
                 continue
             if any(self._framework_backward(ev) for ev in backwards):
