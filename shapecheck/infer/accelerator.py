@@ -100,14 +100,15 @@ class PipelineFacts:
         self._copies: list[CopySite] | None = None
         source: str = ctx.source  # type: ignore[attr-defined]
         self.device_visible = any(w in source for w in _ACCEL_WORDS)
-        if not self.device_visible or "backward" not in source:
-            self.flow: Flow | None = None
-            return
-        self.bindings: Bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
-        self.flow = flow_of(ctx)  # type: ignore[arg-type]
         self.names = ctx.names  # type: ignore[attr-defined]
         self._memo: dict[tuple[int, bool], cst.CSTNode | None] = {}
         self._weak = False
+        self.flow: Flow | None = None
+        self.bindings: Bindings | None = None
+        if not self.device_visible or "backward" not in source:
+            return
+        self.bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
+        self.flow = flow_of(ctx)  # type: ignore[arg-type]
         self._find_loops()
 
     @classmethod
@@ -150,13 +151,18 @@ class PipelineFacts:
         return call.func.attr.value == "backward" and bool(call.args) and self.bindings.role(recv, call) is Role.ACCELERATOR
 
     def _framework_method(self, fn: cst.FunctionDef) -> bool:
-        cls = self.bindings.enclosing_class(fn)
-        if cls is None:
-            return False
-        for base in cls.bases:
-            q = self.names.qualify(base.value) or ""
-            if q.startswith(("lightning", "pytorch_lightning")):
-                return True
+        """A method of a Lightning module, also through local base classes."""
+        cls = self.bindings.enclosing_class(fn)  # type: ignore[union-attr]
+        seen: set[int] = set()
+        while cls is not None and id(cls) not in seen:
+            seen.add(id(cls))
+            local = None
+            for base in cls.bases:
+                q = self.names.qualify(base.value) or ""
+                if q.startswith(("lightning", "pytorch_lightning")):
+                    return True
+                local = local or self.bindings.local_class(base.value)
+            cls = local
         return False
 
     def syncs(self) -> list[SyncSite]:

@@ -689,7 +689,8 @@ class NonblockingWithoutPinned(LintRule):
     with compute.
 
     ## Known problems
-    A `pin_memory` passed as a variable is unknown and stays silent.
+    A `pin_memory` passed as a variable is unknown and stays silent. See also SC703, the other
+    half of "the DataLoader starves the GPU": no worker processes.
     """
 
     CODE = "SC502"
