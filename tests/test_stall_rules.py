@@ -333,6 +333,26 @@ def test_frameworks_own_their_loops() -> None:
     )
 
 
+def test_lightning_module_through_a_local_base_is_the_frameworks() -> None:
+    check(
+        """
+        import torch
+        import lightning as L
+
+        class Base(L.LightningModule):
+            pass
+
+        class Lit(Base):
+            def fit_inner(self, loader, opt):
+                for x, y in loader:
+                    loss = torch.nn.functional.mse_loss(self(x.to(self.device)), y.to(self.device))
+                    self.manual_backward(loss)
+                    opt.step()
+                    print(loss.item())
+        """
+    )
+
+
 # -- SC702 --------------------------------------------------------------------------------------
 
 COPY = """
