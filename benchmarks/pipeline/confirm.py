@@ -86,10 +86,11 @@ def run_probe(mode: str, name: str, source: str, timeout: float) -> dict[str, An
         meta = META.get(name.split("__")[0], {})
         args = list(meta.get("fake_args", [])) if mode == "fake" else []
         env = {**os.environ, "PYTHONPATH": f"{HERE / 'site'}{os.pathsep}{ROOT}", "PYTHONHASHSEED": "0"}
+        _port[0] += 1  # every run its own rendezvous port: parallel runs of one DDP program must not meet
+        port = _port[0] + 97 * (os.getpid() % 50)
+        env["MASTER_PORT"] = str(port)
         if mode == "ddp":
-            _port[0] += 1
-            port = _port[0]
-            env.update(PIPELINE_WORLD_SIZE="2", MASTER_PORT=str(port))
+            env.update(PIPELINE_WORLD_SIZE="2")
             if meta.get("ddp") == "imagenet":
                 args = ["--dist-backend", "gloo", "--dist-url", f"tcp://127.0.0.1:{port}", "--world-size", "1",
                         "--rank", "0", "--multiprocessing-distributed"]
