@@ -264,6 +264,29 @@ def test_cpu_only_code_is_silent() -> None:
     )
 
 
+def test_device_decided_on_the_cpu_by_constants_or_callers_is_silent() -> None:
+    body = """
+    import torch
+
+    def train(model, loader, optimizer, criterion, device):
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = criterion(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            print(loss.item()){mark}
+
+    use_cuda = {flag}
+    device = torch.device("cuda" if use_cuda else "cpu")
+    model = torch.nn.Linear(4, 2).to(device)
+    train(model, [], torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.CrossEntropyLoss(), device)
+    """
+    check(body.format(flag="False", mark=""))
+    check(body.format(flag="torch.cuda.is_available()", mark="  # SC701"))
+    check(body.format(flag="False", mark="  # SC701").replace("torch.device(\"cuda\" if use_cuda else \"cpu\")", "\"cuda:0\""))
+
+
 def test_evaluation_loop_and_async_copy_are_silent() -> None:
     check(
         """

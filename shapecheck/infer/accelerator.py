@@ -200,6 +200,9 @@ class PipelineFacts:
         if isinstance(expr, cst.Integer):
             return "accel"  # `.to(0)`, `.cuda(1)`: a GPU index
         if isinstance(expr, cst.IfExp):
+            test = self._const_truth(expr.test, at, 0)
+            if test is not None:  # `"cuda" if use_cuda else "cpu"` with `use_cuda = False`
+                return self.device_target(expr.body if test else expr.orelse, at, depth + 1)
             a, b = self.device_target(expr.body, at, depth + 1), self.device_target(expr.orelse, at, depth + 1)
             return "accel" if "accel" in (a, b) else (a if a == b else None)
         if isinstance(expr, cst.Call):
@@ -226,6 +229,13 @@ class PipelineFacts:
             return "accel" if _DEVICE_WORDS.search(expr.attr.value) else None
         if isinstance(expr, cst.Name):
             binds = self.flow.reaching(expr.value, at)  # type: ignore[union-attr]
+            binds = [b for b in binds or [] if not self._dead(b.stmt)]
+            if len(binds) == 1 and binds[0].always and isinstance(binds[0].stmt, cst.FunctionDef):
+                # a `device` parameter: what the callers of this file pass, when they all agree
+                args = self._arguments(binds[0].stmt, expr.value)
+                kinds = {self.device_target(a, a, depth + 1) for a in args}
+                if args and len(kinds) == 1 and None not in kinds:
+                    return kinds.pop()
             if binds and all(b.value is not None for b in binds):
                 kinds = {self.device_target(b.value, b.value, depth + 1) for b in binds}
                 if "accel" in kinds:
@@ -236,6 +246,44 @@ class PipelineFacts:
                 return "dtype"
             return "accel" if _DEVICE_WORDS.search(expr.value) else None
         return None
+
+    def _const_truth(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int) -> bool | None:
+        """`False`, `not True`, `x and False`, a name bound only to such: the value; else None."""
+        if depth > 6:
+            return None
+        if isinstance(expr, cst.Name):
+            if expr.value in ("True", "False"):
+                return expr.value == "True"
+            binds = self.flow.reaching(expr.value, at)  # type: ignore[union-attr]
+            if not binds or any(b.value is None for b in binds):
+                return None
+            values = {self._const_truth(b.value, b.value, depth + 1) for b in binds}  # type: ignore[arg-type]
+            return values.pop() if len(values) == 1 else None
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            inner = self._const_truth(expr.expression, at, depth + 1)
+            return None if inner is None else not inner
+        if isinstance(expr, cst.BooleanOperation):
+            left = self._const_truth(expr.left, at, depth + 1)
+            right = self._const_truth(expr.right, at, depth + 1)
+            if isinstance(expr.operator, cst.And):
+                return False if False in (left, right) else (True if left is right is True else None)
+            return True if True in (left, right) else (False if left is right is False else None)
+        return None
+
+    def _dead(self, stmt: cst.CSTNode) -> bool:
+        """A binding in the arm of an `if` that a constant test never takes."""
+        flow = self.flow
+        assert flow is not None
+        child: cst.CSTNode = stmt
+        for anc in flow.ancestors(stmt):
+            if isinstance(anc, cst.If):
+                test = self._const_truth(anc.test, anc, 0)
+                if test is not None and (child is anc.body) != test:
+                    return True
+            if isinstance(anc, (cst.FunctionDef, cst.ClassDef)):
+                return False
+            child = anc
+        return False
 
     def resident(self, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> cst.CSTNode | None:
         """The move that put `expr`'s value on the accelerator, or None (host, or unknown)."""
@@ -364,31 +412,25 @@ class PipelineFacts:
             return found[0] if found and all(found) else None
         return self._resident_call(call, call, depth + 1)
 
-    def _param(self, fn: cst.FunctionDef, name: str, depth: int) -> cst.CSTNode | None:
-        """A helper's parameter is resident when every same-file call passes a resident value."""
-        params = [*fn.params.posonly_params, *fn.params.params]
-        names = [p.name.value for p in params]
-        if name not in names and name not in {p.name.value for p in fn.params.kwonly_params}:
-            return None
-        callers = self.bindings.callers(fn)
-        if not callers:
-            return None
-        found: cst.CSTNode | None = None
-        for call, bound in callers:
+    def _arguments(self, fn: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
+        """The argument every same-file call of `fn` passes for `name` (empty if any is unknown)."""
+        names = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+        out: list[cst.BaseExpression] = []
+        for call, bound in self.bindings.callers(fn):  # type: ignore[union-attr]
             arg = kwarg(call, name)
-            if arg is None and name in names:
+            if arg is None and name in names and not any(a.star for a in call.args):
                 index = names.index(name) - (1 if bound else 0)
                 pos = positional(call)
-                if any(a.star for a in call.args) or not 0 <= index < len(pos):
-                    return None
-                arg = pos[index]
+                arg = pos[index] if 0 <= index < len(pos) else None
             if arg is None:
-                return None
-            got = self.resident(arg, call, depth + 1)
-            if got is None:
-                return None
-            found = found or got
-        return found
+                return []
+            out.append(arg)
+        return out
+
+    def _param(self, fn: cst.FunctionDef, name: str, depth: int) -> cst.CSTNode | None:
+        """A helper's parameter is resident when every same-file call passes a resident value."""
+        found = [self.resident(a, a, depth + 1) for a in self._arguments(fn, name)]
+        return found[0] if found and all(f is not None for f in found) else None
 
     def _resident_call(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:
         func = call.func
@@ -749,17 +791,33 @@ class _Traffic:
 
     def _unmoved_batch(self, expr: cst.BaseExpression, loop: StepLoop) -> bool:
         """A tensor the loop's iteration yields and that is never moved before `expr`."""
-        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _PURE_METHODS:
-            expr = expr.func.value
-        if not isinstance(expr, cst.Name):
-            return False
-        binds = self.flow.reaching(expr.value, expr)
-        if not binds or len(binds) != 1:
-            return False
-        b = binds[0]
-        if b.value is not None or not isinstance(b.stmt, cst.For):
-            return False
-        return b.stmt is loop.node or self.flow.is_ancestor(b.stmt, loop.node)
+        at: cst.CSTNode = expr
+        for _ in range(6):  # `data, target = data.to(device), target`: followed to the loop target
+            while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _PURE_METHODS:
+                expr = expr.func.value
+            if not isinstance(expr, cst.Name):
+                return False
+            binds = self.flow.reaching(expr.value, at)
+            if not binds or len(binds) != 1:
+                return False
+            b = binds[0]
+            if b.value is None and b.always and isinstance(b.stmt, cst.FunctionDef):
+                # a helper's parameter (`self._run_batch(source, targets)`): its one caller's argument
+                arg = self._only_argument(b.stmt, b.name)
+                if arg is None:
+                    return False
+                expr, at = arg, arg
+                continue
+            if b.value is None:
+                if not isinstance(b.stmt, cst.For):
+                    return False
+                return b.stmt is loop.node or self.flow.is_ancestor(b.stmt, loop.node)
+            expr, at = b.value, b.value
+        return False
+
+    def _only_argument(self, fn: cst.FunctionDef, name: str) -> cst.BaseExpression | None:
+        args = self.f._arguments(fn, name)
+        return args[0] if len(args) == 1 else None
 
     # SC702 -------------------------------------------------------------------------------
     def copies(self) -> list[CopySite]:
