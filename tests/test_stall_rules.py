@@ -172,6 +172,31 @@ def test_nanogpt_style_while_loop_with_micro_steps() -> None:
     check(src.replace("print(loss.item())  # SC701", ""))
 
 
+def test_mingpt_trainer_pattern() -> None:
+    src = """
+    import torch
+
+    class Trainer:
+        def __init__(self, model, optimizer, loader):
+            self.model, self.optimizer, self.loader = model, optimizer, loader
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+
+        def run(self, max_iters=100):
+            data_iter = iter(self.loader)
+            for it in range(max_iters):
+                batch = next(data_iter)
+                batch = [t.to(self.device) for t in batch]
+                x, y = batch
+                logits, self.loss = self.model(x, y)
+                self.model.zero_grad(set_to_none=True)
+                self.loss.backward()
+                self.optimizer.step()
+                print(f"iter {it}: loss {self.loss.item():.5f}")  # SC701
+    """
+    check(src)
+    check(src.replace("  # SC701", "").replace('"cuda" if torch.cuda.is_available() else "cpu"', '"cpu"'))
+
+
 def test_helper_that_reads_the_loss_is_flagged_where_it_reads() -> None:
     check(
         """

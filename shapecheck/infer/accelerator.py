@@ -226,6 +226,14 @@ class PipelineFacts:
                 if self.host_tensor(expr.value, at, depth + 1):
                     return "host"
                 return "accel" if not _tensorish_name(expr.value) else None
+            binds = self.flow.attr_bindings(expr, at) if self.flow.is_self_attr(expr, at) else None  # type: ignore[union-attr]
+            binds = [b for b in binds or [] if not self._dead(b.stmt)]
+            if binds and all(b.value is not None for b in binds):  # `self.device = "cpu"`
+                kinds = {self.device_target(b.value, b.value, depth + 1) for b in binds}
+                if "accel" in kinds:
+                    return "accel"
+                if len(kinds) == 1 and None not in kinds:
+                    return kinds.pop()
             return "accel" if _DEVICE_WORDS.search(expr.attr.value) else None
         if isinstance(expr, cst.Name):
             binds = self.flow.reaching(expr.value, at)  # type: ignore[union-attr]
@@ -316,8 +324,8 @@ class PipelineFacts:
                 return self.resident(expr.value, at, depth + 1)
             if flow.is_self_attr(expr, at):
                 binds = flow.attr_bindings(expr, at)
-                if binds and all(b.value is not None for b in binds):
-                    found = [self.resident(b.value, b.value, depth + 1) for b in binds]  # type: ignore[arg-type]
+                if binds:
+                    found = [self._bound(b, expr, depth) for b in binds]  # type: ignore[arg-type]
                     return found[0] if all(f is not None for f in found) else None
                 return None
             if _NOT_TENSOR_ATTR.search(expr.attr.value):
@@ -345,6 +353,10 @@ class PipelineFacts:
         if isinstance(expr, cst.IfExp):
             a = self.resident(expr.body, at, depth + 1)
             return a if a is not None and self.resident(expr.orelse, at, depth + 1) is not None else None
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self.resident(expr.elt, expr.elt, depth + 1)  # `[t.to(device) for t in batch]`
+        if isinstance(expr, cst.DictComp):
+            return self.resident(expr.value, expr.value, depth + 1)  # `{k: v.to(device) for k, v in ...}`
         if isinstance(expr, (cst.Tuple, cst.List)):
             for el in expr.elements:
                 found = self.resident(el.value, at, depth + 1)
@@ -366,6 +378,9 @@ class PipelineFacts:
             return found if found is not None else self._filled(b, depth)
         if isinstance(b.stmt, cst.Assign) and isinstance(b.stmt.value, cst.Call):
             return self._unpacked(b, b.stmt.value, depth)
+        if isinstance(b.stmt, cst.Assign) and isinstance(b.stmt.value, (cst.Name, cst.Attribute, cst.Subscript)):
+            # `x, y = batch` with `batch = [t.to(device) for t in batch]`
+            return self.resident(b.stmt.value, b.stmt.value, depth + 1)
         if isinstance(b.stmt, cst.AugAssign) and isinstance(b.stmt.target, cst.Name):
             # `total += loss`: a tensor on the device if either side is
             found = self.resident(b.stmt.value, b.stmt.value, depth + 1)
@@ -395,8 +410,10 @@ class PipelineFacts:
         for t in stmt.targets:
             if isinstance(t.target, (cst.Tuple, cst.List)):
                 for i, el in enumerate(t.target.elements):
-                    if isinstance(el.value, cst.Name) and el.value.value == b.name and not isinstance(el, cst.StarredElement):
-                        index = i
+                    v = el.value
+                    named = (isinstance(v, cst.Name) and v.value == b.name) or (isinstance(v, cst.Attribute) and v.attr.value == b.name)
+                    if named and not isinstance(el, cst.StarredElement):
+                        index = i  # `loss` in `logits, loss = ...`, or `self.loss`
         if index is None:
             return None
         func = call.func
