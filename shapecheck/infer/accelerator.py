@@ -220,12 +220,6 @@ class PipelineFacts:
         if isinstance(expr, cst.Attribute):
             if expr.attr.value == "dtype":
                 return "dtype"
-            if expr.attr.value == "device":
-                if self.resident(expr.value, at, depth + 1) is not None:
-                    return "accel"
-                if self.host_tensor(expr.value, at, depth + 1):
-                    return "host"
-                return "accel" if not _tensorish_name(expr.value) else None
             binds = self.flow.attr_bindings(expr, at) if self.flow.is_self_attr(expr, at) else None  # type: ignore[union-attr]
             binds = [b for b in binds or [] if not self._dead(b.stmt)]
             if binds and all(b.value is not None for b in binds):  # `self.device = "cpu"`
@@ -234,6 +228,12 @@ class PipelineFacts:
                     return "accel"
                 if len(kinds) == 1 and None not in kinds:
                     return kinds.pop()
+            if expr.attr.value == "device":
+                if self.resident(expr.value, at, depth + 1) is not None:
+                    return "accel"
+                if self.host_tensor(expr.value, at, depth + 1):
+                    return "host"
+                return "accel" if not _tensorish_name(expr.value) else None
             return "accel" if _DEVICE_WORDS.search(expr.attr.value) else None
         if isinstance(expr, cst.Name):
             binds = self.flow.reaching(expr.value, at)  # type: ignore[union-attr]
