@@ -42,7 +42,7 @@ import libcst as cst
 from shapecheck.infer.bindings import Bindings, Role
 from shapecheck.infer.flow import Binding, Flow, flow_of, kwarg, literal_string, positional
 from shapecheck.infer.loop_events import Branch, Ev, Exit, Inline, Loop, Seq, Try, flat
-from shapecheck.infer.loops import LoopFacts, eval_named, grad_context
+from shapecheck.infer.loops import LoopFacts
 
 # Words without which a file cannot have a pipeline finding (no cost for model files).
 _ACCEL_WORDS = ("cuda", ".to(", "device", "mps", "xpu")
@@ -60,7 +60,7 @@ _HOST_METHODS = frozenset(
 _HOST_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "is_leaf", "layout", "names"})
 _SAME_ATTRS = frozenset({"data", "grad", "T", "mT", "H", "mH", "real", "imag"})
 # Factories: with `device=` on the accelerator, without it on the host.
-_FACTORIES = frozenset(
+FACTORIES = frozenset(
     f"torch.{n}"
     for n in ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange", "linspace",
               "logspace", "eye", "tensor", "as_tensor", "asarray", "from_numpy", "zeros_like", "ones_like",
@@ -96,8 +96,6 @@ class PipelineFacts:
     def __init__(self, ctx: object) -> None:
         self.ctx = ctx
         self.step_loops: list[StepLoop] = []
-        self._syncs: list[SyncSite] | None = None
-        self._copies: list[CopySite] | None = None
         source: str = ctx.source  # type: ignore[attr-defined]
         self.device_visible = any(w in source for w in _ACCEL_WORDS)
         self.names = ctx.names  # type: ignore[attr-defined]
@@ -164,18 +162,6 @@ class PipelineFacts:
                 local = local or self.bindings.local_class(base.value)
             cls = local
         return False
-
-    def syncs(self) -> list[SyncSite]:
-        """Every-iteration reads of accelerator values on the host (SC701, SC705)."""
-        if self._syncs is None:
-            self._syncs = _Traffic(self).syncs() if self.step_loops else []
-        return self._syncs
-
-    def copies(self) -> list[CopySite]:
-        """Every-iteration host-to-device copies of loop-invariant tensors (SC702)."""
-        if self._copies is None:
-            self._copies = _Traffic(self).copies() if self.step_loops else []
-        return self._copies
 
     def loop_of(self, ev: Ev) -> StepLoop | None:
         for step in self.step_loops:
@@ -457,7 +443,7 @@ class PipelineFacts:
             if method == "cuda":
                 return call
             if method == "to":
-                arg = _device_arg(call)
+                arg = device_arg(call)
                 if arg is None:
                     return self.resident(recv, at, depth + 1)  # `.to(dtype=...)`
                 target = self.device_target(arg, at)  # its own depth: the value's chain may be long
@@ -471,7 +457,7 @@ class PipelineFacts:
             if method in _HOST_METHODS:
                 return None
             q = self.names.qualify(func) or ""
-            if q in _FACTORIES:
+            if q in FACTORIES:
                 return self._factory(call, at, depth)
             if q.startswith(("torch.", "numpy.", "math.")):
                 return self._any_arg(call, at, depth) if q.startswith("torch.") else None
@@ -486,7 +472,7 @@ class PipelineFacts:
                 return self._returns(helper, depth)
             # `self.model(x)`, `self.criterion(out, y)`: a callable attribute, as below
         q = self.names.qualify(func) or ""
-        if q in _FACTORIES:
+        if q in FACTORIES:
             return self._factory(call, at, depth)
         if q.startswith("torch."):
             return self._any_arg(call, at, depth)
@@ -554,7 +540,7 @@ class PipelineFacts:
             return bool(binds) and all(b.value is not None and self.host_tensor(b.value, b.value, depth + 1) for b in binds)  # type: ignore[union-attr]
         if isinstance(expr, cst.Call):
             q = self.names.qualify(expr.func) or ""
-            if q in _FACTORIES and not q.endswith("_like"):
+            if q in FACTORIES and not q.endswith("_like"):
                 dev = kwarg(expr, "device")
                 return dev is None or self.device_target(dev, at, depth + 1) == "host"
             if isinstance(expr.func, cst.Attribute):
@@ -578,7 +564,7 @@ _DTYPES = frozenset(
 )
 
 
-def _device_arg(call: cst.Call) -> cst.BaseExpression | None:
+def device_arg(call: cst.Call) -> cst.BaseExpression | None:
     dev = kwarg(call, "device")
     if dev is not None:
         return dev
@@ -616,337 +602,3 @@ def _every_iteration(seq: Seq) -> Iterator[Ev]:
 
 def pipeline_facts(ctx: object) -> PipelineFacts:
     return ctx.fact("pipeline", PipelineFacts.build)  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------------------------------------
-# What the rules read: syncs, split metrics and repeated copies on every iteration
-
-
-@dataclass(eq=False)
-class SyncSite:
-    """`node` reads `value` on the host on every iteration of `loop` (SC701). `how` names the
-    read (`.item()`, `print()`, `if`); `move` is where `value` was put on the accelerator.
-    `other`: for a `.cpu()` whose result meets a tensor the loop left elsewhere (SC705), that
-    tensor, and `other_move` its move when it is on the accelerator (a crash, not a stall)."""
-
-    node: cst.CSTNode
-    loop: StepLoop
-    value: cst.BaseExpression
-    how: str
-    move: cst.CSTNode
-    site: cst.CSTNode
-    other: cst.BaseExpression | None = None
-    other_move: cst.CSTNode | None = None
-
-
-@dataclass(eq=False)
-class CopySite:
-    """`node` copies the loop-invariant host tensor `value` to the accelerator on every
-    iteration of `loop` (SC702)."""
-
-    node: cst.Call
-    loop: StepLoop
-    value: cst.BaseExpression
-    site: cst.CSTNode
-
-
-_RANDOM = frozenset(
-    f"torch.{n}" for n in ("rand", "randn", "randint", "randperm", "normal", "bernoulli", "multinomial", "rand_like",
-                           "randn_like", "randint_like", "poisson")
-)
-_PURE_FUNCS = frozenset({"len", "float", "int", "list", "tuple", "range", "min", "max", "abs", "round", "sorted"})
-_PURE_METHODS = frozenset(
-    {"float", "long", "int", "double", "half", "bool", "view", "reshape", "unsqueeze", "squeeze", "t", "T",
-     "contiguous", "clone", "detach", "expand", "repeat", "flatten", "permute", "transpose", "astype", "copy"}
-)
-
-
-class _Traffic:
-    """Classifies the every-iteration events of the step loops (see `PipelineFacts.syncs`)."""
-
-    def __init__(self, facts: PipelineFacts) -> None:
-        self.f = facts
-        self.flow: Flow = facts.flow  # type: ignore[assignment]
-
-    def syncs(self) -> list[SyncSite]:
-        out: dict[int, SyncSite] = {}
-        for loop in self.f.step_loops:
-            for ev in loop.every:
-                if ev.kind not in ("sync", "move", "truth") or self._evaluation(ev):
-                    continue
-                site = self._sync(ev, loop)
-                if site is not None:
-                    out[id(site.node)] = site  # an inner step loop wins over an outer one
-        return list(out.values())
-
-    def _evaluation(self, ev: Ev) -> bool:
-        """A read inside an evaluation helper the loop calls (`test()` after each full-batch
-        epoch, under `@torch.no_grad()` or named like an evaluation): reading the metrics it
-        returns is the point of calling it."""
-        if ev.site is ev.node:
-            return False
-        fn = self.f.bindings.enclosing_function(ev.node)
-        if fn is None:
-            return False
-        if eval_named(fn):
-            return True
-        ctx = grad_context(self.f.bindings, self.f.names, ev.node)
-        return ctx is not None and ctx[0] == "off" and ctx[1] is fn
-
-    def _sync(self, ev: Ev, loop: StepLoop) -> SyncSite | None:
-        f = self.f
-        node = ev.node
-        if ev.kind == "truth":
-            expr = node
-            while isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
-                expr = expr.expression  # `if not torch.isfinite(loss):` is `bool()` too
-            move = f.resident(expr, expr)  # type: ignore[arg-type]
-            return SyncSite(node, loop, expr, "if", move, ev.site) if move is not None else None  # type: ignore[arg-type]
-        if not isinstance(node, cst.Call):
-            return None
-        func = node.func
-        if ev.kind == "move":
-            if not isinstance(func, cst.Attribute) or func.attr.value != "to":
-                return None
-            if f.device_target(_device_arg(node), node) != "host" or _nonblocking(node):
-                return None
-            move = f.resident(func.value, node)
-            if move is None:
-                return None
-            return self._with_split(SyncSite(node, loop, func.value, '.to("cpu")', move, ev.site))
-        if ev.kind != "sync":
-            return None
-        if isinstance(func, cst.Attribute) and func.attr.value not in ("item", "tolist", "cpu", "numpy"):
-            # `logger.info(f"loss {loss}")`, `pbar.set_postfix(loss=loss)`, `writer.add_scalar("loss", loss, step)`
-            for value in (a.value for a in node.args if not a.star):
-                for part in _formatted(value):
-                    move = f.resident(part, node)
-                    if move is not None:
-                        return SyncSite(node, loop, part, f".{func.attr.value}()", move, ev.site)
-            return None
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            if method == "numpy":
-                return None  # after `.cpu()` (reported there), or on the device (a crash, not a stall)
-            move = f.resident_tensor(func.value, node)
-            if move is None:
-                return None
-            site = SyncSite(node, loop, func.value, f".{method}()", move, ev.site)
-            return self._with_split(site) if method == "cpu" else site
-        if isinstance(func, cst.Name):
-            values = [a.value for a in node.args if not a.star and (a.keyword is None or func.value == "print")]
-            if func.value != "print":
-                values = values[:1]
-            for value in values:
-                for part in _formatted(value):
-                    move = f.resident(part, node)
-                    if move is not None:
-                        return SyncSite(node, loop, part, f"{func.value}()", move, ev.site)
-        return None
-
-    # SC705 -------------------------------------------------------------------------------
-    def _with_split(self, site: SyncSite) -> SyncSite:
-        """`criterion(out.cpu(), y)` with `y` a batch the loop never moved: the loss is computed
-        on the host. Followed through method chains and one assignment."""
-        for other in self._partners(site.node, 0):
-            other_move = self.f.resident(other, site.node)
-            if other_move is not None:
-                site.other, site.other_move = other, other_move
-                return site
-            if self._unmoved_batch(other, site.loop):
-                site.other = other
-                return site
-        return site
-
-    def _partners(self, node: cst.CSTNode, hops: int) -> list[cst.BaseExpression]:
-        flow = self.flow
-        cur: cst.CSTNode = node
-        parent = flow.parents.get(cur)
-        # `.cpu().float().view(-1)`: the same value, still on the host
-        while isinstance(parent, cst.Attribute) and parent.value is cur and isinstance(flow.parents.get(parent), cst.Call):
-            call = flow.parents[parent]
-            if parent.attr.value not in _PURE_METHODS | {"argmax", "argmin", "sum", "mean", "max", "min", "round", "sigmoid", "softmax", "exp", "eq", "ne", "gt", "lt", "ge", "le"}:
-                break
-            if parent.attr.value in ("eq", "ne", "gt", "lt", "ge", "le"):
-                return [a.value for a in call.args if a.keyword is None][:1]  # type: ignore[union-attr]
-            cur = call
-            parent = flow.parents.get(cur)
-        if isinstance(parent, cst.BinaryOperation):
-            return [parent.right if parent.left is cur else parent.left]
-        if isinstance(parent, cst.ComparisonTarget):
-            comp = flow.parents.get(parent)
-            return [comp.left] if isinstance(comp, cst.Comparison) else []
-        if isinstance(parent, cst.Comparison) and parent.left is cur:
-            return [c.comparator for c in parent.comparisons]
-        if isinstance(parent, cst.Arg):
-            call = flow.parents.get(parent)
-            if isinstance(call, cst.Call) and self._combines(call):
-                return [a.value for a in call.args if a is not parent and a.keyword is None and not a.star]
-            return []
-        if isinstance(parent, cst.Assign) and hops == 0 and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
-            name = parent.targets[0].target.value
-            scope = flow.scope_of(parent)
-            after = [u for u in flow.uses_of(name, scope) if flow.order.get(u, 0) > flow.order.get(parent, 0)]
-            out: list[cst.BaseExpression] = []
-            for use in after[:4]:
-                binds = flow.reaching(name, use)
-                if binds and len(binds) == 1 and binds[0].stmt is parent:
-                    out.extend(self._partners(use, hops + 1))
-            return out
-        return []
-
-    def _combines(self, call: cst.Call) -> bool:
-        """A loss, a torch function or an elementwise comparison of two tensors."""
-        f = self.f
-        q = f.names.qualify(call.func) or ""
-        if q.startswith("torch."):
-            return True
-        if q in ("print", "len", "isinstance", "str", "repr", "format") or q.startswith(("numpy.", "math.", "os.", "json.")):
-            return False
-        # a criterion or metric passed in or built here; not `preds.append(...)`-like methods
-        return not (isinstance(call.func, cst.Attribute) and call.func.attr.value in ("append", "extend", "add", "insert", "put", "update", "log", "write"))
-
-    def _unmoved_batch(self, expr: cst.BaseExpression, loop: StepLoop) -> bool:
-        """A tensor the loop's iteration yields and that is never moved before `expr`."""
-        at: cst.CSTNode = expr
-        for _ in range(6):  # `data, target = data.to(device), target`: followed to the loop target
-            while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _PURE_METHODS:
-                expr = expr.func.value
-            if not isinstance(expr, cst.Name):
-                return False
-            binds = self.flow.reaching(expr.value, at)
-            if not binds or len(binds) != 1:
-                return False
-            b = binds[0]
-            if b.value is None and b.always and isinstance(b.stmt, cst.FunctionDef):
-                # a helper's parameter (`self._run_batch(source, targets)`): its one caller's argument
-                arg = self._only_argument(b.stmt, b.name)
-                if arg is None:
-                    return False
-                expr, at = arg, arg
-                continue
-            if b.value is None:
-                if not isinstance(b.stmt, cst.For):
-                    return False
-                return b.stmt is loop.node or self.flow.is_ancestor(b.stmt, loop.node)
-            expr, at = b.value, b.value
-        return False
-
-    def _only_argument(self, fn: cst.FunctionDef, name: str) -> cst.BaseExpression | None:
-        args = self.f._arguments(fn, name)
-        return args[0] if len(args) == 1 else None
-
-    # SC702 -------------------------------------------------------------------------------
-    def copies(self) -> list[CopySite]:
-        out: dict[int, CopySite] = {}
-        for loop in self.f.step_loops:
-            for ev in loop.traffic("move"):
-                site = self._copy(ev, loop)
-                if site is not None:
-                    out[id(site.node)] = site
-        return list(out.values())
-
-    def _copy(self, ev: Ev, loop: StepLoop) -> CopySite | None:
-        f = self.f
-        call = ev.node
-        if not isinstance(call, cst.Call):
-            return None
-        func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value in ("to", "cuda"):
-            if func.attr.value == "to" and f.device_target(_device_arg(call), call) != "accel":
-                return None
-            value = func.value
-            if not f.host_tensor(value, call) or not self._invariant(value, loop, call, 0):
-                return None
-            return CopySite(call, loop, value, ev.site)
-        # `torch.tensor(weights, device=device)`: a host-to-device copy of `weights`
-        if f.device_target(kwarg(call, "device"), call) != "accel":
-            return None
-        data = positional(call)
-        if not data or not self._invariant(data[0], loop, call, 0):
-            return None
-        return CopySite(call, loop, data[0], ev.site)
-
-    def _invariant(self, expr: cst.BaseExpression, loop: StepLoop, at: cst.CSTNode, depth: int) -> bool:
-        """Whether `expr` has the same value on every iteration of `loop`."""
-        if depth > 8:
-            return False
-        flow, f = self.flow, self.f
-        if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.Imaginary)):
-            return True
-        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
-            return all(not isinstance(e, cst.StarredElement) and self._invariant(e.value, loop, at, depth + 1) for e in expr.elements)
-        if isinstance(expr, cst.UnaryOperation):
-            return self._invariant(expr.expression, loop, at, depth + 1)
-        if isinstance(expr, cst.BinaryOperation):
-            return self._invariant(expr.left, loop, at, depth + 1) and self._invariant(expr.right, loop, at, depth + 1)
-        if isinstance(expr, cst.Name):
-            if expr.value in ("True", "False", "None"):
-                return True
-            binds = flow.reaching(expr.value, at)
-            if not binds:
-                return False
-            # a binding later in the loop reaches the next iteration (`h = h.to(d)`, then
-            # `out, h = model(x, h)`): `reaching` does not see it, the scope's list does
-            scope_binds = flow.scope_of(at).bindings.get(expr.value, [])
-            if any(flow.is_ancestor(loop.node, b.stmt) for b in scope_binds):
-                return False
-            in_loop = flow.is_ancestor(loop.node, at)
-            for b in binds:
-                if flow.is_ancestor(loop.node, b.stmt) or b.stmt is loop.node:
-                    return False
-                if not in_loop and flow.scope_of(b.stmt) is flow.scope_of(at) and not isinstance(flow.scope_of(at).node, cst.Module):
-                    # a helper run by the loop: its parameters and locals are rebound per call
-                    if b.value is None or not self._invariant(b.value, loop, b.value, depth + 1):
-                        return False
-            return True
-        if isinstance(expr, cst.Attribute):
-            base = expr.value
-            if not isinstance(base, (cst.Name, cst.Attribute)) or not self._invariant(base, loop, at, depth + 1):
-                return False
-            return not self._assigned_in(loop.node, expr.attr.value)
-        if isinstance(expr, cst.Subscript):
-            if not self._invariant(expr.value, loop, at, depth + 1):
-                return False
-            for el in expr.slice:
-                if not isinstance(el.slice, cst.Index) or not self._invariant(el.slice.value, loop, at, depth + 1):
-                    return False
-            return True
-        if isinstance(expr, cst.Call):
-            q = f.names.qualify(expr.func) or ""
-            args_ok = all(not a.star and self._invariant(a.value, loop, at, depth + 1) for a in expr.args)
-            if q in _RANDOM or not args_ok:
-                return False
-            if q in _FACTORIES or q in _PURE_FUNCS or q.startswith(("numpy.array", "numpy.asarray", "math.")):
-                return True
-            func = expr.func
-            return isinstance(func, cst.Attribute) and func.attr.value in _PURE_METHODS and self._invariant(func.value, loop, at, depth + 1)
-        return False
-
-    def _assigned_in(self, loop: cst.CSTNode, attr: str) -> bool:
-        flow = self.flow
-        for node in (*self.f.bindings.nodes(cst.Assign), *self.f.bindings.nodes(cst.AugAssign)):
-            if not flow.is_ancestor(loop, node):
-                continue
-            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-            if any(isinstance(t, cst.Attribute) and t.attr.value == attr for t in targets):
-                return True
-        return False
-
-
-def _nonblocking(call: cst.Call) -> bool:
-    nb = kwarg(call, "non_blocking")
-    return isinstance(nb, cst.Name) and nb.value == "True"
-
-
-def _formatted(value: cst.BaseExpression) -> list[cst.BaseExpression]:
-    """`f"loss {loss:.3f}"`: the formatted expressions; anything else: itself."""
-    if isinstance(value, cst.FormattedString):
-        return [p.expression for p in value.parts if isinstance(p, cst.FormattedStringExpression)]
-    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Modulo) and isinstance(value.left, cst.BaseString):
-        right = value.right  # `"loss %.3f" % loss`, `"%d %f" % (step, loss)`
-        return [e.value for e in right.elements] if isinstance(right, cst.Tuple) else [right]
-    if (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "format"
-            and isinstance(value.func.value, cst.BaseString)):
-        return [a.value for a in value.args if not a.star]  # `"loss {}".format(loss)`
-    return [value]

@@ -1,7 +1,7 @@
 """Host-device traffic in the training step (SC701, SC702, SC705): reads of accelerator values
 on the host and host-to-device copies that run on every iteration.
 
-The rules only read `shapecheck.infer.accelerator`: which loops are training steps, what runs on
+The rules only read `shapecheck.infer.traffic` (on `shapecheck.infer.accelerator`): which loops are training steps, what runs on
 every iteration (helpers of the same file inlined, `if` arms left out), and where each value
 lives. A value counts as on the accelerator only when a move to a device that may be one
 (`.to(device)`, `.cuda()`, `device=`) is on its way: a CPU-only script is silent.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
-from shapecheck.infer.accelerator import CopySite, PipelineFacts, SyncSite, pipeline_facts
+from shapecheck.infer.traffic import CopySite, SyncSite, Traffic, traffic_of
 from shapecheck.rules.base import Invalid, LintRule, Valid
 from shapecheck.tree import positions_of
 
@@ -23,9 +23,9 @@ def _code(node: cst.CSTNode) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _facts(rule: LintRule) -> PipelineFacts | None:
-    facts = pipeline_facts(rule.ctx)
-    return facts if facts.step_loops else None
+def _facts(rule: LintRule) -> Traffic | None:
+    facts = traffic_of(rule.ctx)
+    return facts if facts.f.step_loops else None
 
 
 def _line_of(rule: LintRule) -> Callable[[cst.CSTNode], int]:
