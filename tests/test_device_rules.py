@@ -522,3 +522,207 @@ def test_sc501_silent_on_scalars_of_module_constants() -> None:
             return x * torch.tensor(math.sqrt(2.0))
     """
     assert lint_snippet(source, ["SC501"]) == []
+
+
+# -- SC502 on the shapes of benchmarks/pipeline: a loader passed in, a helper, nanoGPT's get_batch --
+IMAGENET_TRAIN = """
+import torch
+import torchvision.datasets as datasets
+import torchvision.transforms as transforms
+
+
+def main_worker(args):
+    device = torch.accelerator.current_accelerator()
+    model = torch.nn.Linear(10, 2).to(device)
+    criterion = torch.nn.CrossEntropyLoss().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), args.lr)
+    train_dataset = datasets.FakeData(1281167, (3, 224, 224), 1000, transforms.ToTensor())
+    train_loader = torch.utils.data.DataLoader(
+        train_dataset, batch_size=args.batch_size, shuffle=True,
+        num_workers=args.workers, pin_memory=True)
+    for epoch in range(args.epochs):
+        train(train_loader, model, criterion, optimizer, epoch, device, args)
+
+
+def train(train_loader, model, criterion, optimizer, epoch, device, args):
+    model.train()
+    for i, (images, target) in enumerate(train_loader):
+        images = images.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+        loss = criterion(model(images), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def _sc502_twin(source: str, old: str, new: str) -> str:
+    source = textwrap.dedent(source)
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
+def test_sc502_pinned_loader_passed_to_the_training_function_is_clean() -> None:
+    assert lint_snippet(IMAGENET_TRAIN, ["SC502"]) == []
+
+
+def test_sc502_unpinned_loader_passed_to_the_training_function() -> None:
+    source = _sc502_twin(IMAGENET_TRAIN, "num_workers=args.workers, pin_memory=True)",
+                         "num_workers=args.workers, pin_memory=False)")
+    source = _sc502_twin(source, "images = images.to(device, non_blocking=True)",
+                         "images = images.to(device, non_blocking=True)  # SC502")
+    source = _sc502_twin(source, "target = target.to(device, non_blocking=True)",
+                         "target = target.to(device, non_blocking=True)  # SC502")
+    assert_marks(source, ["SC502"])
+
+
+def test_sc502_one_of_two_callers_passes_a_pinned_loader_is_clean() -> None:
+    # `train(...)` called with an unpinned and a pinned loader: not every batch is pageable
+    source = _sc502_twin(IMAGENET_TRAIN, "num_workers=args.workers, pin_memory=True)",
+                         "num_workers=args.workers, pin_memory=False)")
+    source = _sc502_twin(source, "        train(train_loader, model, criterion, optimizer, epoch, device, args)\n",
+                         "        train(train_loader, model, criterion, optimizer, epoch, device, args)\n"
+                         "        train(torch.utils.data.DataLoader(train_dataset, pin_memory=True), model, criterion,"
+                         " optimizer, epoch, device, args)\n")
+    assert lint_snippet(source, ["SC502"]) == []
+
+
+def test_sc502_batch_moved_in_a_helper() -> None:
+    source = _sc502_twin(IMAGENET_TRAIN, "num_workers=args.workers, pin_memory=True)", "num_workers=args.workers)")
+    source = _sc502_twin(source, """
+        images = images.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+""", """
+        images, target = to_device(images, device), to_device(target, device)
+""")
+    source += """
+
+def to_device(tensor, device):
+    return tensor.to(device, non_blocking=True)  # SC502
+"""
+    assert_marks(source, ["SC502"])
+
+
+def test_sc502_helper_also_called_on_an_unknown_value_is_clean() -> None:
+    source = _sc502_twin(IMAGENET_TRAIN, "num_workers=args.workers, pin_memory=True)", "num_workers=args.workers)")
+    source = _sc502_twin(source, """
+        images = images.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+""", """
+        images, target = to_device(images, device), to_device(target, device)
+""")
+    source += """
+
+def to_device(tensor, device):
+    return tensor.to(device, non_blocking=True)
+
+
+def evaluate(model, batch, device):
+    return model(to_device(batch, device))
+"""
+    assert lint_snippet(source, ["SC502"]) == []
+
+
+NANOGPT_GET_BATCH = """
+import os
+import numpy as np
+import torch
+
+batch_size, block_size = 12, 1024
+device = 'cuda'
+device_type = 'cuda' if 'cuda' in device else 'cpu'
+
+
+def get_batch(split):
+    data = np.memmap(os.path.join('data', f'{split}.bin'), dtype=np.uint16, mode='r')
+    ix = torch.randint(len(data) - block_size, (batch_size,))
+    x = torch.stack([torch.from_numpy((data[i:i+block_size]).astype(np.int64)) for i in ix])
+    y = torch.stack([torch.from_numpy((data[i+1:i+1+block_size]).astype(np.int64)) for i in ix])
+    if device_type == 'cuda':
+        x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    else:
+        x, y = x.to(device), y.to(device)
+    return x, y
+"""
+
+
+def test_sc502_nanogpt_get_batch_pins_first_is_clean() -> None:
+    assert lint_snippet(NANOGPT_GET_BATCH, ["SC502"]) == []
+
+
+def test_sc502_nanogpt_get_batch_without_pin_memory() -> None:
+    source = _sc502_twin(
+        NANOGPT_GET_BATCH,
+        "x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)",
+        "x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # SC502",
+    )
+    diags = assert_marks(source, ["SC502"])
+    assert len(diags) == 2 and "pageable" in diags[0].message
+    assert "torch.stack(" in diags[0].notes[0] and "pin_memory()" in diags[0].notes[1]
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        "x = load_tokens(split)",                                           # unknown: may be pinned
+        "x = torch.stack([t for t in load_tokens(split)])",                 # elements unknown
+        "x = torch.zeros(batch_size, block_size, dtype=torch.long, pin_memory=True)",
+        "x = torch.empty(batch_size, block_size, device=device)",           # already on the device
+        "x = torch.stack([torch.from_numpy(a) for a in arrays]).pin_memory()",
+    ],
+)
+def test_sc502_tensors_not_visibly_pageable_are_clean(made: str) -> None:
+    source = f"""
+import torch
+
+device = 'cuda'
+
+
+def get_batch(split, arrays, batch_size, block_size):
+    {made}
+    return x.to(device, non_blocking=True)
+"""
+    assert lint_snippet(source, ["SC502"]) == []
+
+
+def test_sc502_pageable_tensor_copied_to_the_cpu_or_under_a_default_device_is_clean() -> None:
+    to_cpu = """
+import numpy as np
+import torch
+
+def get_batch(a):
+    x = torch.from_numpy(a)
+    return x.to("cpu", non_blocking=True)
+"""
+    default = """
+import numpy as np
+import torch
+
+torch.set_default_device("cuda")
+
+def get_batch(n, device):
+    x = torch.randint(0, 50257, (n, 1024))
+    return x.to(device, non_blocking=True)
+"""
+    context = """
+import torch
+
+def get_batch(n, device):
+    with torch.device("cuda"):
+        x = torch.randint(0, 50257, (n, 1024))
+    return x.to(device, non_blocking=True)
+"""
+    for source in (to_cpu, default, context):
+        assert lint_snippet(source, ["SC502"]) == [], source
+
+
+def test_sc502_factory_tensor_copied_with_cuda() -> None:
+    source = """
+import numpy as np
+import torch
+
+def get_batch(a):
+    x = torch.from_numpy(a).long()
+    return x.cuda(non_blocking=True)  # SC502
+"""
+    assert_marks(source, ["SC502"])

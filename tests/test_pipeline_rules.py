@@ -795,3 +795,477 @@ def test_oracle_programs_match_the_rule() -> None:
     assert_marks(sampled.replace("SET_EPOCH", "loader.sampler.set_epoch(epoch)"), CODES)
     assert_marks(sampled.replace("SET_EPOCH", "pass").replace("sampler=DistributedSampler(data))",
                                                              "sampler=DistributedSampler(data))  # SC704"), CODES)
+
+
+# -- the shapes of the benchmark programs (benchmarks/pipeline/programs) -----------------------
+def test_multigpu_objects_from_a_tuple_helper_without_sampler_is_sc704() -> None:
+    # the tutorial's main(): `dataset, model, optimizer = load_train_objs()`; the dataset is
+    # found through the helper's returned tuple
+    main = """
+    model = torch.nn.Linear(20, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    dataset = MyTrainDataset(2048)
+    train_data = prepare_dataloader(dataset, batch_size)
+"""
+    unpacked = """
+    dataset, model, optimizer = load_train_objs()
+    train_data = prepare_dataloader(dataset, batch_size)
+"""
+    source = twin(MULTIGPU, main, unpacked)
+    assert_marks(source, CODES)
+    source = twin(source, "        self.train_data.sampler.set_epoch(epoch)\n", "")
+    source = twin(source, """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        pin_memory=True,
+        shuffle=False,
+        sampler=DistributedSampler(dataset)
+    )
+""", """
+    return DataLoader(  # SC704
+        dataset,
+        batch_size=batch_size,
+        pin_memory=True,
+        shuffle=False,
+    )
+""")
+    assert_marks(source, CODES)
+
+
+def test_tuple_helper_with_an_unknown_element_is_clean() -> None:
+    # a helper whose tuple we cannot read (one return is not a tuple): unknown, silent
+    source = twin(MULTIGPU, """
+    model = torch.nn.Linear(20, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    dataset = MyTrainDataset(2048)
+""", """
+    dataset, model, optimizer = load_train_objs()
+""")
+    source = twin(source, """
+    return train_set, model, optimizer
+""", """
+    if os.environ.get("OBJS"):
+        return torch.load(os.environ["OBJS"])
+    return train_set, model, optimizer
+""")
+    source = twin(source, "        sampler=DistributedSampler(dataset)\n", "")
+    assert_marks(source, CODES)
+
+
+IMAGENET_WRAPS = """
+    model = models.__dict__[args.arch]()
+    if args.distributed:
+        torch.cuda.set_device(args.gpu)
+        model.cuda(device)
+        args.batch_size = int(args.batch_size / ngpus_per_node)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[args.gpu])
+"""
+# the real main_worker: DDP on one path among DataParallel, a CPU model and DDP over all GPUs
+IMAGENET_ALL_WRAPS = """
+    if args.pretrained:
+        model = models.__dict__[args.arch](pretrained=True)
+    else:
+        model = models.__dict__[args.arch]()
+    if not use_accel:
+        print('using CPU, this will be slow')
+    elif args.distributed:
+        if device.type == 'cuda':
+            if args.gpu is not None:
+                torch.cuda.set_device(args.gpu)
+                model.cuda(device)
+                args.batch_size = int(args.batch_size / ngpus_per_node)
+                model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[args.gpu])
+            else:
+                model.cuda()
+                model = torch.nn.parallel.DistributedDataParallel(model)
+    elif device.type == 'cuda':
+        model = torch.nn.DataParallel(model).cuda()
+    else:
+        model.to(device)
+"""
+
+
+def test_imagenet_ddp_on_one_path_of_many_is_clean_with_its_sampler() -> None:
+    assert_marks(twin(IMAGENET, IMAGENET_WRAPS, IMAGENET_ALL_WRAPS), CODES)
+
+
+def test_imagenet_ddp_on_one_path_of_many_without_sampler_is_sc704() -> None:
+    source = twin(IMAGENET, IMAGENET_WRAPS, IMAGENET_ALL_WRAPS)
+    source = twin(source, """
+    train_loader = torch.utils.data.DataLoader(
+        train_dataset, batch_size=args.batch_size, shuffle=(train_sampler is None),
+        num_workers=args.workers, pin_memory=True, sampler=train_sampler)
+""", """
+    train_loader = torch.utils.data.DataLoader(  # SC704
+        train_dataset, batch_size=args.batch_size, shuffle=(train_sampler is None),
+        num_workers=args.workers, pin_memory=True)
+""")
+    (d,) = assert_marks(source, CODES)
+    assert any("DistributedDataParallel" in n for n in d.notes)
+
+
+def test_imagenet_data_parallel_only_is_not_ddp() -> None:
+    # nn.DataParallel splits each batch inside one process: no sampler needed
+    source = twin(IMAGENET, IMAGENET_WRAPS, """
+    model = models.__dict__[args.arch]()
+    model = torch.nn.DataParallel(model).cuda()
+""")
+    source = twin(source, "num_workers=args.workers, pin_memory=True, sampler=train_sampler)",
+                  "num_workers=args.workers, pin_memory=True)")
+    assert_marks(source, CODES)
+
+
+# benchmarks/pipeline/programs/imagenet_ddp.py: torchvision replaced by same-file stand-ins
+IMAGENET_STAND_INS = """
+import types
+
+
+class FakeData(torch.utils.data.Dataset):
+    def __init__(self, size=1000, image_size=(3, 224, 224), num_classes=10, transform=None):
+        self.size, self.image_size, self.num_classes, self.transform = size, image_size, num_classes, transform
+
+    def __getitem__(self, index):
+        rng = torch.Generator().manual_seed(index)
+        img = torch.rand(*self.image_size, generator=rng)
+        target = int(torch.randint(0, self.num_classes, (1,), generator=rng).item())
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, target
+
+    def __len__(self):
+        return self.size
+
+
+class ToTensor:
+    def __call__(self, img):
+        return img
+
+
+datasets = types.SimpleNamespace(FakeData=FakeData, ImageFolder=None)
+transforms = types.SimpleNamespace(ToTensor=ToTensor)
+"""
+
+
+def _imagenet_with_stand_ins() -> str:
+    source = twin(IMAGENET, "import torchvision.datasets as datasets\n", "")
+    source = twin(source, "import torchvision.transforms as transforms\n", "")
+    return twin(source, "\n\ndef main_worker(", IMAGENET_STAND_INS + "\n\ndef main_worker(")
+
+
+def test_imagenet_stand_ins_are_clean() -> None:
+    assert_marks(_imagenet_with_stand_ins(), CODES)
+
+
+def test_imagenet_stand_ins_without_workers_is_sc703() -> None:
+    # `datasets.FakeData` is the same-file class (through the namespace); `datasets.ImageFolder`
+    # is None there, and calling None gives no dataset
+    source = twin(_imagenet_with_stand_ins(), "num_workers=args.workers, pin_memory=True, sampler=train_sampler)",
+                  "num_workers=0, pin_memory=True, sampler=train_sampler)")
+    source = twin(source, "    train_loader = torch.utils.data.DataLoader(\n",
+                  "    train_loader = torch.utils.data.DataLoader(  # SC703\n")
+    (d,) = assert_marks(source, CODES)
+    assert "FakeData.__getitem__" in d.notes[0] and "self.transform" in d.notes[0]
+
+
+def test_imagenet_stand_ins_without_sampler_is_sc704() -> None:
+    source = twin(_imagenet_with_stand_ins(), "num_workers=args.workers, pin_memory=True, sampler=train_sampler)",
+                  "num_workers=args.workers, pin_memory=True)")
+    source = twin(source, "    train_loader = torch.utils.data.DataLoader(\n",
+                  "    train_loader = torch.utils.data.DataLoader(  # SC704\n")
+    assert_marks(source, CODES)
+
+
+def test_namespace_member_bound_to_an_unknown_class_is_clean() -> None:
+    source = twin(_imagenet_with_stand_ins(), "datasets = types.SimpleNamespace(FakeData=FakeData, ImageFolder=None)",
+                  "from somewhere import ImageFolder\ndatasets = types.SimpleNamespace(FakeData=FakeData, ImageFolder=ImageFolder)")
+    source = twin(source, "num_workers=args.workers, pin_memory=True, sampler=train_sampler)",
+                  "num_workers=0, pin_memory=True)")
+    assert_marks(source, CODES)
+
+
+# -- pytorch/examples distributed/minGPT-ddp (condensed: char_dataset.py, trainer.py, main.py) -----
+MINGPT_DDP = """
+import os
+from dataclasses import dataclass
+
+import torch
+from torch.distributed import destroy_process_group, init_process_group
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, Dataset, random_split
+from torch.utils.data.distributed import DistributedSampler
+
+from model import GPT, GPTConfig, create_optimizer
+
+
+class CharDataset(Dataset):
+    def __init__(self, data_cfg):
+        data = open(data_cfg.path).read()
+        chars = sorted(list(set(data)))
+        self.stoi = {ch: i for i, ch in enumerate(chars)}
+        self.itos = {i: ch for i, ch in enumerate(chars)}
+        self.block_size = data_cfg.block_size
+        self.vocab_size = len(chars)
+        self.data = data
+
+    def __len__(self):
+        return len(self.data) - self.block_size
+
+    def __getitem__(self, idx):
+        chunk = self.data[idx:idx + self.block_size + 1]
+        dix = [self.stoi[s] for s in chunk]
+        x = torch.tensor(dix[:-1], dtype=torch.long)
+        y = torch.tensor(dix[1:], dtype=torch.long)
+        return x, y
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = None
+    batch_size: int = None
+    data_loader_workers: int = None
+    grad_norm_clip: float = None
+
+
+class Trainer:
+    def __init__(self, trainer_config, model, optimizer, train_dataset, test_dataset=None):
+        self.config = trainer_config
+        self.local_rank = int(os.environ["LOCAL_RANK"])
+        self.global_rank = int(os.environ["RANK"])
+        self.train_dataset = train_dataset
+        self.train_loader = self._prepare_dataloader(train_dataset)
+        self.test_loader = self._prepare_dataloader(test_dataset) if test_dataset else None
+        self.epochs_run = 0
+        self.model = model.to(self.local_rank)
+        self.optimizer = optimizer
+        self.model = DDP(self.model, device_ids=[self.local_rank])
+
+    def _prepare_dataloader(self, dataset: Dataset):
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            pin_memory=True,
+            shuffle=False,
+            num_workers=self.config.data_loader_workers,
+            sampler=DistributedSampler(dataset)
+        )
+
+    def _run_batch(self, source, targets, train: bool = True) -> float:
+        with torch.set_grad_enabled(train):
+            _, loss = self.model(source, targets)
+        if train:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)
+            self.optimizer.step()
+        return loss.item()
+
+    def _run_epoch(self, epoch: int, dataloader: DataLoader, train: bool = True):
+        dataloader.sampler.set_epoch(epoch)
+        for iter, (source, targets) in enumerate(dataloader):
+            step_type = "Train" if train else "Eval"
+            source = source.to(self.local_rank)
+            targets = targets.to(self.local_rank)
+            batch_loss = self._run_batch(source, targets, train)
+            if iter % 100 == 0:
+                print(f"[RANK{self.global_rank}] Epoch {epoch} | Iter {iter} | {step_type} Loss {batch_loss:.5f}")
+
+    def train(self):
+        for epoch in range(self.epochs_run, self.config.max_epochs):
+            epoch += 1
+            self._run_epoch(epoch, self.train_loader, train=True)
+            if self.test_loader:
+                self._run_epoch(epoch, self.test_loader, train=False)
+
+
+def get_train_objs(gpt_cfg, opt_cfg, data_cfg):
+    dataset = CharDataset(data_cfg)
+    train_len = int(len(dataset) * data_cfg.train_split)
+    train_set, test_set = random_split(dataset, [train_len, len(dataset) - train_len])
+    gpt_cfg.vocab_size = dataset.vocab_size
+    gpt_cfg.block_size = dataset.block_size
+    model = GPT(gpt_cfg)
+    optimizer = create_optimizer(model, opt_cfg)
+    return model, optimizer, train_set, test_set
+
+
+def main(cfg):
+    init_process_group(backend="nccl")
+    torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    trainer_cfg = TrainerConfig(**cfg['trainer_config'])
+    model, optimizer, train_data, test_data = get_train_objs(cfg['gpt'], cfg['opt'], cfg['data'])
+    trainer = Trainer(trainer_cfg, model, optimizer, train_data, test_data)
+    trainer.train()
+    destroy_process_group()
+"""
+
+MINGPT_DDP_LOADER = """
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            pin_memory=True,
+            shuffle=False,
+            num_workers=self.config.data_loader_workers,
+            sampler=DistributedSampler(dataset)
+        )
+"""
+
+
+def test_mingpt_ddp_is_clean() -> None:
+    assert_marks(MINGPT_DDP, CODES)
+
+
+def test_mingpt_ddp_without_sampler_is_sc704() -> None:
+    # the loader comes from `self._prepare_dataloader(...)`, the test loader is `... if test_dataset
+    # else None`, the dataset a `random_split` part of a CharDataset unpacked from get_train_objs()
+    source = twin(MINGPT_DDP, "        dataloader.sampler.set_epoch(epoch)\n", "")
+    source = twin(source, MINGPT_DDP_LOADER, """
+        return DataLoader(  # SC704
+            dataset,
+            batch_size=self.config.batch_size,
+            pin_memory=True,
+            shuffle=False,
+            num_workers=self.config.data_loader_workers,
+        )
+""")
+    (d,) = assert_marks(source, CODES)
+    row = source.splitlines().index("        self.model = DDP(self.model, device_ids=[self.local_rank])") + 1
+    assert any(f"wrapped in `DDP` (line {row})" in n for n in d.notes)
+
+
+def test_mingpt_ddp_without_set_epoch_is_sc704() -> None:
+    # `_run_epoch` has two callers (train and test), both in the epoch loop of train()
+    source = twin(MINGPT_DDP, "        dataloader.sampler.set_epoch(epoch)\n", "")
+    source = twin(source, "            sampler=DistributedSampler(dataset)\n",
+                  "            sampler=DistributedSampler(dataset)  # SC704\n")
+    (d,) = assert_marks(source, CODES)
+    row = source.splitlines().index("        for epoch in range(self.epochs_run, self.config.max_epochs):") + 1
+    assert any(f"epoch loop at line {row}" in n for n in d.notes)
+
+
+def test_mingpt_ddp_without_workers_is_sc703() -> None:
+    # CharDataset encodes every character of its chunk through `self.stoi` for each sample
+    source = twin(MINGPT_DDP, "            num_workers=self.config.data_loader_workers,\n", "")
+    source = twin(source, "        return DataLoader(\n", "        return DataLoader(  # SC703\n")
+    (d,) = assert_marks(source, CODES)
+    assert "CharDataset.__getitem__" in d.notes[0] and "self.stoi[s] for s in chunk" in d.notes[0]
+
+
+def test_mingpt_ddp_pre_encoded_dataset_without_workers_is_clean() -> None:
+    # encoded once in __init__, indexed per item: nothing for a worker to do
+    source = twin(MINGPT_DDP, """
+        chunk = self.data[idx:idx + self.block_size + 1]
+        dix = [self.stoi[s] for s in chunk]
+        x = torch.tensor(dix[:-1], dtype=torch.long)
+        y = torch.tensor(dix[1:], dtype=torch.long)
+        return x, y
+""", """
+        chunk = self.ids[idx:idx + self.block_size + 1]
+        return chunk[:-1], chunk[1:]
+""")
+    source = twin(source, "        self.data = data\n",
+                  "        self.data = data\n        self.ids = torch.tensor([self.stoi[c] for c in data], dtype=torch.long)\n")
+    source = twin(source, "            num_workers=self.config.data_loader_workers,\n", "")
+    assert_marks(source, CODES)
+
+
+# -- minGPT mingpt/trainer.py + projects/chargpt (condensed): a `while True` loop on next(it) ------
+MINGPT_CHARGPT = """
+import time
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from mingpt.model import GPT
+
+
+class CharDataset(Dataset):
+    def __init__(self, config, data):
+        self.config = config
+        chars = sorted(list(set(data)))
+        self.stoi = {ch: i for i, ch in enumerate(chars)}
+        self.vocab_size = len(chars)
+        self.data = data
+
+    def __len__(self):
+        return len(self.data) - self.config.block_size
+
+    def __getitem__(self, idx):
+        chunk = self.data[idx:idx + self.config.block_size + 1]
+        dix = [self.stoi[s] for s in chunk]
+        x = torch.tensor(dix[:-1], dtype=torch.long)
+        y = torch.tensor(dix[1:], dtype=torch.long)
+        return x, y
+
+
+class Trainer:
+    def __init__(self, config, model, train_dataset):
+        self.config = config
+        self.model = model
+        self.train_dataset = train_dataset
+        self.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        self.model = self.model.to(self.device)
+
+    def run(self):
+        model, config = self.model, self.config
+        self.optimizer = model.configure_optimizers(config)
+        train_loader = DataLoader(
+            self.train_dataset,
+            sampler=torch.utils.data.RandomSampler(self.train_dataset, replacement=True, num_samples=int(1e10)),
+            shuffle=False,
+            pin_memory=True,
+            batch_size=config.batch_size,
+            num_workers=config.num_workers,
+        )
+        model.train()
+        self.iter_num = 0
+        data_iter = iter(train_loader)
+        while True:
+            try:
+                batch = next(data_iter)
+            except StopIteration:
+                data_iter = iter(train_loader)
+                batch = next(data_iter)
+            batch = [t.to(self.device) for t in batch]
+            x, y = batch
+            logits, self.loss = model(x, y)
+            model.zero_grad(set_to_none=True)
+            self.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_norm_clip)
+            self.optimizer.step()
+            self.iter_num += 1
+            if config.max_iters is not None and self.iter_num >= config.max_iters:
+                break
+
+
+def main(config, text):
+    train_dataset = CharDataset(config.data, text)
+    model = GPT(config.model)
+    trainer = Trainer(config.trainer, model, train_dataset)
+    trainer.run()
+"""
+
+
+def test_mingpt_chargpt_is_clean() -> None:
+    assert_marks(MINGPT_CHARGPT, CODES)
+
+
+def test_mingpt_chargpt_without_workers_is_sc703() -> None:
+    source = twin(MINGPT_CHARGPT, "            num_workers=config.num_workers,\n", "            num_workers=0,\n")
+    source = twin(source, "        train_loader = DataLoader(\n", "        train_loader = DataLoader(  # SC703\n")
+    (d,) = assert_marks(source, CODES)
+    assert "`t.to(self.device)`" in d.notes[0]
+
+
+def test_mingpt_chargpt_on_the_cpu_is_clean() -> None:
+    source = twin(MINGPT_CHARGPT, "            num_workers=config.num_workers,\n", "            num_workers=0,\n")
+    source = twin(source, "        self.device = 'cuda' if torch.cuda.is_available() else 'cpu'\n",
+                  "        self.device = 'cpu'\n")
+    assert_marks(source, CODES)
+
+
+def test_mingpt_chargpt_next_of_something_else_is_clean() -> None:
+    # `next()` of an iterator that is not (visibly) a DataLoader's: unknown
+    source = twin(MINGPT_CHARGPT, "            num_workers=config.num_workers,\n", "            num_workers=0,\n")
+    source = twin(source, "                data_iter = iter(train_loader)\n", "                data_iter = make_batches(self.train_dataset)\n")
+    assert_marks(source, CODES)

@@ -30,6 +30,11 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
+def _short_code(node: cst.CSTNode) -> str:
+    text = " ".join(_code(node).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 # Factories whose result lands on the default device unless `device=` says otherwise.
 CREATION = frozenset(
     f"torch.{n}"
@@ -678,19 +683,29 @@ _WRAPPERS = frozenset({"enumerate", "tqdm", "tqdm.tqdm", "tqdm.auto.tqdm", "iter
 
 class NonblockingWithoutPinned(LintRule):
     """## What it does
-    Flags `.to(device, non_blocking=True)` / `.cuda(non_blocking=True)` on a batch that comes
-    from iterating a `DataLoader` built without `pin_memory=True` (the loader is followed
-    through assignments, `enumerate(...)` and `tqdm(...)`).
+    Flags `.to(device, non_blocking=True)` / `.cuda(non_blocking=True)` on
+
+    - a batch that comes from iterating a `DataLoader` built without `pin_memory=True` (the
+      loader is followed through assignments, `enumerate(...)`/`tqdm(...)`, `self.x`, helpers
+      that return it and the parameters of the function that holds the loop; a batch passed to
+      a helper that moves it counts when every same-file caller passes such a batch);
+    - a tensor visibly built in pageable host memory and not pinned since: `torch.stack`/
+      `torch.cat` of such tensors, `torch.from_numpy(...)`, `torch.tensor(...)` and factories
+      (`torch.zeros`, `torch.randint`, ...) without `device=` or `pin_memory=True`, copied to a
+      device that may be an accelerator.
 
     ## Why is this bad?
     An asynchronous host-to-device copy needs page-locked (pinned) host memory; from ordinary
     pageable memory the copy is staged and mostly synchronous, so `non_blocking=True` buys
-    little. `DataLoader(..., pin_memory=True)` gives pinned batches, and then the copy overlaps
-    with compute.
+    little. `DataLoader(..., pin_memory=True)` gives pinned batches, and `x.pin_memory()` pins
+    a tensor you build yourself (nanoGPT's `get_batch` does
+    `x.pin_memory().to(device, non_blocking=True)`); then the copy overlaps with compute.
 
     ## Known problems
-    A `pin_memory` passed as a variable is unknown and stays silent. See also SC703, the other
-    half of "the DataLoader starves the GPU": no worker processes.
+    A `pin_memory` passed as a variable is unknown and stays silent, and so is any tensor we
+    cannot follow to where it was built (it may be pinned), or a file that sets a default
+    device. See also SC703, the other half of "the DataLoader starves the GPU": no worker
+    processes.
     """
 
     CODE = "SC502"
@@ -782,23 +797,190 @@ class Trainer:
         if not isinstance(base, cst.Name):
             return
         flow = flow_of(self.ctx)
-        loop = self._loop_binding(flow, base.value, node)
-        if loop is None:
+        if self._to_host(node):
+            return  # `.to("cpu", non_blocking=True)`: no host-to-device copy
+        loaders = self._batch_loaders(flow, base.value, node)
+        if loaders is not None:
+            if any(self._pinned(loader) for loader in loaders):
+                return
+            loader = loaders[0]
+            self.report(
+                node,
+                "non_blocking=True on a batch from a DataLoader without pin_memory=True",
+                notes=[
+                    f"`{_code(loader.func)}(...)` yields pageable memory: the copy cannot overlap with compute.",
+                    "Build the DataLoader with pin_memory=True (or drop non_blocking=True).",
+                ],
+            )
             return
-        loader = self._loader(flow, loop.iter, loop)
-        if loader is None:
-            return
-        pin = kwarg(loader, "pin_memory", 7)
-        if pin is not None and not (isinstance(pin, cst.Name) and pin.value == "False"):
+        made = self._pageable(flow, base, node)
+        if made is None or not self._to_accelerator(node):
             return
         self.report(
             node,
-            "non_blocking=True on a batch from a DataLoader without pin_memory=True",
+            f"non_blocking=True on `{base.value}`, a tensor in pageable memory",
             notes=[
-                f"`{_code(loader.func)}(...)` yields pageable memory: the copy cannot overlap with compute.",
-                "Build the DataLoader with pin_memory=True (or drop non_blocking=True).",
+                f"`{base.value}` is built by `{_short_code(made)}`, in ordinary (pageable) host memory: the copy is "
+                "staged through a pinned buffer and does not overlap with compute.",
+                f"Pin it first (`{base.value}.pin_memory().to(device, non_blocking=True)`, as nanoGPT's get_batch "
+                "does), or drop non_blocking=True.",
             ],
         )
+
+    def _pinned(self, loader: cst.Call) -> bool:
+        """`pin_memory=` anything but a literal False (a variable: unknown, counted as pinned)."""
+        pin = kwarg(loader, "pin_memory", 7)
+        return pin is not None and not (isinstance(pin, cst.Name) and pin.value == "False")
+
+    def _copy_device(self, node: cst.Call) -> cst.BaseExpression | None:
+        if node.func.attr.value == "cuda":  # type: ignore[attr-defined]
+            return None
+        dev = kwarg(node, "device")
+        if dev is None:
+            pos = positional(node)
+            dev = pos[0] if pos else None
+        return dev
+
+    def _to_host(self, node: cst.Call) -> bool:
+        dev = self._copy_device(node)
+        text = literal_string(dev) if dev is not None else None
+        return text is not None and text.lower().startswith("cpu")
+
+    def _to_accelerator(self, node: cst.Call) -> bool:
+        """`.cuda(...)`, or `.to(d)` with a device that may be an accelerator."""
+        if node.func.attr.value == "cuda":  # type: ignore[attr-defined]
+            return True
+        dev = self._copy_device(node)
+        if dev is None:
+            return False
+        from shapecheck.infer.accelerator import pipeline_facts
+
+        pipeline = pipeline_facts(self.ctx)
+        if pipeline.flow is None:  # no training code: the pipeline facts are not built; read names
+            return self._literal_accelerator(flow_of(self.ctx), dev, node)
+        return pipeline.device_target(dev, node) == "accel"
+
+    def _literal_accelerator(self, flow: Flow, dev: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> bool:
+        """`"cuda"`, `"cuda" if c else "cpu"`, `torch.device("cuda:0")`, or a name bound to one."""
+        if depth > 6:
+            return False
+        text = literal_string(dev)
+        if text is not None:
+            return text.lower().startswith(("cuda", "mps", "xpu"))
+        if isinstance(dev, cst.IfExp):
+            return any(self._literal_accelerator(flow, arm, at, depth + 1) for arm in (dev.body, dev.orelse))
+        if isinstance(dev, cst.Call) and (self.ctx.qualify(dev.func) or "") == "torch.device" and dev.args:
+            return self._literal_accelerator(flow, dev.args[0].value, at, depth + 1)
+        if isinstance(dev, cst.Name):
+            origins = flow.origins(dev, at, peel=False)
+            return bool(origins) and any(self._literal_accelerator(flow, o, o, depth + 1) for o in origins)  # type: ignore[union-attr]
+        return False
+
+    def _device_context(self, flow: Flow, node: cst.CSTNode) -> bool:
+        for anc in flow.ancestors(node):
+            if isinstance(anc, cst.With) and any(
+                isinstance(item.item, cst.Call) and (self.ctx.qualify(item.item.func) or "") == "torch.device"
+                for item in anc.items
+            ):
+                return True
+        return False
+
+    def _batch_loaders(self, flow: Flow, name: str, at: cst.CSTNode, depth: int = 0) -> list[cst.Call] | None:
+        """The DataLoaders whose batches `name` holds at `at`: bound by a `for` over a loader
+        (followed through names, wrappers, helpers and the parameters of the function), or a
+        parameter of a helper whose every same-file caller passes such a batch
+        (`def to_device(batch, device)`). None: not (visibly) a batch."""
+        loop = self._loop_binding(flow, name, at)
+        if loop is not None:
+            old = self._loader(flow, loop.iter, loop)
+            if old is not None:
+                return [old]
+            from shapecheck.infer.distributed import data_facts
+
+            found = data_facts(self.ctx)._loader_calls(loop.iter, loop)
+            if not found or any(has_star(c) for c in found):
+                return None  # `DataLoader(ds, **cfg)`: pin_memory may be in there
+            return found
+        if depth > 0:
+            return None
+        binds = flow.reaching(name, at)
+        if not binds or len(binds) != 1 or not (binds[0].always and isinstance(binds[0].stmt, cst.FunctionDef)):
+            return None
+        from shapecheck.infer.distributed import data_facts
+
+        facts = data_facts(self.ctx)
+        fn = binds[0].stmt
+        callers = facts.bindings.callers(fn)
+        args = list(facts._caller_args(fn, name))
+        if not callers or len(args) != len(callers):
+            return None
+        out: list[cst.Call] = []
+        for call, arg in args:
+            while isinstance(arg, cst.Subscript):
+                arg = arg.value
+            if not isinstance(arg, cst.Name):
+                return None
+            sub = self._batch_loaders(flow, arg.value, call, depth + 1)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out or None
+
+    # Functions whose result is a new tensor in pageable host memory (no `device=`/`pin_memory=True`).
+    _FACTORIES = frozenset(f"torch.{n}" for n in (
+        "tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange",
+        "linspace", "eye",
+    ))
+    _JOINS = frozenset({"torch.stack", "torch.cat", "torch.concat", "torch.vstack", "torch.hstack"})
+    _CONVERSIONS = frozenset({"long", "float", "int", "half", "double", "bfloat16", "bool", "byte", "contiguous",
+                              "view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "t"})
+
+    def _pageable(self, flow: Flow, expr: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> cst.Call | None:
+        """The call that visibly built `expr` in pageable host memory, when every value it may
+        hold was (`torch.stack([torch.from_numpy(a) ...])`, a factory without `device=` or
+        `pin_memory=True`); None when any is unknown or pinned (`.pin_memory()`)."""
+        if depth > 6 or "set_default_device" in self.ctx.source or "set_default_tensor_type" in self.ctx.source:
+            return None  # factories may land on the accelerator
+        if isinstance(expr, cst.Name):
+            binds = flow.reaching(expr.value, at)
+            if not binds or any(b.value is None for b in binds):
+                return None
+            made = None
+            for b in binds:
+                sub = self._pageable(flow, b.value, b.value, depth + 1)  # type: ignore[arg-type]
+                if sub is None:
+                    return None
+                made = made or sub
+            return made
+        if not isinstance(expr, cst.Call):
+            return None
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in self._CONVERSIONS and not self.ctx.qualify(func):
+            if func.attr.value in ("float", "long", "int", "half", "double", "bfloat16", "bool", "byte") and expr.args:
+                return None
+            return self._pageable(flow, func.value, at, depth + 1)
+        q = self.ctx.qualify(func) or ""
+        if q in self._FACTORIES:
+            if has_star(expr) or kwarg(expr, "device") is not None or kwarg(expr, "pin_memory") is not None:
+                return None
+            if self._device_context(flow, expr):
+                return None  # `with torch.device("cuda"):` makes factories allocate there
+            return expr
+        if q in self._JOINS:
+            parts = kwarg(expr, "tensors", 0)
+            if has_star(expr) or kwarg(expr, "out") is not None or parts is None:
+                return None
+            if isinstance(parts, (cst.ListComp, cst.GeneratorExp)):
+                elements: list[cst.BaseExpression] = [parts.elt]
+            elif isinstance(parts, (cst.List, cst.Tuple)) and parts.elements:
+                elements = [e.value for e in parts.elements]
+            else:
+                return None
+            for el in elements:
+                if isinstance(el, cst.Name) or self._pageable(flow, el, at, depth + 1) is None:
+                    return None  # a comprehension variable or a name in a list: not followed
+            return expr
+        return None
 
     def _loop_binding(self, flow: Flow, name: str, at: cst.CSTNode) -> cst.For | None:
         """The `for` loop whose target binds `name` (directly, not rebound since)."""

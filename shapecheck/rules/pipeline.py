@@ -47,12 +47,17 @@ class DataloaderStarvesGpu(LintRule):
     Flags a `DataLoader(...)` built in this file without `num_workers` (or with
     `num_workers=0`) when a training loop of the file (a loop that calls `backward()` and steps
     an optimizer) iterates it and moves its batches to an accelerator (`x.to(device)`,
-    `batch[0].cuda()`), and its dataset visibly does work for every item: a
-    `torchvision.datasets`/`torchaudio.datasets` dataset (decoding, transforms), or a dataset
-    class of this file whose `__getitem__` opens files, decodes, tokenizes or calls a transform.
+    `batch[0].cuda()`, `[t.to(device) for t in batch]`), and its dataset visibly does work for
+    every item: a `torchvision.datasets`/`torchaudio.datasets` dataset (decoding, transforms),
+    or a dataset class of this file whose `__getitem__` opens files, decodes, tokenizes, calls a
+    transform or encodes a slice of its text element by element (`[self.stoi[c] for c in
+    self.data[i:i + n]]`, minGPT's CharDataset).
 
-    The loader is followed through names, `self.x`, `enumerate`/`tqdm`/`iter`, helpers of this
-    file that return it and parameters of the function that holds the loop.
+    The loader is followed through names, `self.x`, `enumerate`/`tqdm`/`iter`, helpers and
+    methods of this file that return it, tuples unpacked from a helper, constructor arguments
+    and parameters of the function that holds the loop, and `next(it)` in a `while` loop
+    (`it = iter(loader)`); the dataset through `Subset`, `random_split` and a same-file
+    `types.SimpleNamespace` of classes.
 
     ## Why is this bad?
     With `num_workers=0` every batch is loaded in the training process itself, between two
@@ -62,7 +67,7 @@ class DataloaderStarvesGpu(LintRule):
     asynchronous and `persistent_workers=True` so the workers survive between epochs.
 
     Silent on purpose: a `TensorDataset` or a dataset class that only indexes tensors already in
-    memory (workers would only add inter-process copies), a dataset we cannot see (imported from
+    memory, encoded once in `__init__` (workers would only add inter-process copies), a dataset we cannot see (imported from
     another file: it may be in memory), `num_workers` held in a variable or passed in
     `**kwargs`, a loop whose batches stay on the CPU (`.to("cpu")`, no move at all), and loops
     run by accelerate, Fabric or Lightning.
@@ -277,7 +282,8 @@ class DdpWithoutDistributedSampler(LintRule):
       torchvision/torchaudio dataset, a `TensorDataset`, a dataset class of this file with
       `__getitem__`, a list), not built per rank;
     - a `DistributedSampler(...)` (shuffling, the default) of the training loader when the
-      training loop runs inside an epoch loop and the file never calls `set_epoch(...)`.
+      training loop runs inside an epoch loop (around it, or around a call of the function that
+      holds it) and the file never calls `set_epoch(...)`.
 
     ## Why is this bad?
     DDP only synchronises gradients; it does not split the data. Without a
@@ -291,14 +297,24 @@ class DdpWithoutDistributedSampler(LintRule):
     `sampler.set_epoch(epoch)` is called: without it every epoch visits the data in the same
     order. Call it at the start of each epoch, before the loader is iterated.
 
+    The model counts as DDP when a callee of the training loop (or of a helper it runs) may
+    hold a `DistributedDataParallel(...)` on some path: `if args.distributed: model = DDP(model)`
+    among `DataParallel` and CPU alternatives, `self.model = DDP(self.model)` in a trainer's
+    constructor. The loader is followed as in SC703: through helpers and methods that build it
+    (`self._prepare_dataloader(dataset)`), constructor arguments, tuples unpacked from a
+    helper and `x if c else None`.
+
     Silent on purpose: a loader that comes from another file or is built with `**kwargs`, an
     `IterableDataset` or a dataset we cannot see, a dataset built per rank
-    (`MyData(path, rank=rank)`), loaders only evaluation loops iterate, and FSDP, DeepSpeed,
-    accelerate and Lightning code (they insert distributed samplers themselves). Any
-    `set_epoch(...)` call in the file silences the second half.
+    (`MyData(path, rank=rank)`, `Subset(ds, indices[rank::world_size])`), loaders only
+    evaluation loops iterate, `nn.DataParallel` (one process), and FSDP, DeepSpeed, accelerate
+    and Lightning code (they insert distributed samplers themselves). Any `set_epoch(...)` call
+    in the file silences the second half.
 
     ## Known problems
-    A model wrapped in another file is not seen as DDP.
+    A model wrapped in another file is not seen as DDP. A helper that runs both the training
+    and the evaluation pass (`_run_epoch(epoch, loader, train=False)`) counts its evaluation
+    loader as a training loader.
     """
 
     CODE = "SC704"
