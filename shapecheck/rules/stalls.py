@@ -56,9 +56,11 @@ def _via(site: SyncSite | CopySite, line: Callable[[cst.CSTNode], int]) -> list[
 class HostSyncInStep(LintRule):
     """## What it does
     Flags a read of a tensor that lives on the accelerator into host memory, `.item()`,
-    `.tolist()`, `.cpu()`, `.to("cpu")`, `float(t)`/`int(t)`, `print(t)` (also inside an
-    f-string) or `if t:`, that runs on **every** iteration of a training loop (a loop that calls
-    `backward()` and steps an optimizer; helpers of the same file that the loop calls count).
+    `.tolist()`, `.cpu()`, `.to("cpu")`, `float(t)`/`int(t)`, `if t:`/`assert t`, or a logging
+    call that formats it (`print(t)`, f-strings, `"%f" % t`, `logger.info(...)`,
+    `writer.add_scalar(tag, t, step)`, `pbar.set_postfix(loss=t)`), that runs on **every**
+    iteration of a training loop (a loop that steps an optimizer and calls `backward()`, also in
+    an inner gradient-accumulation loop; helpers of the same file that the loop calls count).
 
     A value is on the accelerator when the code visibly put it there: the batch moved with
     `.to(device)` / `.cuda()` (with `device` a GPU or a variable that may be one), a model's
