@@ -401,6 +401,47 @@ def test_lightning_module_through_a_local_base_is_the_frameworks() -> None:
     )
 
 
+ELEMENTS = """
+import torch
+
+def evaluate(model, loader, device):
+    correct = 0
+    with torch.no_grad():
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            preds = model(x).argmax(1)
+            for i in range(len(preds)):
+                if preds[i].item() == y[i].item():  # SC701
+                    correct += 1
+    return correct
+"""
+
+
+def test_element_by_element_reads_are_a_sync_each() -> None:
+    check(ELEMENTS)
+    whole = ELEMENTS.replace(
+        "            for i in range(len(preds)):\n                if preds[i].item() == y[i].item():  # SC701\n                    correct += 1\n",
+        "            correct += (preds == y).sum().item()\n",
+    )
+    check(whole)
+    check(
+        """
+        import torch
+
+        def accuracies(model, data, device):
+            data = data.to(device)
+            pred = model(data.x).argmax(-1)
+            return [int((pred[m] == data.y[m]).sum()) / int(m.sum()) for m in (data.train_mask, data.val_mask)]
+        """
+    )
+    env = _env()
+    for src, reads in ((ELEMENTS, 2 * 48), (whole, 12)):
+        exec(compile(textwrap.dedent(src), "eval.py", "exec"), env)
+        with _Reads() as mode:
+            env["evaluate"](env["model"], env["loader"], "cpu")
+        assert mode.reads == reads  # torch: two reads per element (12 batches of 4) against one per batch
+
+
 # -- SC702 --------------------------------------------------------------------------------------
 
 COPY = """

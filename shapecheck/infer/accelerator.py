@@ -90,8 +90,8 @@ class StepLoop:
 
 
 class PipelineFacts:
-    """Per-file facts of the pipeline rules. `step_loops` is empty for files that cannot have a
-    pipeline finding (no device word, no backward)."""
+    """Per-file facts of the pipeline rules. `flow` is None for files without a device word
+    (nothing there can be on an accelerator); `step_loops` is empty without a backward."""
 
     def __init__(self, ctx: object) -> None:
         self.ctx = ctx
@@ -103,11 +103,12 @@ class PipelineFacts:
         self._weak = False
         self.flow: Flow | None = None
         self.bindings: Bindings | None = None
-        if not self.device_visible or "backward" not in source:
+        if not self.device_visible:
             return
         self.bindings = ctx.fact("bindings", Bindings.build)  # type: ignore[attr-defined]
         self.flow = flow_of(ctx)  # type: ignore[arg-type]
-        self._find_loops()
+        if "backward" in source:
+            self._find_loops()
 
     @classmethod
     def build(cls, ctx: object) -> PipelineFacts:

@@ -14,7 +14,7 @@ import libcst as cst
 
 from shapecheck.infer.accelerator import FACTORIES, PipelineFacts, StepLoop, device_arg, pipeline_facts
 from shapecheck.infer.flow import Flow, kwarg, positional
-from shapecheck.infer.loop_events import Ev
+from shapecheck.infer.loop_events import Ev, Seq
 from shapecheck.infer.loops import eval_named, grad_context
 
 
@@ -33,6 +33,7 @@ class SyncSite:
     site: cst.CSTNode
     other: cst.BaseExpression | None = None
     other_move: cst.CSTNode | None = None
+    per_element: cst.BaseExpression | None = None  # the tensor whose elements the loop reads one by one
 
 
 @dataclass(eq=False)
@@ -68,10 +69,73 @@ class Traffic:
         self._copies: list[CopySite] | None = None
 
     def syncs(self) -> list[SyncSite]:
-        """Every-iteration reads of accelerator values on the host (SC701, SC705)."""
+        """Every-iteration reads of accelerator values on the host (SC701, SC705), and reads of
+        one element at a time in a loop over a tensor on the accelerator (SC701)."""
         if self._syncs is None:
-            self._syncs = self._find_syncs() if self.f.step_loops else []
+            found = self._find_syncs() if self.f.step_loops else []
+            seen = {id(s.node) for s in found}
+            found += [s for s in (self._element_syncs() if self.f.flow is not None else []) if id(s.node) not in seen]
+            self._syncs = found
         return self._syncs
+
+    def _element_syncs(self) -> list[SyncSite]:
+        """`for i in range(len(preds)): if preds[i].item() == y[i].item(): ...`: a loop over the
+        elements of a tensor on the accelerator that reads each one on the host is one sync per
+        element, in any loop (evaluation included)."""
+        f, flow = self.f, self.flow
+        out: list[SyncSite] = []
+        calls: list[cst.Call] | None = None
+        for loop in f.bindings.nodes(cst.For):  # type: ignore[union-attr]
+            over = self._element_source(loop)
+            if over is None:
+                continue
+            if calls is None:
+                calls = [c for c in f.bindings.nodes(cst.Call) if _is_read(c)]  # type: ignore[union-attr]
+            targets = _names(loop.target)
+            for call in calls:
+                if not flow.is_ancestor(loop.body, call) or flow.function_of(call) is not flow.function_of(loop):
+                    continue
+                value = _read_value(call)
+                if value is None or not (_names(value) & targets):
+                    continue
+                move = f.resident_tensor(value, call)
+                if move is not None:
+                    out.append(SyncSite(call, StepLoop(loop, Seq()), value, _read_how(call), move, call, per_element=over))
+        return out
+
+    def _element_source(self, loop: cst.For) -> cst.BaseExpression | None:
+        """The tensor on the accelerator whose elements `loop` walks: `for v in t`,
+        `enumerate(t)`, `zip(t, u)`, `range(len(t))`, `range(t.size(0))`, `range(t.shape[0])`."""
+        f = self.f
+        it = loop.iter
+        candidates: list[cst.BaseExpression] = []
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value in ("enumerate", "zip", "range"):
+            args = [a.value for a in it.args if a.keyword is None and not a.star]
+            if it.func.value != "range":
+                candidates = args
+            elif len(args) == 1:
+                n = args[0]
+                if isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value == "len" and n.args:
+                    candidates = [n.args[0].value]
+                elif isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value in ("size", "numel"):
+                    candidates = [n.func.value]
+                elif isinstance(n, cst.Subscript) and isinstance(n.value, cst.Attribute) and n.value.attr.value == "shape":
+                    candidates = [n.value.value]
+        else:
+            candidates = [it]
+        for c in candidates:
+            if not self._container(c, loop) and f.resident(c, loop) is not None:
+                return c
+        return None
+
+    def _container(self, expr: cst.BaseExpression, at: cst.CSTNode) -> bool:
+        """A Python list/tuple/dict (of tensors), not a tensor: `for mask in [train_mask, val_mask]`."""
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+            return True
+        if isinstance(expr, cst.Name):
+            binds = self.flow.reaching(expr.value, at)
+            return bool(binds) and any(b.value is not None and self._container(b.value, b.value) for b in binds)
+        return False
 
     def copies(self) -> list[CopySite]:
         """Every-iteration host-to-device copies of loop-invariant tensors (SC702)."""
@@ -365,3 +429,35 @@ def _formatted(value: cst.BaseExpression) -> list[cst.BaseExpression]:
 
 def traffic_of(ctx: object) -> Traffic:
     return ctx.fact("traffic", lambda c: Traffic(pipeline_facts(c)))  # type: ignore[attr-defined]
+
+
+def _is_read(call: cst.Call) -> bool:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value in ("item", "tolist") and not call.args
+    return isinstance(func, cst.Name) and func.value in ("float", "int", "bool") and len(call.args) == 1
+
+
+def _read_value(call: cst.Call) -> cst.BaseExpression | None:
+    if isinstance(call.func, cst.Attribute):
+        return call.func.value
+    return call.args[0].value if call.args else None
+
+
+def _read_how(call: cst.Call) -> str:
+    return f".{call.func.attr.value}()" if isinstance(call.func, cst.Attribute) else f"{call.func.value}()"  # type: ignore[attr-defined]
+
+
+def _names(expr: cst.CSTNode) -> set[str]:
+    """Every plain name read in `expr` (a loop target's names, or those of a value)."""
+    out: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            out.add(node.value)
+        elif isinstance(node, cst.Attribute):
+            stack.append(node.value)
+            continue
+        stack.extend(node.children if not isinstance(node, cst.Attribute) else [])
+    return out

@@ -25,7 +25,7 @@ def _code(node: cst.CSTNode) -> str:
 
 def _facts(rule: LintRule) -> Traffic | None:
     facts = traffic_of(rule.ctx)
-    return facts if facts.f.step_loops else None
+    return facts if facts.f.flow is not None else None
 
 
 def _line_of(rule: LintRule) -> Callable[[cst.CSTNode], int]:
@@ -61,6 +61,8 @@ class HostSyncInStep(LintRule):
     `writer.add_scalar(tag, t, step)`, `pbar.set_postfix(loss=t)`), that runs on **every**
     iteration of a training loop (a loop that steps an optimizer and calls `backward()`, also in
     an inner gradient-accumulation loop; helpers of the same file that the loop calls count).
+    Also, in any loop, reading the elements of a tensor on the accelerator one at a time
+    (`for i in range(len(preds)): preds[i].item()`, `for p in preds: int(p)`): a sync per element.
 
     A value is on the accelerator when the code visibly put it there: the batch moved with
     `.to(device)` / `.cuda()` (with `device` a GPU or a variable that may be one), a model's
@@ -193,6 +195,19 @@ def fit(model, loader, opt, epochs):
         for group in by_stmt.values():
             s, rest = group[0], group[1:]
             what = _code(s.value)
+            if s.per_element is not None:
+                self.report(
+                    s.node,
+                    f"`{_code(s.node)}` reads from the accelerator one element at a time, in "
+                    f"`{_loop_head(s.loop.node)}`: a sync per element",
+                    notes=[
+                        f"`{what}` is on the accelerator (from `{_code(s.move)}`, line {line(s.move)}); each read waits "
+                        "for the GPU and copies a single value",
+                        "compute on the whole tensor (`(preds == labels).sum().item()`), or read it once before the "
+                        "loop (`values = preds.tolist()`)",
+                    ],
+                )
+                continue
             if s.how == "if":
                 message = f"`if {what}:` reads a tensor on the accelerator on every iteration of this training loop"
                 fix = ("test it every k steps, or keep the check on the device (`torch.nan_to_num`, "
