@@ -332,6 +332,9 @@ class PipelineFacts:
         if isinstance(expr, cst.Comparison):
             if any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in expr.comparisons):
                 return None
+            parts = (expr.left, *(c.comparator for c in expr.comparisons))
+            if any(isinstance(p, (cst.BaseString, cst.List, cst.Tuple, cst.Dict)) or (isinstance(p, cst.Name) and p.value == "None") for p in parts):
+                return None  # `dataset.task == "regression"`: not a tensor comparison
             for part in (expr.left, *(c.comparator for c in expr.comparisons)):
                 found = self.resident(part, at, depth + 1)
                 if found is not None:

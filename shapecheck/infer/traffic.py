@@ -175,6 +175,8 @@ class Traffic:
             expr = node
             while isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
                 expr = expr.expression  # `if not torch.isfinite(loss):` is `bool()` too
+            if isinstance(expr, cst.Attribute):
+                return None  # `if data.is_directed:`: a field of a moved object, rarely a tensor
             move = f.resident(expr, expr)  # type: ignore[arg-type]
             return SyncSite(node, loop, expr, "if", move, ev.site) if move is not None else None  # type: ignore[arg-type]
         if not isinstance(node, cst.Call):
