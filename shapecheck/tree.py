@@ -225,6 +225,18 @@ def positions_of(ctx: Any) -> Any:
     return ctx.fact("positions", lambda c: LazyPositions(c.module, c.source, tree_of(c)))
 
 
+def line_of(ctx: Any) -> Any:
+    """`line(node)`: the 1-based line of a node of this file (0 if unknown), for messages that
+    name other lines; it shares the file's positions with the engine's report."""
+    found = positions_of(ctx)
+
+    def line(node: cst.CSTNode) -> int:
+        rng = found.get(node)
+        return rng.start.line if rng is not None else 0
+
+    return line
+
+
 def tree_of(ctx: Any) -> Tree:
     """The file's tree index, built once per file (`ctx` is a `FileContext`)."""
     return ctx.fact("tree", lambda c: Tree.build(c.module))

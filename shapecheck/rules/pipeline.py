@@ -10,14 +10,13 @@ anything to an accelerator has no training loop here, so it is silent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import libcst as cst
 
 from shapecheck.infer.distributed import DataFacts, data_facts, zero_workers
 from shapecheck.infer.flow import kwarg
 from shapecheck.rules.base import Invalid, LintRule, Valid
-from shapecheck.tree import positions_of
+from shapecheck.tree import line_of
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -30,16 +29,6 @@ def _facts(rule: LintRule, word: str) -> DataFacts | None:
         return None
     facts = data_facts(rule.ctx)
     return facts if facts.step_loops else None
-
-
-def _line_of(rule: LintRule) -> Callable[[cst.CSTNode], int]:
-    positions = positions_of(rule.ctx)
-
-    def line(node: cst.CSTNode) -> int:
-        rng = positions.get(node)
-        return rng.start.line if rng is not None else 0
-
-    return line
 
 
 class DataloaderStarvesGpu(LintRule):
@@ -242,7 +231,7 @@ def main(paths, labels, transform, model, optimizer, criterion):
         facts = _facts(self, "DataLoader")
         if facts is None:
             return
-        line = _line_of(self)
+        line = line_of(self.ctx)
         seen: set[int] = set()
         for step in facts.step_loops:
             loaders = facts.loaders(step)
@@ -459,7 +448,7 @@ def main(rank):
         facts = _facts(self, "Distributed")
         if facts is None:
             return
-        line = _line_of(self)
+        line = line_of(self.ctx)
         flow = facts.flow
         assert flow is not None
         set_epoch = bool(flow.method_calls("set_epoch"))
@@ -652,7 +641,7 @@ def train(model, dataset, optimizer, criterion, device):
             varies = facts.varying_sizes(step)
             if varies is None:
                 continue
-            line = _line_of(self)
+            line = line_of(self.ctx)
             self.report(
                 node,
                 "`cudnn.benchmark = True` while the training loop's input sizes change from step to step: cuDNN "

@@ -1,9 +1,9 @@
 """Host-device traffic in the training step (SC701, SC702, SC705): reads of accelerator values
 on the host and host-to-device copies that run on every iteration.
 
-The rules only read `shapecheck.infer.traffic` (on `shapecheck.infer.accelerator`): which loops are training steps, what runs on
-every iteration (helpers of the same file inlined, `if` arms left out), and where each value
-lives. A value counts as on the accelerator only when a move to a device that may be one
+The rules only read `shapecheck.infer.traffic` (built on `shapecheck.infer.accelerator`): which
+loops are training steps, what runs on every iteration (helpers of the same file inlined, `if`
+arms left out), and where each value lives. A value counts as on the accelerator only when a move to a device that may be one
 (`.to(device)`, `.cuda()`, `device=`) is on its way: a CPU-only script is silent.
 """
 
@@ -15,7 +15,7 @@ import libcst as cst
 
 from shapecheck.infer.traffic import CopySite, SyncSite, Traffic, traffic_of
 from shapecheck.rules.base import Invalid, LintRule, Valid
-from shapecheck.tree import positions_of
+from shapecheck.tree import line_of
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -26,16 +26,6 @@ def _code(node: cst.CSTNode) -> str:
 def _facts(rule: LintRule) -> Traffic | None:
     facts = traffic_of(rule.ctx)
     return facts if facts.f.flow is not None else None
-
-
-def _line_of(rule: LintRule) -> Callable[[cst.CSTNode], int]:
-    positions = positions_of(rule.ctx)
-
-    def line(node: cst.CSTNode) -> int:
-        rng = positions.get(node)
-        return rng.start.line if rng is not None else 0
-
-    return line
 
 
 def _loop_head(node: cst.CSTNode) -> str:
@@ -187,7 +177,7 @@ def fit(model, loader, opt, epochs):
         sites = [s for s in facts.syncs() if s.other is None]
         if not sites:
             return
-        line = _line_of(self)
+        line = line_of(self.ctx)
         # one finding per statement: `print(f"{d.item()} {g.item()}")` is one place to change
         by_stmt: dict[int, list[SyncSite]] = {}
         for s in sites:
@@ -323,7 +313,7 @@ def train(model, loader, optimizer, criterion, device):
         sites = [s for s in facts.syncs() if s.other is not None]
         if not sites:
             return
-        line = _line_of(self)
+        line = line_of(self.ctx)
         for s in sites:
             other = _code(s.other)  # type: ignore[arg-type]
             moved = _code(s.value)
@@ -336,14 +326,10 @@ def train(model, loader, optimizer, criterion, device):
                 message = (f"`{moved}{s.how}` brings the model's output back to meet `{other}`, which never left the "
                            "host: a copy and a sync on every iteration, and the computation runs on the CPU")
                 notes = [f"`{moved}` is on the accelerator (from `{_code(s.move)}`, line {line(s.move)}); "
-                         f"`{other}` comes from `{_loop_text(s)}` and is not moved", *_via(s, line),
+                         f"`{other}` comes from `{_loop_head(s.loop.node)}` and is not moved", *_via(s, line),
                          f"move `{other}` once (`{other} = {other}.to(device)`) and drop `{s.how}`: "
                          "the loss or metric then stays on the device"]
             self.report(s.node, message, notes=notes)
-
-
-def _loop_text(s: SyncSite) -> str:
-    return _loop_head(s.loop.node)
 
 
 class RepeatedHostToDeviceCopy(LintRule):
@@ -437,7 +423,7 @@ def train(model, loader, optimizer, criterion):
         sites = facts.copies()
         if not sites:
             return
-        line = _line_of(self)
+        line = line_of(self.ctx)
         for s in sites:
             message = (f"`{_code(s.node)}` copies the same host tensor to the accelerator on every iteration of "
                        "this training loop")

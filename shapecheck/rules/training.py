@@ -9,7 +9,6 @@ helpers inlined). SC214 is a local pattern on `F.dropout` calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import libcst as cst
 
@@ -17,7 +16,7 @@ from shapecheck.diagnostics import Fix, NodeEdit
 from shapecheck.infer.bindings import _FUNCTIONAL_DROPOUT, Bindings, Role
 from shapecheck.infer.loops import LoopFacts, eval_named
 from shapecheck.rules.base import FileContext, Invalid, LintRule, Valid
-from shapecheck.tree import positions_of, tree_of
+from shapecheck.tree import line_of, tree_of
 
 _FRAMEWORKS = ("torch", "lightning", "pytorch_lightning", "accelerate", "deepspeed", "transformers")
 
@@ -38,16 +37,6 @@ def _loop_facts(ctx: FileContext) -> LoopFacts | None:
     return ctx.fact("training-loops", LoopFacts.build)
 
 
-def _line_of(ctx: FileContext) -> Callable[[cst.CSTNode], int]:
-    positions = positions_of(ctx)  # shared with the engine, which needs them for the report anyway
-
-    def line(node: cst.CSTNode) -> int:
-        rng = positions.get(node)
-        return rng.start.line if rng is not None else 0
-
-    return line
-
-
 class _LoopRule(LintRule):
     """Reports the findings the loop analysis made for this rule's code."""
 
@@ -58,7 +47,7 @@ class _LoopRule(LintRule):
         found = facts.by_code(self.CODE)
         if not found:
             return
-        line = _line_of(self.ctx)
+        line = line_of(self.ctx)
         for f in found:
             message, notes = f.render(line)
             self.report(f.node, message, notes=notes)
