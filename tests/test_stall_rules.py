@@ -527,6 +527,14 @@ def test_loop_carried_state_and_module_flags_are_silent() -> None:
     )
 
 
+def test_copy_and_split_on_a_cpu_only_device_are_silent() -> None:
+    cpu = "\ndevice = \"cpu\"\n"
+    for src in (COPY, SPLIT):
+        body = textwrap.dedent(src).replace("def train(model, loader, optimizer, criterion, device):",
+                                            "def train(model, loader, optimizer, criterion):")
+        check(cpu + body.replace("  # SC702", "").replace("  # SC705", ""))
+
+
 def test_invariant_copy_in_a_trainer_method() -> None:
     check(
         """
