@@ -197,6 +197,26 @@ def test_mingpt_trainer_pattern() -> None:
     check(src.replace("  # SC701", "").replace('"cuda" if torch.cuda.is_available() else "cpu"', '"cpu"'))
 
 
+def test_values_through_zip_and_enumerate_targets() -> None:
+    check(
+        """
+        import torch
+
+        def train(model, vgg, loader, optimizer, gram_style, device):
+            for x, _ in loader:
+                x = x.to(device)
+                features = vgg(model(x))
+                style_loss = 0.0
+                for ft, gm in zip(features, gram_style):
+                    style_loss += torch.nn.functional.mse_loss(ft, gm)
+                optimizer.zero_grad()
+                style_loss.backward()
+                optimizer.step()
+                print(style_loss.item())  # SC701
+        """
+    )
+
+
 def test_helper_that_reads_the_loss_is_flagged_where_it_reads() -> None:
     check(
         """

@@ -366,6 +366,8 @@ class PipelineFacts:
             # `for xb in X_gpu.split(64):` iterates a resident tensor
             found = self.resident(b.stmt.iter, b.stmt.iter, depth + 1)
             return found if found is not None else self._filled(b, depth)
+        if isinstance(b.stmt, cst.For) and isinstance(b.stmt.target, cst.Tuple):
+            return self._zipped(b, b.stmt, depth)
         if isinstance(b.stmt, cst.Assign) and isinstance(b.stmt.value, cst.Call):
             return self._unpacked(b, b.stmt.value, depth)
         if isinstance(b.stmt, cst.Assign) and isinstance(b.stmt.value, (cst.Name, cst.Attribute, cst.Subscript)):
@@ -376,6 +378,27 @@ class PipelineFacts:
             found = self.resident(b.stmt.value, b.stmt.value, depth + 1)
             return found if found is not None else self.resident(b.stmt.target, b.stmt, depth + 1)
         return None
+
+    def _zipped(self, b: Binding, loop: cst.For, depth: int) -> cst.CSTNode | None:
+        """`for ft_y, gm_s in zip(features_y, gram_style):` / `for i, x in enumerate(xs):`: the
+        element of the iterable at the name's position."""
+        it = loop.iter
+        if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value in ("zip", "enumerate")):
+            return None
+        names = [e.value.value if isinstance(e.value, cst.Name) else None for e in loop.target.elements]  # type: ignore[attr-defined]
+        if b.name not in names:
+            return None
+        index = names.index(b.name)
+        args = [a.value for a in it.args if a.keyword is None and not a.star]
+        if it.func.value == "enumerate":
+            if index != 1 or not args:
+                return None  # the counter is an int
+            source = args[0]
+        elif index < len(args):
+            source = args[index]
+        else:
+            return None
+        return self.resident(source, source, depth + 1)
 
     def _filled(self, b: Binding, depth: int) -> cst.CSTNode | None:
         """`for batch in loader:` then `batch[k] = batch[k].to(device)` in the loop: the
