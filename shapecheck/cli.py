@@ -343,7 +343,14 @@ def main() -> None:
             code = exc.exit_code
         except (click.Abort, KeyboardInterrupt):
             sys.stderr.write("shapecheck: interrupted\n")
-            code = 130
+            # Leave now: the pool's manager thread may still be writing to a pipe the killed
+            # workers closed, and the interpreter's shutdown would print its "Exception ignored".
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(130)
     except BrokenPipeError:
         _silence_stdout()
         code = 2  # the reader went away: nothing to say, and no one to say it to
