@@ -225,6 +225,12 @@ def positions_of(ctx: Any) -> Any:
     return ctx.fact("positions", lambda c: LazyPositions(c.module, c.source, tree_of(c)))
 
 
+def short_code(node: cst.CSTNode, limit: int = 60) -> str:
+    """A node's code on one line, cut to `limit` characters, for messages."""
+    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def line_of(ctx: Any) -> Any:
     """`line(node)`: the 1-based line of a node of this file (0 if unknown), for messages that
     name other lines; it shares the file's positions with the engine's report."""

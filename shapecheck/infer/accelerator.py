@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from shapecheck.infer.bindings import Bindings, Role
-from shapecheck.infer.flow import Binding, Flow, flow_of, kwarg, literal_string, positional
+from shapecheck.infer.flow import Binding, Flow, argument_for, flow_of, kwarg, literal_string, positional
 from shapecheck.infer.loop_events import Branch, Ev, Exit, Inline, Loop, Seq, Try, flat
 from shapecheck.infer.loops import LoopFacts
 
@@ -227,7 +227,7 @@ class PipelineFacts:
             binds = [b for b in binds or [] if not self._dead(b.stmt)]
             if len(binds) == 1 and binds[0].always and isinstance(binds[0].stmt, cst.FunctionDef):
                 # a `device` parameter: what the callers of this file pass, when they all agree
-                args = self._arguments(binds[0].stmt, expr.value)
+                args = self.arguments(binds[0].stmt, expr.value)
                 kinds = {self.device_target(a, a, depth + 1) for a in args}
                 if args and len(kinds) == 1 and None not in kinds:
                     return kinds.pop()
@@ -442,16 +442,11 @@ class PipelineFacts:
             return found[0] if found and all(found) else None
         return self._resident_call(call, call, depth + 1)
 
-    def _arguments(self, fn: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
+    def arguments(self, fn: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
         """The argument every same-file call of `fn` passes for `name` (empty if any is unknown)."""
-        names = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
         out: list[cst.BaseExpression] = []
         for call, bound in self.bindings.callers(fn):  # type: ignore[union-attr]
-            arg = kwarg(call, name)
-            if arg is None and name in names and not any(a.star for a in call.args):
-                index = names.index(name) - (1 if bound else 0)
-                pos = positional(call)
-                arg = pos[index] if 0 <= index < len(pos) else None
+            arg = argument_for(fn, call, name, bound=bound)
             if arg is None:
                 return []
             out.append(arg)
@@ -459,7 +454,7 @@ class PipelineFacts:
 
     def _param(self, fn: cst.FunctionDef, name: str, depth: int) -> cst.CSTNode | None:
         """A helper's parameter is resident when every same-file call passes a resident value."""
-        found = [self.resident(a, a, depth + 1) for a in self._arguments(fn, name)]
+        found = [self.resident(a, a, depth + 1) for a in self.arguments(fn, name)]
         return found[0] if found and all(f is not None for f in found) else None
 
     def _resident_call(self, call: cst.Call, at: cst.CSTNode, depth: int) -> cst.CSTNode | None:

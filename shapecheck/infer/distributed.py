@@ -44,10 +44,10 @@ import libcst as cst
 
 from shapecheck.infer.accelerator import PipelineFacts, StepLoop, pipeline_facts
 from shapecheck.infer.bindings import Bindings
-from shapecheck.infer.flow import flow_of, has_star, kwarg, literal_number, local_function, positional
+from shapecheck.infer.flow import argument_for, flow_of, has_star, kwarg, literal_number, local_function, positional
 from shapecheck.infer.loop_events import flat
 from shapecheck.names import dotted
-from shapecheck.tree import tree_of
+from shapecheck.tree import short_code, tree_of
 
 LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 DDP = frozenset({"torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
@@ -230,14 +230,7 @@ class DataFacts:
             return None
         out: list[cst.BaseExpression] = []
         for call, bound in callers:
-            arg = kwarg(call, name)
-            if arg is None and name in names:
-                index = names.index(name) - (1 if bound else 0)
-                if has_star(call):
-                    return None
-                pos = positional(call)
-                if 0 <= index < len(pos):
-                    arg = pos[index]
+            arg = argument_for(fn, call, name, bound=bound)
             if arg is None:
                 param = params[names.index(name)] if name in names else kwonly[name]
                 if param.default is None or has_star(call):
@@ -449,13 +442,13 @@ class DataFacts:
                 return None
             work = self._work_call(getitem, cls)
             if work is not None:
-                found = found or f"`{cls.name.value}.__getitem__` calls `{_short(work.func)}(...)` for every sample"
+                found = found or f"`{cls.name.value}.__getitem__` calls `{short_code(work.func, 40)}(...)` for every sample"
                 continue
             loop = self._encoding_loop(getitem)
             if loop is None:
                 return None
             found = found or (f"`{cls.name.value}.__getitem__` encodes a slice of its data element by element in Python "
-                              f"(`{_short(loop)}`) for every sample")
+                              f"(`{short_code(loop, 40)}`) for every sample")
         return found
 
     def map_style(self, expr: cst.BaseExpression | None, at: cst.CSTNode) -> bool:
@@ -672,15 +665,8 @@ class DataFacts:
 
     def _caller_args(self, fn: cst.FunctionDef, name: str) -> Iterator[tuple[cst.Call, cst.BaseExpression]]:
         """The argument every same-file caller of `fn` passes for parameter `name` (when visible)."""
-        params = [*fn.params.posonly_params, *fn.params.params]
-        names = [p.name.value for p in params]
         for call, bound in self.bindings.callers(fn):
-            arg = kwarg(call, name)
-            if arg is None and name in names and not has_star(call):
-                pos = positional(call)
-                index = names.index(name) - (1 if bound else 0)
-                if 0 <= index < len(pos):
-                    arg = pos[index]
+            arg = argument_for(fn, call, name, bound=bound)
             if arg is not None:
                 yield call, arg
 
@@ -724,7 +710,7 @@ class DataFacts:
                 for name, pos in (("size", 1), ("scale_factor", 2)):
                     arg = kwarg(call, name, pos)
                     if arg is not None and self._random(arg, call):
-                        return Variation(call, f"`{_short(call.func)}(..., {name}=...)` resizes the batch to a random {name.replace('_', ' ')}")
+                        return Variation(call, f"`{short_code(call.func, 40)}(..., {name}=...)` resizes the batch to a random {name.replace('_', ' ')}")
         for loader in self.loaders(step) or []:
             collate = self.loader_arg(loader, "collate_fn")
             if collate is None or self.flow is None:
@@ -809,9 +795,6 @@ def _text(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def _short(node: cst.CSTNode) -> str:
-    text = " ".join(_text(node).split())
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def data_facts(ctx: object) -> DataFacts:

@@ -360,6 +360,21 @@ def has_star(call: cst.Call) -> bool:
     return any(arg.star for arg in call.args)
 
 
+def argument_for(fn: cst.FunctionDef, call: cst.Call, name: str, *, bound: bool) -> cst.BaseExpression | None:
+    """What `call` passes for parameter `name` of `fn`: the keyword argument, else the positional
+    one at the parameter's place (`bound`: called as `self.f(...)`, so `self` is not passed).
+    None when nothing visible is passed for it (a default applies, or `*args`/`**kwargs`)."""
+    arg = kwarg(call, name)
+    if arg is not None:
+        return arg
+    names = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+    if name not in names or has_star(call):
+        return None
+    index = names.index(name) - (1 if bound else 0)
+    pos = positional(call)
+    return pos[index] if 0 <= index < len(pos) else None
+
+
 def method_name(call: cst.Call) -> str | None:
     return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
 

@@ -310,7 +310,7 @@ class Traffic:
         return False
 
     def _only_argument(self, fn: cst.FunctionDef, name: str) -> cst.BaseExpression | None:
-        args = self.f._arguments(fn, name)
+        args = self.f.arguments(fn, name)
         return args[0] if len(args) == 1 else None
 
     # SC702 -------------------------------------------------------------------------------

@@ -24,15 +24,11 @@ from shapecheck.infer.flow import (
 from shapecheck.infer.placement import meeting
 from shapecheck.names import dotted
 from shapecheck.rules.base import Invalid, LintRule, Valid
+from shapecheck.tree import short_code
 
 
 def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
-
-
-def _short_code(node: cst.CSTNode) -> str:
-    text = " ".join(_code(node).split())
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # Factories whose result lands on the default device unless `device=` says otherwise.
@@ -90,11 +86,6 @@ def _cpu_only_program(source: str, cls_name: str) -> bool:
     if "__main__" not in source and not re.search(rf"^\S.*(?<!class )\b{re.escape(cls_name)}\(", source, re.M):
         return False  # built only inside functions (a library's factory): not a script
     return not any(word in source for word in ("cuda", "device", ".to(", "mps", "xpu", "accelerator", "Trainer", "Fabric"))
-
-
-def _short(node: cst.CSTNode) -> str:
-    text = " ".join(_code(node).split())
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _STATE_HELPERS = frozenset({"init_hidden", "init_hidden_state", "initHidden", "init_state", "begin_state", "reset_hidden", "zero_state", "initial_state"})
@@ -309,7 +300,7 @@ def train(model, loader, device):
         self.report(
             node,
             f"`{_code(node.func)}(...)` in forward without device=: the tensor is created on the CPU and meets "
-            f"the inputs in `{_short(meets)}`",
+            f"the inputs in `{short_code(meets)}`",
             notes=[
                 "Once the model and its inputs are on the GPU this fails with \"Expected all tensors to be on "
                 "the same device\" (and it hides on CPU-only machines).",
@@ -820,7 +811,7 @@ class Trainer:
             node,
             f"non_blocking=True on `{base.value}`, a tensor in pageable memory",
             notes=[
-                f"`{base.value}` is built by `{_short_code(made)}`, in ordinary (pageable) host memory: the copy is "
+                f"`{base.value}` is built by `{short_code(made)}`, in ordinary (pageable) host memory: the copy is "
                 "staged through a pinned buffer and does not overlap with compute.",
                 f"Pin it first (`{base.value}.pin_memory().to(device, non_blocking=True)`, as nanoGPT's get_batch "
                 "does), or drop non_blocking=True.",

@@ -16,12 +16,7 @@ import libcst as cst
 from shapecheck.infer.distributed import DataFacts, data_facts, zero_workers
 from shapecheck.infer.flow import kwarg
 from shapecheck.rules.base import Invalid, LintRule, Valid
-from shapecheck.tree import line_of
-
-
-def _code(node: cst.CSTNode) -> str:
-    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
-    return text if len(text) <= 60 else text[:57] + "..."
+from shapecheck.tree import line_of, short_code
 
 
 def _facts(rule: LintRule, word: str) -> DataFacts | None:
@@ -251,10 +246,10 @@ def main(paths, labels, transform, model, optimizer, criterion):
                 how = "with num_workers=0" if workers is not None else "without num_workers"
                 self.report(
                     loader,
-                    f"`{_code(loader.func)}(...)` {how} builds every batch in the training process, while the GPU waits",
+                    f"`{short_code(loader.func)}(...)` {how} builds every batch in the training process, while the GPU waits",
                     notes=[
                         f"{work}; the training loop at line {line(step.node)} moves the batches to the accelerator "
-                        f"(`{_code(move)}`, line {line(move)}).",
+                        f"(`{short_code(move)}`, line {line(move)}).",
                         "The next batch is only loaded after the step, so the GPU idles while the CPU builds it. Worker "
                         "processes prepare batches ahead: `num_workers=4` (up to os.cpu_count() // GPUs), with "
                         "`pin_memory=True` and `persistent_workers=True`.",
@@ -470,10 +465,10 @@ def main(rank):
                     seen.add(id(loader))
                     self.report(
                         loader,
-                        f"`{_code(loader.func)}(...)` without a DistributedSampler feeds a DDP model: every rank "
+                        f"`{short_code(loader.func)}(...)` without a DistributedSampler feeds a DDP model: every rank "
                         "iterates the whole dataset",
                         notes=[
-                            f"The model is wrapped in `{_code(ddp.func)}` (line {line(ddp)}) and trained on this loader in "
+                            f"The model is wrapped in `{short_code(ddp.func)}` (line {line(ddp)}) and trained on this loader in "
                             f"the loop at line {line(step.node)}.",
                             "DDP averages gradients but does not split the data: each epoch does world_size times the "
                             "work, and the ranks see the same (or randomly overlapping) batches.",

@@ -15,12 +15,7 @@ import libcst as cst
 
 from shapecheck.infer.traffic import CopySite, SyncSite, Traffic, traffic_of
 from shapecheck.rules.base import Invalid, LintRule, Valid
-from shapecheck.tree import line_of
-
-
-def _code(node: cst.CSTNode) -> str:
-    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
-    return text if len(text) <= 60 else text[:57] + "..."
+from shapecheck.tree import line_of, short_code
 
 
 def _facts(rule: LintRule) -> Traffic | None:
@@ -30,9 +25,9 @@ def _facts(rule: LintRule) -> Traffic | None:
 
 def _loop_head(node: cst.CSTNode) -> str:
     if isinstance(node, cst.For):
-        return f"for {_code(node.target)} in {_code(node.iter)}"
+        return f"for {short_code(node.target)} in {short_code(node.iter)}"
     if isinstance(node, cst.While):
-        return f"while {_code(node.test)}"
+        return f"while {short_code(node.test)}"
     return "the loop"
 
 
@@ -40,7 +35,7 @@ def _via(site: SyncSite | CopySite, line: Callable[[cst.CSTNode], int]) -> list[
     """A note for an event inside a helper the loop calls."""
     if site.site is site.node:
         return []
-    return [f"it runs on every iteration through `{_code(site.site)}` (line {line(site.site)})"]
+    return [f"it runs on every iteration through `{short_code(site.site)}` (line {line(site.site)})"]
 
 
 class HostSyncInStep(LintRule):
@@ -184,14 +179,14 @@ def fit(model, loader, opt, epochs):
             by_stmt.setdefault(id(facts.flow.statement_of(s.node)), []).append(s)  # type: ignore[union-attr]
         for group in by_stmt.values():
             s, rest = group[0], group[1:]
-            what = _code(s.value)
+            what = short_code(s.value)
             if s.per_element is not None:
                 self.report(
                     s.node,
-                    f"`{_code(s.node)}` reads from the accelerator one element at a time, in "
+                    f"`{short_code(s.node)}` reads from the accelerator one element at a time, in "
                     f"`{_loop_head(s.loop.node)}`: a sync per element",
                     notes=[
-                        f"`{what}` is on the accelerator (from `{_code(s.move)}`, line {line(s.move)}); each read waits "
+                        f"`{what}` is on the accelerator (from `{short_code(s.move)}`, line {line(s.move)}); each read waits "
                         "for the GPU and copies a single value",
                         "compute on the whole tensor (`(preds == labels).sum().item()`), or read it once before the "
                         "loop (`values = preds.tolist()`)",
@@ -203,21 +198,21 @@ def fit(model, loader, opt, epochs):
                 fix = ("test it every k steps, or keep the check on the device (`torch.nan_to_num`, "
                        "`torch.where`); `bool(tensor)` waits for the GPU like `.item()`")
             elif s.how in ("print()",) or s.how in (".info()", ".debug()", ".warning()", ".write()", ".set_postfix()", ".set_description()", ".add_scalar()"):
-                message = f"`{_code(s.node)}` formats a tensor on the accelerator on every iteration of this training loop"
+                message = f"`{short_code(s.node)}` formats a tensor on the accelerator on every iteration of this training loop"
                 fix = "print every k steps (`if step % log_every == 0:`), with the value accumulated on the device"
             elif s.how in (".cpu()", '.to("cpu")'):
                 message = f"`{what}{s.how}` copies from the accelerator to the host on every iteration of this training loop"
                 fix = ("keep the results on the device (`preds.append(out.detach())`), then `torch.cat(...)` "
                        "and move them once, after the loop")
             else:
-                message = f"`{_code(s.node)}` waits for the accelerator on every iteration of this training loop"
+                message = f"`{short_code(s.node)}` waits for the accelerator on every iteration of this training loop"
                 fix = (f"accumulate on the device (`running += {what}.detach()`) and read it every k steps: "
                        "`if step % log_every == 0: print(running.item() / log_every)`")
             notes = [
-                f"`{what}` is on the accelerator (from `{_code(s.move)}`, line {line(s.move)}); reading it on the host "
+                f"`{what}` is on the accelerator (from `{short_code(s.move)}`, line {line(s.move)}); reading it on the host "
                 "makes the CPU wait until every queued kernel has run, so the next step is not queued while the GPU works",
                 *_via(s, line),
-                *([f"the same statement also reads {', '.join(f'`{_code(r.node)}`' for r in rest)}"] if rest else []),
+                *([f"the same statement also reads {', '.join(f'`{short_code(r.node)}`' for r in rest)}"] if rest else []),
                 fix,
             ]
             self.report(s.node, message, notes=notes)
@@ -315,17 +310,17 @@ def train(model, loader, optimizer, criterion, device):
             return
         line = line_of(self.ctx)
         for s in sites:
-            other = _code(s.other)  # type: ignore[arg-type]
-            moved = _code(s.value)
+            other = short_code(s.other)  # type: ignore[arg-type]
+            moved = short_code(s.value)
             if s.other_move is not None:
                 message = (f"`{moved}{s.how}` is on the CPU but `{other}` is on the accelerator: they meet on every "
                            "iteration and raise \"Expected all tensors to be on the same device\" on a GPU")
-                notes = [f"`{other}` comes from `{_code(s.other_move)}` (line {line(s.other_move)})",
+                notes = [f"`{other}` comes from `{short_code(s.other_move)}` (line {line(s.other_move)})",
                          *_via(s, line), f"drop `{s.how}` and compute it on the device; read the result every k steps"]
             else:
                 message = (f"`{moved}{s.how}` brings the model's output back to meet `{other}`, which never left the "
                            "host: a copy and a sync on every iteration, and the computation runs on the CPU")
-                notes = [f"`{moved}` is on the accelerator (from `{_code(s.move)}`, line {line(s.move)}); "
+                notes = [f"`{moved}` is on the accelerator (from `{short_code(s.move)}`, line {line(s.move)}); "
                          f"`{other}` comes from `{_loop_head(s.loop.node)}` and is not moved", *_via(s, line),
                          f"move `{other}` once (`{other} = {other}.to(device)`) and drop `{s.how}`: "
                          "the loss or metric then stays on the device"]
@@ -425,10 +420,10 @@ def train(model, loader, optimizer, criterion):
             return
         line = line_of(self.ctx)
         for s in sites:
-            message = (f"`{_code(s.node)}` copies the same host tensor to the accelerator on every iteration of "
+            message = (f"`{short_code(s.node)}` copies the same host tensor to the accelerator on every iteration of "
                        "this training loop")
             notes = [
-                f"`{_code(s.value)}` does not change inside `{_loop_head(s.loop.node)}` (line {line(s.loop.node)}); "
+                f"`{short_code(s.value)}` does not change inside `{_loop_head(s.loop.node)}` (line {line(s.loop.node)}); "
                 "a copy from pageable host memory blocks until it is done",
                 *_via(s, line),
                 "build it on the device once, before the loop (e.g. `torch.tensor(..., device=device)`)",
