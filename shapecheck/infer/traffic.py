@@ -459,7 +459,7 @@ def _names(expr: cst.CSTNode) -> set[str]:
         if isinstance(node, cst.Name):
             out.add(node.value)
         elif isinstance(node, cst.Attribute):
-            stack.append(node.value)
-            continue
-        stack.extend(node.children if not isinstance(node, cst.Attribute) else [])
+            stack.append(node.value)  # `obj.x` reads `obj`, not a name `x`
+        else:
+            stack.extend(node.children)
     return out
